@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { fixturePath } from './fixtures/fixtures.js';
+import { formatIssues, loadConfigFile, loadConfigText } from './load.js';
+import { buildRuntimeConfig, resolveLogLevel } from './runtime.js';
+import type { Config } from './schema.js';
+
+function load(text: string): Config {
+  const result = loadConfigText(text, 'test.yaml');
+  if (!result.ok) assert.fail(formatIssues('test.yaml', result.errors));
+  return result.config;
+}
+
+describe('buildRuntimeConfig', () => {
+  it('builds the seed config', () => {
+    const result = loadConfigFile(fixturePath('seed.yaml'));
+    assert.ok(result.ok);
+    const rt = buildRuntimeConfig(result.config, { baseDir: '/etc/spooky' });
+    assert.deepEqual(rt.listen, {
+      address: '0.0.0.0',
+      port: 443,
+      certFile: '/etc/spooky/certs/fullchain.pem',
+      keyFile: '/etc/spooky/certs/privkey.pem',
+    });
+    assert.deepEqual([...rt.pools.keys()], ['api', 'default']);
+    assert.deepEqual(rt.pools.get('api'), {
+      name: 'api',
+      policy: 'round-robin',
+      backends: [
+        {
+          id: 'api-1',
+          pool: 'api',
+          origin: 'https://10.0.10.10:8080',
+          tls: true,
+          host: '10.0.10.10',
+          port: 8080,
+          protocol: 'h2',
+          weight: 100,
+        },
+        {
+          id: 'api-2',
+          pool: 'api',
+          origin: 'https://10.0.10.11:8080',
+          tls: true,
+          host: '10.0.10.11',
+          port: 8080,
+          protocol: 'h2',
+          weight: 100,
+        },
+      ],
+      timeouts: { connectMs: 1000, headersMs: 30000, idleMs: 60000 },
+    });
+    assert.equal(rt.routes.match('example.com', '/api/v1/users'), 'api');
+    assert.equal(rt.routes.match('example.com', '/apis'), 'default');
+    assert.equal(rt.routes.match(undefined, '/'), 'default');
+    assert.deepEqual(rt.log, { level: 'info', format: 'json', accessLog: true, file: undefined });
+    assert.equal(rt.performance.max_request_body_bytes, 104857600);
+    assert.equal(rt.performance.quic_cc_algorithm, 'cubic');
+    assert.deepEqual(rt.performance.early_data_methods, ['GET', 'HEAD']);
+  });
+
+  it('is deeply frozen', () => {
+    const result = loadConfigFile(fixturePath('seed.yaml'));
+    assert.ok(result.ok);
+    const rt = buildRuntimeConfig(result.config, { baseDir: '/' });
+    assert.ok(Object.isFrozen(rt));
+    assert.ok(Object.isFrozen(rt.listen));
+    assert.ok(Object.isFrozen(rt.performance));
+    assert.ok(Object.isFrozen(rt.performance.early_data_methods));
+    const pool = rt.pools.get('api');
+    assert.ok(pool !== undefined && Object.isFrozen(pool) && Object.isFrozen(pool.backends));
+    assert.ok(Object.isFrozen(pool.backends[0]) && Object.isFrozen(pool.timeouts));
+    assert.equal((rt.pools as unknown as { set?: unknown }).set, undefined);
+    assert.throws(() => {
+      (rt.log as { level: string }).level = 'debug';
+    }, TypeError);
+  });
+
+  it('resolves files, fallbacks, overrides and aliases', () => {
+    const config = load(`listen:
+  port: 0
+  tls: {cert: certs/cert.pem, key: /abs/key.pem}
+load_balancing:
+  type: consistent-hash
+upstream:
+  hashed:
+    route: {host: "*.Example.com"}
+    timeouts: {backend_timeout_ms: 5000}
+    backends:
+      - {id: h1, address: "http://[::1]:8080", protocol: http1, weight: 3}
+  keyed:
+    load_balancing: {type: consistent-hash, key: "header:x-user"}
+    route: {path_prefix: /k}
+    backends: [{id: k1, address: "https://k.internal"}]
+  plain:
+    load_balancing: {type: least-connections}
+    backends: [{id: p1, address: "p.internal:9000"}]
+log:
+  level: silence
+  file: {path: logs/spooky.log}
+performance:
+  backend_connect_timeout_ms: 250
+`);
+    const rt = buildRuntimeConfig(config, { baseDir: '/etc/spooky' });
+    assert.equal(rt.listen.port, 0);
+    assert.equal(rt.listen.certFile, '/etc/spooky/certs/cert.pem');
+    assert.equal(rt.listen.keyFile, '/abs/key.pem');
+    const hashed = rt.pools.get('hashed');
+    assert.equal(hashed?.policy, 'consistent-hash');
+    assert.equal(hashed?.hashKey, 'authority');
+    assert.deepEqual(hashed?.timeouts, { connectMs: 250, headersMs: 5000, idleMs: 60000 });
+    assert.deepEqual(hashed?.backends[0], {
+      id: 'h1',
+      pool: 'hashed',
+      origin: 'http://[::1]:8080',
+      tls: false,
+      host: '::1',
+      port: 8080,
+      protocol: 'http1',
+      weight: 3,
+    });
+    assert.equal(rt.pools.get('keyed')?.hashKey, 'header:x-user');
+    assert.equal(rt.pools.get('plain')?.policy, 'least-connections');
+    assert.ok(!('hashKey' in (rt.pools.get('plain') ?? {})));
+    assert.equal(rt.routes.match('www.example.com', '/x'), 'hashed');
+    assert.equal(rt.routes.match('example.com', '/k/1'), 'keyed');
+    assert.equal(rt.routes.match('example.com', '/x'), 'plain');
+    assert.deepEqual(rt.log, {
+      level: 'silent',
+      format: 'plain',
+      accessLog: true,
+      file: '/etc/spooky/logs/spooky.log',
+    });
+  });
+
+  it('maps every log level alias', () => {
+    const cases = [
+      ['whisper', 'trace'],
+      ['haunt', 'debug'],
+      ['spooky', 'info'],
+      ['scream', 'warn'],
+      ['poltergeist', 'error'],
+      ['silence', 'silent'],
+      ['off', 'silent'],
+      ['debug', 'debug'],
+    ] as const;
+    for (const [level, expected] of cases) assert.equal(resolveLogLevel(level), expected);
+  });
+});

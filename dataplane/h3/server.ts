@@ -1,0 +1,368 @@
+/**
+ * The server role of HTTP/3: request streams in (HEADERS, DATA*, trailing HEADERS, validated as
+ * RFC 9114 §4.1 says), responses out, with backpressure both ways, and GOAWAY-based drain.
+ */
+import type { QuicConnection } from '../quic/connection.js';
+import { FieldSectionTooLarge, H3, H3Error } from './errors.js';
+import { END_OF_STREAM, encodeFrameHeader, Frame, FrameReader, type FrameSink } from './frames.js';
+import { decodeFieldSection } from './qpack/decoder.js';
+import { encodeFieldSection } from './qpack/encoder.js';
+import { type H3Request, MalformedRequest, type RequestLimits, validateRequest } from './request-validation.js';
+import { H3Session, READ_BUFFER, type SessionOptions } from './session.js';
+
+export type Fields = ReadonlyArray<readonly [string, string]>;
+
+export interface RequestHandler {
+  /** A valid request's headers arrived; body events follow on the stream. */
+  onRequest(stream: H3ServerStream, request: H3Request): void;
+  /** The request was malformed or over a limit before it could be dispatched: answer `status`. */
+  onRejected(stream: H3ServerStream, status: number, reason: string): void;
+}
+
+export interface ServerSessionOptions extends SessionOptions, RequestLimits {}
+
+enum In {
+  Headers,
+  Body,
+  Trailers,
+  /** Answered before dispatch (malformed, too large): further input is discarded. */
+  Discard,
+  Done,
+}
+
+export class H3ServerStream implements FrameSink {
+  request: H3Request | null = null;
+  /** Request body bytes received so far. */
+  bodyBytes = 0;
+  /** Called with each request body chunk (the chunk is the callee's to keep). */
+  onData: ((chunk: Uint8Array) => void) | null = null;
+  /** The request body ended, with trailers if the client sent any. */
+  onEnd: ((trailers: Fields | null) => void) | null = null;
+  /** The exchange was aborted: client reset, connection gone, or a malformed body. */
+  onAbort: ((code: number, reason: string) => void) | null = null;
+  /** The response send queue drained after `write` returned false. */
+  onDrain: (() => void) | null = null;
+  headersSent = false;
+  private finalSent = false;
+  private outDone = false;
+  private inState = In.Headers;
+  private paused = false;
+  private readonly reader: FrameReader;
+
+  constructor(
+    readonly id: number,
+    readonly session: H3ServerSession,
+  ) {
+    this.reader = new FrameReader(session.maxFieldSectionSize);
+  }
+
+  get quic(): QuicConnection {
+    return this.session.quic;
+  }
+
+  get responseEnded(): boolean {
+    return this.outDone;
+  }
+
+  /** Stops reading the request body; QUIC flow control then slows the client down. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    // No packet may arrive to prompt us: read what quiche already holds.
+    queueMicrotask(() => this.session.onStreamReadable(this.id));
+  }
+
+  /** Called by the session when quiche has data for this stream. */
+  readAvailable(): void {
+    while (!this.paused && this.inState !== In.Done) {
+      const r = this.quic.streamRead(this.id, READ_BUFFER);
+      if (r === null) return;
+      const [n, fin] = r;
+      if (n > 0) {
+        if (this.inState === In.Discard) {
+          // Already answered; keep draining so flow control does not stall the connection.
+        } else {
+          this.reader.push(READ_BUFFER.subarray(0, n), this);
+        }
+      }
+      if (fin) {
+        this.onFin();
+        return;
+      }
+      if (n === 0) return;
+    }
+  }
+
+  private onFin(): void {
+    const state = this.inState;
+    this.inState = In.Done;
+    // Answered early (or already finished): the rest of the request does not matter.
+    if (state === In.Discard || state === In.Done) return this.maybeDone();
+    if (this.reader.midFrame) throw new H3Error(H3.FRAME_ERROR, 'stream ended inside a frame');
+    if (state === In.Headers) {
+      throw new H3Error(H3.REQUEST_INCOMPLETE, 'request stream ended before HEADERS', 'stream');
+    }
+    const req = this.request as H3Request;
+    if (req.contentLength >= 0 && this.bodyBytes !== req.contentLength) {
+      this.malformed(`body of ${this.bodyBytes} bytes does not match content-length ${req.contentLength}`);
+      return;
+    }
+    this.onEnd?.(this.trailers);
+    this.maybeDone();
+  }
+
+  private trailers: Fields | null = null;
+
+  onFrameData(chunk: Uint8Array): void {
+    switch (this.inState) {
+      case In.Body: {
+        this.bodyBytes += chunk.length;
+        const req = this.request as H3Request;
+        if (req.contentLength >= 0 && this.bodyBytes > req.contentLength) {
+          this.malformed(`body exceeds content-length ${req.contentLength}`);
+          return;
+        }
+        this.onData?.(Buffer.from(chunk));
+        return;
+      }
+      case In.Discard:
+        return;
+      default:
+        throw new H3Error(
+          H3.FRAME_UNEXPECTED,
+          this.inState === In.Headers ? 'DATA before HEADERS' : 'DATA after trailers',
+        );
+    }
+  }
+
+  onFrame(type: number, payload: Uint8Array): void {
+    if (type !== Frame.HEADERS) {
+      // Unknown types never reach here; every other known type is forbidden on a request stream.
+      throw new H3Error(H3.FRAME_UNEXPECTED, `frame 0x${type.toString(16)} on a request stream`);
+    }
+    if (this.inState === In.Discard) return;
+    if (this.inState === In.Trailers) throw new H3Error(H3.FRAME_UNEXPECTED, 'HEADERS after trailers');
+    let fields: Array<[string, string]>;
+    try {
+      fields = decodeFieldSection(payload, this.session.maxFieldSectionSize);
+    } catch (e) {
+      if (e instanceof FieldSectionTooLarge) return this.reject(431, e.message);
+      throw e;
+    }
+    if (this.inState === In.Headers) {
+      let req: H3Request;
+      try {
+        req = validateRequest(fields, this.session.limits);
+      } catch (e) {
+        if (e instanceof MalformedRequest) return this.reject(e.status, e.message);
+        throw e;
+      }
+      this.request = req;
+      this.inState = In.Body;
+      this.session.dispatch(this, req);
+      return;
+    }
+    // Trailers: no pseudo-headers allowed (§4.3).
+    for (const [name] of fields) {
+      if (name.charCodeAt(0) === 0x3a) return this.malformed(`pseudo-header ${name} in trailers`);
+    }
+    this.trailers = fields;
+    this.inState = In.Trailers;
+  }
+
+  /** Answers before dispatch and discards the rest of the request. */
+  private reject(status: number, reason: string): void {
+    this.inState = In.Discard;
+    this.session.handler.onRejected(this, status, reason);
+  }
+
+  /** A malformed message after dispatch: abort the exchange, answer 400 if still possible. */
+  private malformed(reason: string): void {
+    this.inState = In.Discard;
+    this.onAbort?.(H3.MESSAGE_ERROR, reason);
+    this.clearCallbacks();
+    if (!this.headersSent) this.session.handler.onRejected(this, 400, reason);
+    else this.reset(H3.MESSAGE_ERROR);
+  }
+
+  /** The rest of the request body is unwanted (answered early): drop it, STOP_SENDING at the end. */
+  discardRequestBody(): void {
+    if (this.inState === In.Body || this.inState === In.Trailers) {
+      this.inState = In.Discard;
+      this.clearCallbacks();
+    }
+  }
+
+  /** Sends a response HEADERS frame (1xx interim or final). */
+  respond(status: number, headers: Fields, endStream = false): void {
+    if (this.outDone || this.finalSent) return;
+    const fields: Array<readonly [string, string]> = [[':status', String(status)]];
+    for (const h of headers) fields.push(h);
+    this.writeHeaders(fields, endStream);
+    if (status >= 200) {
+      this.finalSent = true;
+      this.headersSent = true;
+    }
+  }
+
+  private writeHeaders(fields: Fields, fin: boolean): void {
+    const block = encodeFieldSection(fields);
+    const head = encodeFrameHeader(Frame.HEADERS, block.length);
+    const frame = new Uint8Array(head.length + block.length);
+    frame.set(head, 0);
+    frame.set(block, head.length);
+    this.quic.streamWrite(this.id, frame, fin);
+    if (fin) this.finishOutput();
+  }
+
+  /** Writes body bytes as one DATA frame. Returns false when the caller should wait for onDrain. */
+  write(chunk: Uint8Array): boolean {
+    if (this.outDone) return true;
+    if (chunk.length === 0) return true;
+    this.quic.streamWrite(this.id, encodeFrameHeader(Frame.DATA, chunk.length), false);
+    return this.quic.streamWrite(this.id, chunk, false);
+  }
+
+  /** Ends the response, with trailers when given. */
+  end(trailers?: Fields | null): void {
+    if (this.outDone) return;
+    if (trailers && trailers.length > 0) this.writeHeaders(trailers, true);
+    else {
+      this.quic.streamWrite(this.id, END_OF_STREAM, true);
+      this.finishOutput();
+    }
+  }
+
+  /** Aborts both directions with an HTTP/3 error code. */
+  reset(code: number): void {
+    if (!this.outDone) this.quic.streamShutdown(this.id, 'write', code);
+    if (this.inState !== In.Done) this.quic.streamShutdown(this.id, 'read', code);
+    this.outDone = true;
+    this.inState = In.Done;
+    this.clearCallbacks();
+    this.session.forgetStream(this);
+  }
+
+  private finishOutput(): void {
+    this.outDone = true;
+    if (this.inState === In.Discard) {
+      // The response is complete and the rest of the request is unwanted (§4.1).
+      this.quic.streamShutdown(this.id, 'read', H3.NO_ERROR);
+      this.inState = In.Done;
+    }
+    this.maybeDone();
+  }
+
+  private maybeDone(): void {
+    if (this.outDone && this.inState === In.Done) this.session.forgetStream(this);
+  }
+
+  /** The peer aborted one direction, or the connection closed. */
+  aborted(code: number, reason: string): void {
+    const cb = this.onAbort;
+    this.clearCallbacks();
+    if (!this.outDone) this.quic.streamShutdown(this.id, 'write', H3.REQUEST_CANCELLED);
+    if (this.inState !== In.Done) this.quic.streamShutdown(this.id, 'read', H3.REQUEST_CANCELLED);
+    this.outDone = true;
+    this.inState = In.Done;
+    this.session.forgetStream(this);
+    cb?.(code, reason);
+  }
+
+  private clearCallbacks(): void {
+    this.onData = null;
+    this.onEnd = null;
+    this.onAbort = null;
+    this.onDrain = null;
+  }
+}
+
+export class H3ServerSession extends H3Session {
+  readonly streams = new Map<number, H3ServerStream>();
+  readonly limits: RequestLimits;
+  /** Once set, streams with ids at or above it are refused (after our GOAWAY). */
+  private goawayId = -1;
+  private highestStreamId = -4;
+  /** Called when the session has no streams left after a drain began. */
+  onDrained: (() => void) | null = null;
+  /** Called once when the connection is gone. */
+  onGone: (() => void) | null = null;
+
+  constructor(
+    quic: QuicConnection,
+    readonly handler: RequestHandler,
+    options: ServerSessionOptions,
+  ) {
+    super(quic, true, options);
+    this.limits = { maxHeaderCount: options.maxHeaderCount };
+  }
+
+  get maxFieldSectionSize(): number {
+    return this.options.maxFieldSectionSize;
+  }
+
+  protected onRequestStreamReadable(streamId: number): void {
+    let stream = this.streams.get(streamId);
+    if (!stream) {
+      if ((streamId & 1) !== 0) return; // server-initiated bidi: we open none
+      if (this.goawayId >= 0 && streamId >= this.goawayId) {
+        // Past our GOAWAY: the client may retry it elsewhere (§5.2).
+        this.quic.streamShutdown(streamId, 'read', H3.REQUEST_REJECTED);
+        this.quic.streamShutdown(streamId, 'write', H3.REQUEST_REJECTED);
+        return;
+      }
+      stream = new H3ServerStream(streamId, this);
+      this.streams.set(streamId, stream);
+      if (streamId > this.highestStreamId) this.highestStreamId = streamId;
+    }
+    stream.readAvailable();
+  }
+
+  dispatch(stream: H3ServerStream, request: H3Request): void {
+    this.handler.onRequest(stream, request);
+  }
+
+  protected resetStream(streamId: number, code: number): void {
+    const s = this.streams.get(streamId);
+    if (s) s.aborted(code, 'stream error');
+    else {
+      this.quic.streamShutdown(streamId, 'read', code);
+      this.quic.streamShutdown(streamId, 'write', code);
+    }
+  }
+
+  forgetStream(stream: H3ServerStream): void {
+    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    if (this.goawayId >= 0 && this.streams.size === 0) this.onDrained?.();
+  }
+
+  protected onRequestStreamAborted(streamId: number, direction: 'read' | 'write', code: number): void {
+    const s = this.streams.get(streamId);
+    if (!s) return;
+    // A reset request body or a refused response both end the exchange for the proxy.
+    if (direction === 'read' && s.responseEnded) return;
+    s.aborted(code, direction === 'read' ? 'client reset the stream' : 'client stopped reading');
+  }
+
+  onStreamDrained(streamId: number): void {
+    this.streams.get(streamId)?.onDrain?.();
+  }
+
+  /** Begins a graceful drain: GOAWAY with the first unprocessed stream id; existing streams finish. */
+  beginDrain(): void {
+    if (this.goawayId >= 0 || this.closed) return;
+    this.goawayId = this.highestStreamId + 4;
+    if (this.quic.isEstablished) this.sendGoaway(this.goawayId);
+    if (this.streams.size === 0) this.onDrained?.();
+  }
+
+  protected onSessionClosed(): void {
+    for (const s of [...this.streams.values()]) s.aborted(H3.REQUEST_CANCELLED, 'connection closed');
+    this.streams.clear();
+    this.onGone?.();
+  }
+}

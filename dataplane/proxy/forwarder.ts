@@ -1,0 +1,222 @@
+/**
+ * The router stage of the request path: takes a validated HTTP/3 request, routes it on the
+ * snapshot it started with, picks a backend, and streams the exchange both ways with
+ * backpressure. Every failure becomes the status request-path.md assigns, or a stream reset
+ * once response headers have gone out (never a truncated body presented as complete).
+ */
+import type { Logger } from 'pino';
+import { H3 } from '../h3/errors.js';
+import type { H3Request } from '../h3/request-validation.js';
+import type { Fields, H3ServerStream, RequestHandler } from '../h3/server.js';
+import type { Snapshot } from '../snapshot.js';
+import type { UpstreamAgent } from '../upstream/agent.js';
+import type { UpstreamExchange } from '../upstream/dispatcher.js';
+import type { UpstreamError } from '../upstream/errors.js';
+import { buildUpstreamHeaders, clientRequestId, newRequestId } from './request-headers.js';
+
+export interface ForwarderOptions {
+  snapshot: () => Snapshot;
+  agent: UpstreamAgent;
+  log: Logger;
+}
+
+/** Response fields that never cross to the client (connection-specific in HTTP/3). */
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'alt-svc',
+]);
+
+interface Exchange {
+  readonly stream: H3ServerStream;
+  readonly request: H3Request | null;
+  readonly requestId: string;
+  readonly started: number;
+  pool: string;
+  backend: string;
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  error: string | undefined;
+  finished: boolean;
+}
+
+function newExchange(stream: H3ServerStream, request: H3Request | null, requestId: string): Exchange {
+  return {
+    stream,
+    request,
+    requestId,
+    started: performance.now(),
+    pool: '',
+    backend: '',
+    status: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    error: undefined,
+    finished: false,
+  };
+}
+
+export class Forwarder implements RequestHandler {
+  /** The `alt-svc` value added to every response (known once the listener is bound), or null. */
+  altSvc: string | null = null;
+
+  constructor(private readonly options: ForwarderOptions) {}
+
+  onRequest(stream: H3ServerStream, request: H3Request): void {
+    const snap = this.options.snapshot();
+    const ex = newExchange(stream, request, clientRequestId(request.headers) ?? newRequestId());
+    const perf = snap.config.performance;
+    const poolName = snap.config.routes.match(request.authority, request.path);
+    if (poolName === undefined) return this.generate(ex, 404, 'no route for this host and path');
+    ex.pool = poolName;
+    const state = snap.pools.get(poolName);
+    if (!state) return this.generate(ex, 500, 'route points at an unknown pool');
+    if (request.contentLength > perf.max_request_body_bytes) {
+      return this.generate(ex, 413, `request body over ${perf.max_request_body_bytes} bytes`);
+    }
+    const backend = state.balancer.pick();
+    if (!backend) return this.generate(ex, 503, 'no healthy backend', [['retry-after', '1']]);
+    ex.backend = backend.id;
+    const dispatcher = this.options.agent.get(backend, state.pool);
+    const bodyless = request.method === 'HEAD';
+    // Without content-length the body's presence is known only at FIN, so the stream stays open.
+    const hasBody = request.contentLength !== 0;
+    const headers = buildUpstreamHeaders(request.headers, {
+      clientIp: stream.quic.peer.host,
+      authority: request.authority,
+      requestId: ex.requestId,
+    });
+    let upstream: UpstreamExchange | null = null;
+    upstream = dispatcher.dispatch(
+      { method: request.method, path: request.path, authority: request.authority, headers, hasBody },
+      {
+        onInformational: (status, fields) => stream.respond(status, this.responseFields(fields, null)),
+        onResponseStart: (status, fields) => {
+          ex.status = status;
+          stream.respond(status, this.responseFields(fields, ex.requestId), false);
+        },
+        onData: (chunk) => {
+          if (bodyless) return true;
+          ex.bytesOut += chunk.length;
+          return stream.write(chunk);
+        },
+        onComplete: (trailers) => {
+          stream.end(trailers);
+          this.finish(ex);
+        },
+        onError: (err) => this.upstreamFailed(ex, err),
+      },
+    );
+    const up = upstream;
+    stream.onDrain = () => up.resume();
+    up.onRequestDrain = () => stream.resume();
+    stream.onData = (chunk) => {
+      ex.bytesIn += chunk.length;
+      if (ex.bytesIn > perf.max_request_body_bytes) {
+        up.abort();
+        stream.onData = null;
+        stream.onEnd = null;
+        if (!stream.headersSent) this.generate(ex, 413, `request body over ${perf.max_request_body_bytes} bytes`);
+        else stream.reset(H3.EXCESSIVE_LOAD);
+        return;
+      }
+      if (!up.write(chunk)) stream.pause();
+    };
+    stream.onEnd = (trailers) => {
+      if (hasBody) up.end(trailers);
+    };
+    stream.onAbort = (code, reason) => {
+      up.abort();
+      ex.error = `client aborted: ${reason} (0x${code.toString(16)})`;
+      ex.status = ex.status || 499;
+      this.finish(ex);
+    };
+  }
+
+  onRejected(stream: H3ServerStream, status: number, reason: string): void {
+    const ex = newExchange(stream, null, newRequestId());
+    ex.error = reason;
+    this.generate(ex, status, reason);
+  }
+
+  private responseFields(fields: Fields, requestId: string | null): Fields {
+    const out: Array<readonly [string, string]> = [];
+    for (const f of fields) if (!DROP_RESPONSE.has(f[0])) out.push(f);
+    if (this.altSvc) out.push(['alt-svc', this.altSvc]);
+    if (requestId !== null && !fields.some((f) => f[0] === 'x-request-id')) out.push(['x-request-id', requestId]);
+    return out;
+  }
+
+  private upstreamFailed(ex: Exchange, err: UpstreamError): void {
+    ex.error = err.message;
+    const { stream } = ex;
+    stream.onData = null;
+    stream.onEnd = null;
+    stream.onAbort = null;
+    if (!stream.headersSent) {
+      this.generate(ex, err.status, err.kind === 'headers_timeout' ? 'backend timed out' : 'backend failed');
+      return;
+    }
+    // Headers are out: the client must see a reset, never a short body as complete.
+    stream.reset(err.kind === 'aborted' ? H3.REQUEST_CANCELLED : H3.INTERNAL_ERROR);
+    this.finish(ex);
+  }
+
+  /** A response Spooky makes itself: text/plain, one line, with the request id. */
+  private generate(ex: Exchange, status: number, message: string, extra: Fields = []): void {
+    ex.status = status;
+    if (status >= 400 && !ex.error) ex.error = message;
+    const { stream } = ex;
+    if (stream.headersSent || stream.responseEnded) {
+      stream.reset(H3.INTERNAL_ERROR);
+      this.finish(ex);
+      return;
+    }
+    stream.discardRequestBody();
+    const body = Buffer.from(`${status} ${message}\n`);
+    const fields: Array<readonly [string, string]> = [
+      ['content-type', 'text/plain; charset=utf-8'],
+      ['content-length', String(body.length)],
+      ['x-request-id', ex.requestId],
+      ...extra,
+    ];
+    if (this.altSvc) fields.push(['alt-svc', this.altSvc]);
+    const head = ex.request?.method === 'HEAD';
+    stream.respond(status, fields, head);
+    if (!head) {
+      stream.write(body);
+      stream.end();
+    }
+    this.finish(ex);
+  }
+
+  private finish(ex: Exchange): void {
+    if (ex.finished) return;
+    ex.finished = true;
+    if (!this.options.snapshot().config.log.accessLog) return;
+    const ms = performance.now() - ex.started;
+    const req = ex.request;
+    this.options.log.info(
+      {
+        access: true,
+        request_id: ex.requestId,
+        client: ex.stream.quic.peer.host,
+        method: req?.method,
+        authority: req?.authority,
+        path: req?.path,
+        status: ex.status,
+        pool: ex.pool || undefined,
+        backend: ex.backend || undefined,
+        bytes_in: ex.bytesIn,
+        bytes_out: ex.bytesOut,
+        duration_ms: Math.round(ms * 10) / 10,
+        error: ex.error,
+      },
+      'request',
+    );
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Builds the header list a backend receives (request-path.md, "Forwarding"): connection-specific
+ * fields dropped, client-supplied forwarding headers replaced (never appended), forwarding facts
+ * set from the real connection, `x-request-id` added when absent, `via` extended.
+ */
+import { randomBytes } from 'node:crypto';
+import { isIPv6 } from 'node:net';
+import type { Fields } from '../upstream/dispatcher.js';
+import { HOP_BY_HOP } from '../upstream/fields.js';
+
+/** Client-supplied values of these are never trusted: Spooky sets them itself. */
+const REPLACED = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+const ID_PREFIX = randomBytes(6).toString('hex');
+let idCounter = 0;
+
+/** A request id unique in this process and unlikely to collide across processes. */
+export function newRequestId(): string {
+  idCounter = (idCounter + 1) % 0x100000000;
+  return `${ID_PREFIX}${idCounter.toString(16).padStart(8, '0')}`;
+}
+
+export interface ForwardContext {
+  clientIp: string;
+  authority: string;
+  /** The request id (the client's `x-request-id` if it sent a usable one). */
+  requestId: string;
+}
+
+/** Returns the client's x-request-id when it is short and printable, else undefined. */
+export function clientRequestId(headers: Fields): string | undefined {
+  for (const [name, value] of headers) {
+    if (name === 'x-request-id')
+      return value.length > 0 && value.length <= 128 && /^[\x21-\x7e]+$/.test(value) ? value : undefined;
+  }
+  return undefined;
+}
+
+export function buildUpstreamHeaders(headers: Fields, ctx: ForwardContext): Fields {
+  const out: Array<readonly [string, string]> = [];
+  let via: string | undefined;
+  let sawTe = false;
+  for (const field of headers) {
+    const name = field[0];
+    if (name === 'host' || REPLACED.has(name) || name === 'x-request-id') continue;
+    if (name === 'via') {
+      via = via === undefined ? field[1] : `${via}, ${field[1]}`;
+      continue;
+    }
+    if (name === 'te') {
+      // Validation admits only "te: trailers", which gRPC backends need to see.
+      sawTe = true;
+      continue;
+    }
+    if (HOP_BY_HOP.has(name)) continue;
+    out.push(field);
+  }
+  if (sawTe) out.push(['te', 'trailers']);
+  const forHost = isIPv6(ctx.clientIp) ? `"[${ctx.clientIp}]"` : ctx.clientIp;
+  out.push(['x-forwarded-for', ctx.clientIp]);
+  out.push(['x-forwarded-proto', 'https']);
+  out.push(['x-forwarded-host', ctx.authority]);
+  out.push(['forwarded', `for=${forHost};proto=https;host="${ctx.authority.replace(/["\\]/g, '')}"`]);
+  out.push(['x-request-id', ctx.requestId]);
+  out.push(['via', via === undefined ? '3 spooky' : `${via}, 3 spooky`]);
+  return out;
+}

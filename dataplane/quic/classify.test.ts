@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classifyDatagram, connectionKey } from './classify.js';
+
+function longHeader(firstByte: number, version: number, size: number, dcidLen = 8): Buffer {
+  const b = Buffer.alloc(size, 0x5a);
+  b[0] = firstByte;
+  b.writeUInt32BE(version, 1);
+  b[5] = dcidLen;
+  b[6 + dcidLen] = 8;
+  if (firstByte === 0xc0) {
+    b[7 + dcidLen + 8] = 0; // token length
+    b[8 + dcidLen + 8] = 0x44; // length (varint, 2 bytes)
+    b[9 + dcidLen + 8] = 0x00;
+  }
+  return b;
+}
+const none = () => false;
+
+describe('classifyDatagram: nothing a datagram holds can throw', () => {
+  it('drops garbage and truncated headers', () => {
+    for (const b of [Buffer.alloc(0), Buffer.from([0xc0]), Buffer.from([0xc0, 0, 0, 0, 1]), Buffer.alloc(3, 0xff)]) {
+      assert.deepEqual(classifyDatagram(b, true, none), { kind: 'drop', reason: 'garbage' });
+    }
+  });
+  it('asks for version negotiation on an unknown version in a full-size datagram only', () => {
+    assert.equal(classifyDatagram(longHeader(0xc0, 0x1a2a3a4a, 1200), true, none).kind, 'negotiate');
+    assert.deepEqual(classifyDatagram(longHeader(0xc0, 0x1a2a3a4a, 100), true, none), {
+      kind: 'drop',
+      reason: 'unsupported_version_small',
+    });
+  });
+  it('drops 0-RTT and Handshake packets for unknown connections', () => {
+    assert.deepEqual(classifyDatagram(longHeader(0xd0, 1, 1200), true, none), {
+      kind: 'drop',
+      reason: 'unknown_connection',
+    });
+    assert.deepEqual(classifyDatagram(longHeader(0xe0, 1, 1200), true, none), {
+      kind: 'drop',
+      reason: 'unknown_connection',
+    });
+  });
+  it('drops short Initials and too-short destination ids, accepts a proper Initial', () => {
+    assert.deepEqual(classifyDatagram(longHeader(0xc0, 1, 600), true, none), { kind: 'drop', reason: 'short_initial' });
+    assert.deepEqual(classifyDatagram(longHeader(0xc0, 1, 1200, 4), true, none), {
+      kind: 'drop',
+      reason: 'short_dcid',
+    });
+    assert.equal(classifyDatagram(longHeader(0xc0, 1, 1200), true, none).kind, 'new');
+  });
+  it('routes known connection ids and never accepts as a client', () => {
+    const pkt = longHeader(0xc0, 1, 1200);
+    const key = connectionKey(pkt.subarray(6, 14));
+    assert.deepEqual(
+      classifyDatagram(pkt, true, (k) => k === key),
+      { kind: 'known', key },
+    );
+    assert.deepEqual(classifyDatagram(pkt, false, none), { kind: 'drop', reason: 'unknown_connection' });
+  });
+  it('drops short-header packets for unknown ids', () => {
+    const b = Buffer.alloc(60, 0x11);
+    b[0] = 0x40;
+    assert.deepEqual(classifyDatagram(b, true, none), { kind: 'drop', reason: 'unknown_connection' });
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * What to do with one incoming datagram, decided from its header alone (no socket, no state
+ * beyond "is this connection id known"), so every hostile case is unit-testable.
+ */
+import { quiche } from './quiche.js';
+
+export type DatagramVerdict =
+  | { kind: 'known'; key: string }
+  | { kind: 'new'; dcid: Uint8Array }
+  | { kind: 'negotiate'; scid: Uint8Array; dcid: Uint8Array }
+  | { kind: 'drop'; reason: DropReason };
+
+export type DropReason =
+  | 'garbage'
+  | 'unknown_connection'
+  | 'short_initial'
+  | 'short_dcid'
+  | 'version_negotiation'
+  | 'unsupported_version_small';
+
+/** RFC 9000 §7.2: a client's first destination connection id is at least 8 bytes. */
+const MIN_INITIAL_DCID_LEN = 8;
+
+export function connectionKey(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
+}
+
+export function classifyDatagram(msg: Uint8Array, isServer: boolean, known: (key: string) => boolean): DatagramVerdict {
+  let hdr: ReturnType<typeof quiche.Header.fromSlice>;
+  try {
+    hdr = quiche.Header.fromSlice(msg, quiche.MAX_CONN_ID_LEN);
+  } catch {
+    return { kind: 'drop', reason: 'garbage' };
+  }
+  const key = connectionKey(hdr.dcid);
+  if (known(key)) return { kind: 'known', key };
+  if (!isServer) return { kind: 'drop', reason: 'unknown_connection' };
+  const T = quiche.Type;
+  if (hdr.ty === T.Short) return { kind: 'drop', reason: 'unknown_connection' };
+  if (hdr.ty === T.VersionNegotiation) return { kind: 'drop', reason: 'version_negotiation' };
+  if (!quiche.versionIsSupported(hdr.version)) {
+    // Answer only full-size datagrams so a spoofed source cannot use us as an amplifier.
+    if (msg.length < quiche.MIN_CLIENT_INITIAL_LEN) return { kind: 'drop', reason: 'unsupported_version_small' };
+    return { kind: 'negotiate', scid: hdr.scid, dcid: hdr.dcid };
+  }
+  // 0-RTT, Handshake or Retry packets for a connection we do not know are unusable.
+  if (hdr.ty !== T.Initial) return { kind: 'drop', reason: 'unknown_connection' };
+  if (msg.length < quiche.MIN_CLIENT_INITIAL_LEN) return { kind: 'drop', reason: 'short_initial' };
+  if (hdr.dcid.length < MIN_INITIAL_DCID_LEN) return { kind: 'drop', reason: 'short_dcid' };
+  return { kind: 'new', dcid: hdr.dcid };
+}

@@ -1,0 +1,328 @@
+/**
+ * One QUIC connection driven directly on quiche's `Connection` (see shared spec quic-notes.md for
+ * why not the library's JavaScript layer). Owns the per-stream send queues that absorb quiche's
+ * short writes, and tells its application (HTTP/3 server or client) when streams are readable,
+ * writable again, or reset. Used by both the server endpoint and the client.
+ */
+import type { Connection, Host } from './quiche.js';
+
+/** What the QUIC layer tells the application above it. */
+export interface QuicApplication {
+  /** The handshake completed (called once). */
+  onEstablished(): void;
+  /** The stream has data or a FIN to read; read it with `streamRead`. */
+  onStreamReadable(streamId: number): void;
+  /** The stream's send queue drained below the low-water mark after being above it. */
+  onStreamDrained(streamId: number): void;
+  /** The peer reset the stream (RESET_STREAM) or asked us to stop sending (STOP_SENDING). */
+  onStreamAborted(streamId: number, direction: 'read' | 'write', code: number): void;
+  /** Packets or a timeout were processed (after the readable streams were reported). */
+  onInput(): void;
+  /** The connection is closed and forgotten; no call follows. */
+  onClosed(error: { local: boolean; isApp: boolean; code: number; reason: string } | null): void;
+}
+
+/** Bytes queued per stream above which `streamWrite` reports backpressure. */
+export const STREAM_HIGH_WATER = 256 * 1024;
+const STREAM_LOW_WATER = 64 * 1024;
+
+/** The transport glue the connection needs from its endpoint (socket and connection table). */
+export interface QuicTransport {
+  sendDatagram(data: Uint8Array, to: Host): void;
+  /** Schedules `flush` of this connection soon (coalescing many writes into one send pass). */
+  scheduleFlush(conn: QuicConnection): void;
+  /** Flushes this connection after a short delay, so a lone ACK can ride on the answer. */
+  deferFlush(conn: QuicConnection): void;
+  /** Called once the connection is closed, to drop it from tables and timers. */
+  forget(conn: QuicConnection): void;
+}
+
+interface SendQueue {
+  chunks: Uint8Array[];
+  bytes: number;
+  fin: boolean;
+  /** Above the high-water mark since the last drain notification. */
+  blocked: boolean;
+}
+
+const BLOCKED = -2;
+const STOPPED = -1;
+const EMPTY = new Uint8Array(0);
+
+const STREAM_ERR = /\((\d+)\)/;
+
+/** quiche reports stream errors as `StreamReset(code)` / `StreamStopped(code)` in the message. */
+function errorCode(e: unknown): { kind: string; code: number } {
+  const msg = e instanceof Error ? e.message : String(e);
+  const m = STREAM_ERR.exec(msg);
+  return { kind: msg, code: m ? Number(m[1]) : 0 };
+}
+
+export class QuicConnection {
+  app: QuicApplication | null = null;
+  /** Connection ids (latin1 keys) under which the endpoint's table knows this connection. */
+  readonly ids: string[] = [];
+  private readonly sendQueues = new Map<number, SendQueue>();
+  private established = false;
+  private inputPending = false;
+  /** Datagrams received, and whether the application wrote, since our last send pass. */
+  private receivedSinceSend = 0;
+  private wroteSinceSend = false;
+  private closedNotified = false;
+  timer: NodeJS.Timeout | null = null;
+  /** When the current timer fires (performance.now() ms), to avoid re-arming an identical timer. */
+  timerAt = 0;
+
+  constructor(
+    readonly conn: Connection,
+    readonly transport: QuicTransport,
+    readonly local: Host,
+    public peer: Host,
+    private readonly sendBuffer: Uint8Array,
+  ) {}
+
+  get isEstablished(): boolean {
+    return this.established;
+  }
+
+  /**
+   * Feeds one datagram; returns false when quiche rejected it (the caller counts drops). The
+   * application hears about it once per event-loop turn, in `flush`, so a burst of datagrams is
+   * read as a few large chunks rather than one callback per packet.
+   */
+  receive(data: Uint8Array, from: Host): boolean {
+    this.peer = from;
+    try {
+      this.conn.recv(data, { from, to: this.local });
+    } catch {
+      return false;
+    }
+    this.inputPending = true;
+    this.receivedSinceSend++;
+    this.transport.scheduleFlush(this);
+    return true;
+  }
+
+  /** Surfaces handshake completion and readable streams to the application. */
+  private processInput(): void {
+    this.inputPending = false;
+    if (!this.established && (this.conn.isEstablished() || this.conn.isInEarlyData())) {
+      this.established = true;
+      this.app?.onEstablished();
+    }
+    if (this.established && this.app) {
+      if (this.conn.isReadable()) for (const id of this.conn.readable()) this.app.onStreamReadable(id);
+      this.app.onInput();
+    }
+  }
+
+  /**
+   * Reads stream data into `buf`. Returns [bytes, fin], or null when nothing is buffered.
+   * A peer reset is reported to the application and returns null.
+   */
+  streamRead(streamId: number, buf: Uint8Array): [number, boolean] | null {
+    try {
+      const r = this.conn.streamRecv(streamId, buf);
+      // Reading frees flow-control credit; MAX_STREAM_DATA must go out even when no packet
+      // prompted this read (a resumed upload), or the peer stalls until a timer fires.
+      if (r !== null && r[0] > 0) this.transport.scheduleFlush(this);
+      return r;
+    } catch (e) {
+      const { kind, code } = errorCode(e);
+      if (kind.startsWith('StreamReset')) this.app?.onStreamAborted(streamId, 'read', code);
+      return null;
+    }
+  }
+
+  /**
+   * Queues `data` (and FIN) on a stream, writing what quiche takes now. Returns false when the
+   * stream's queue is above the high-water mark: the caller should pause its source until
+   * `onStreamDrained`. Data is never dropped silently; a stopped stream reports `onStreamAborted`.
+   * A FIN must ride on at least one byte: quiche may collect a stream whose bare FIN follows
+   * acknowledged data before sending it (the HTTP/3 layer uses `END_OF_STREAM`).
+   */
+  streamWrite(streamId: number, data: Uint8Array, fin: boolean): boolean {
+    this.wroteSinceSend = true;
+    let q = this.sendQueues.get(streamId);
+    if (!q) {
+      // Fast path: nothing queued, hand as much as quiche takes now.
+      const n = this.sendNow(streamId, data, fin);
+      if (n === STOPPED) return true;
+      this.transport.scheduleFlush(this);
+      if (n === data.length) return true; // FIN (if any) went with the last byte
+      data = data.subarray(Math.max(n, 0));
+      q = { chunks: [], bytes: 0, fin: false, blocked: false };
+      this.sendQueues.set(streamId, q);
+    }
+    if (data.length > 0) {
+      q.chunks.push(data);
+      q.bytes += data.length;
+    }
+    if (fin) q.fin = true;
+    this.transport.scheduleFlush(this);
+    if (q.bytes > STREAM_HIGH_WATER) {
+      q.blocked = true;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Hands data to quiche; returns how much it took, BLOCKED when it took nothing (not even a
+   * zero-length FIN), or STOPPED when the stream can no longer be written (stopped by the peer
+   * or already finished), in which case its queue is discarded.
+   */
+  private sendNow(streamId: number, data: Uint8Array, fin: boolean): number {
+    try {
+      return this.conn.streamSend(streamId, data, fin) ?? BLOCKED;
+    } catch (e) {
+      const { kind, code } = errorCode(e);
+      this.sendQueues.delete(streamId);
+      if (kind.startsWith('StreamStopped')) this.app?.onStreamAborted(streamId, 'write', code);
+      return STOPPED;
+    }
+  }
+
+  /** Moves queued data into quiche for every stream that has capacity now. */
+  private drainWritable(): void {
+    if (this.sendQueues.size === 0) return;
+    for (const id of this.conn.writable()) {
+      const q = this.sendQueues.get(id);
+      if (!q) continue;
+      let stopped = false;
+      while (q.chunks.length > 0) {
+        const chunk = q.chunks[0];
+        const last = q.chunks.length === 1;
+        const n = this.sendNow(id, chunk, last && q.fin);
+        if (n === STOPPED) {
+          stopped = true;
+          break;
+        }
+        if (n <= 0) break;
+        q.bytes -= n;
+        if (n < chunk.length) {
+          q.chunks[0] = chunk.subarray(n);
+          break;
+        }
+        q.chunks.shift();
+        if (last) q.fin = false;
+      }
+      if (stopped) continue;
+      if (q.chunks.length === 0 && q.fin) {
+        // A FIN with no data left to carry it.
+        const n = this.sendNow(id, EMPTY, true);
+        if (n === STOPPED) continue;
+        if (n >= 0) q.fin = false;
+      }
+      if (q.chunks.length === 0 && !q.fin) this.sendQueues.delete(id);
+      if (q.blocked && q.bytes <= STREAM_LOW_WATER) {
+        q.blocked = false;
+        this.app?.onStreamDrained(id);
+      }
+    }
+  }
+
+  /** Abruptly ends one or both directions of a stream with an application error code. */
+  streamShutdown(streamId: number, direction: 'read' | 'write', code: number): void {
+    this.wroteSinceSend = true;
+    if (direction === 'write') this.sendQueues.delete(streamId);
+    try {
+      this.conn.streamShutdown(streamId, direction === 'read' ? 0 : 1, code);
+    } catch {
+      // Already finished or never existed in that direction: nothing left to abort.
+    }
+    this.transport.scheduleFlush(this);
+  }
+
+  /** Closes the connection with an application (HTTP/3) or transport error code. */
+  close(isApp: boolean, code: number, reason: string): void {
+    try {
+      this.conn.close(isApp, code, Buffer.from(reason));
+    } catch {
+      // Already closing.
+    }
+    // CONNECTION_CLOSE must leave now: the caller may close the socket right after.
+    this.flush(true);
+  }
+
+  /**
+   * Once per loop turn (and after timeouts): hands new input to the application, moves queued
+   * stream data into quiche, sends every datagram it has ready, re-arms the timer, and retires
+   * a closed connection.
+   */
+  flush(force = false): void {
+    if (this.inputPending) this.processInput();
+    this.drainWritable();
+    // RFC 9000 §13.2.2: one ack-eliciting packet may wait (up to max_ack_delay) for an ACK; if
+    // the answer is written within a millisecond the ACK rides on it, halving small-request
+    // packets. Two or more datagrams, or anything of ours to send, go out now.
+    if (!force && !this.wroteSinceSend && this.receivedSinceSend === 1 && this.established && !this.conn.isClosed()) {
+      this.transport.deferFlush(this);
+      return;
+    }
+    this.receivedSinceSend = 0;
+    this.wroteSinceSend = false;
+    const buf = this.sendBuffer;
+    for (;;) {
+      let res: ReturnType<Connection['send']>;
+      try {
+        res = this.conn.send(buf);
+      } catch {
+        break;
+      }
+      if (res === null) break;
+      const [len, info] = res;
+      // dgram keeps a reference until the send completes, so hand it a copy.
+      this.transport.sendDatagram(Buffer.from(buf.subarray(0, len)), info.to);
+    }
+    if (this.conn.isClosed()) {
+      this.retire();
+      return;
+    }
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    const ms = this.conn.timeout();
+    if (ms === null) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      return;
+    }
+    const at = performance.now() + ms;
+    // Re-armed whenever the deadline moves. (Keeping an earlier timer and relying on quiche to
+    // ignore an early onTimeout stalled responses to Chromium now and then: see performance.md.)
+    if (this.timer && Math.abs(at - this.timerAt) < 1) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.conn.onTimeout();
+      this.inputPending = true;
+      this.flush();
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  private retire(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.sendQueues.clear();
+    this.transport.forget(this);
+    if (this.closedNotified) return;
+    this.closedNotified = true;
+    const local = this.conn.localError();
+    const peer = this.conn.peerError();
+    const err = local ?? peer;
+    this.app?.onClosed(
+      err
+        ? {
+            local: err === local,
+            isApp: err.isApp,
+            code: err.errorCode,
+            reason: Buffer.from(err.reason).toString('utf8'),
+          }
+        : null,
+    );
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * HTTP/2 upstream client: one multiplexed `node:http2` session per backend, reused by every
+ * exchange, replaced when it dies (error, GOAWAY, close). `http://` origins use cleartext HTTP/2
+ * with prior knowledge; `https://` origins use TLS with ALPN h2.
+ */
+import http2 from 'node:http2';
+import type { SecureContextOptions } from 'node:tls';
+import type {
+  Dispatcher,
+  Fields,
+  UpstreamExchange,
+  UpstreamHandler,
+  UpstreamRequest,
+  UpstreamTimeouts,
+} from './dispatcher.js';
+import { UpstreamError } from './errors.js';
+import { fieldsFromNodeHeaders } from './fields.js';
+
+const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
+
+/** Request-body bytes buffered per upstream stream before the client is paused. */
+const REQUEST_BODY_BUFFER = 256 * 1024;
+
+export interface H2ClientOptions {
+  /** `http://host:port` or `https://host:port`. */
+  origin: string;
+  timeouts: UpstreamTimeouts;
+  /** TLS settings for https origins (CA, verification, SNI, client certificate). */
+  tls?: SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string };
+}
+
+export class H2Client implements Dispatcher {
+  private session: http2.ClientHttp2Session | null = null;
+  private active = 0;
+  private closing = false;
+
+  constructor(private readonly options: H2ClientOptions) {}
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** The live session, or a new one. Requests may be issued before it connects; http2 queues them. */
+  private getSession(): http2.ClientHttp2Session {
+    const s = this.session;
+    if (s && !s.closed && !s.destroyed) return s;
+    const { origin, timeouts, tls } = this.options;
+    const session = http2.connect(origin, { ...tls, peerMaxConcurrentStreams: 1000 });
+    this.session = session;
+    const connectTimer = setTimeout(() => {
+      session.destroy(new UpstreamError('connect', `connect to ${origin} timed out after ${timeouts.connectMs} ms`));
+    }, timeouts.connectMs);
+    session.once('connect', () => clearTimeout(connectTimer));
+    const retire = () => {
+      clearTimeout(connectTimer);
+      if (this.session === session) this.session = null;
+    };
+    // Errors reach each stream too; the session-level handler only retires the session.
+    session.on('error', retire);
+    session.on('close', retire);
+    session.on('goaway', retire);
+    session.unref();
+    return session;
+  }
+
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': request.method,
+      ':path': request.path,
+      ':authority': request.authority,
+    };
+    for (const [name, value] of request.headers) {
+      const prev = headers[name];
+      if (prev === undefined) headers[name] = value;
+      else if (Array.isArray(prev)) prev.push(value);
+      else headers[name] = [String(prev), value];
+    }
+    return new H2Exchange(this, request, headers, handler);
+  }
+
+  /** Opens the HTTP/2 stream for an exchange (called by H2Exchange). */
+  openStream(headers: http2.OutgoingHttpHeaders, endStream: boolean): http2.ClientHttp2Stream {
+    return this.getSession().request(headers, { endStream });
+  }
+
+  get timeouts(): UpstreamTimeouts {
+    return this.options.timeouts;
+  }
+
+  get origin(): string {
+    return this.options.origin;
+  }
+
+  exchangeStarted(): void {
+    this.active++;
+  }
+
+  exchangeEnded(): void {
+    this.active--;
+    if (this.closing && this.active === 0) this.session?.close();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const s = this.session;
+    if (!s || this.active > 0) return;
+    await new Promise<void>((resolve) => s.close(resolve));
+  }
+
+  destroy(): void {
+    this.closing = true;
+    this.session?.destroy();
+    this.session = null;
+  }
+}
+
+class H2Exchange implements UpstreamExchange {
+  onRequestDrain: (() => void) | null = null;
+  private readonly stream: http2.ClientHttp2Stream;
+  private headersTimer: NodeJS.Timeout | null;
+  private done = false;
+  private responded = false;
+
+  constructor(
+    private readonly client: H2Client,
+    request: UpstreamRequest,
+    headers: http2.OutgoingHttpHeaders,
+    private readonly handler: UpstreamHandler,
+  ) {
+    client.exchangeStarted();
+    const { timeouts, origin } = client;
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = client.openStream(headers, !request.hasBody);
+    } catch (e) {
+      // Invalid header values and sessions closing underneath us surface here, synchronously.
+      this.stream = null as unknown as http2.ClientHttp2Stream;
+      this.headersTimer = null;
+      queueMicrotask(() =>
+        this.fail(new UpstreamError('protocol', `cannot send request to ${origin}: ${(e as Error).message}`)),
+      );
+      return;
+    }
+    this.stream = stream;
+    this.headersTimer = setTimeout(() => {
+      this.fail(
+        new UpstreamError('headers_timeout', `no response headers from ${origin} within ${timeouts.headersMs} ms`),
+      );
+    }, timeouts.headersMs);
+    stream.setTimeout(timeouts.idleMs, () => {
+      if (this.responded) this.fail(new UpstreamError('idle_timeout', `${origin} idle for ${timeouts.idleMs} ms`));
+    });
+    stream.on('headers', (h) => {
+      const status = Number(h[':status']);
+      if (status >= 100 && status < 200) handler.onInformational(status, fieldsFromNodeHeaders(h));
+    });
+    stream.on('response', (h) => {
+      this.clearHeadersTimer();
+      this.responded = true;
+      handler.onResponseStart(Number(h[':status']), fieldsFromNodeHeaders(h));
+    });
+    stream.on('data', (chunk: Buffer) => {
+      if (!this.done && !handler.onData(chunk)) stream.pause();
+    });
+    let trailers: Fields | null = null;
+    stream.on('trailers', (h) => {
+      trailers = fieldsFromNodeHeaders(h);
+    });
+    stream.on('end', () => {
+      if (this.done) return;
+      if (!this.responded) return; // 'close' reports what went wrong
+      this.finish();
+      handler.onComplete(trailers);
+    });
+    stream.on('drain', () => this.onRequestDrain?.());
+    stream.on('error', (err: NodeJS.ErrnoException) => this.fail(classify(err, origin)));
+    stream.on('close', () => {
+      if (this.done) return;
+      const code = stream.rstCode;
+      if (code === NGHTTP2_REFUSED_STREAM) this.fail(new UpstreamError('refused', `${origin} refused the stream`));
+      else this.fail(new UpstreamError('reset', `${origin} closed the stream (code ${code ?? 'none'})`));
+    });
+  }
+
+  private clearHeadersTimer(): void {
+    if (this.headersTimer) clearTimeout(this.headersTimer);
+    this.headersTimer = null;
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.clearHeadersTimer();
+    this.client.exchangeEnded();
+  }
+
+  private fail(error: UpstreamError): void {
+    if (this.done) return;
+    this.finish();
+    if (this.stream && !this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+    this.handler.onError(error);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.done) return true;
+    this.stream.write(chunk);
+    // http2's own 16 KiB mark would pause the client every few packets; keep a deeper buffer so
+    // the upload stays pipelined ('drain' still fires once the buffer empties).
+    return this.stream.writableLength < REQUEST_BODY_BUFFER;
+  }
+
+  end(trailers?: Fields | null): void {
+    if (this.done) return;
+    if (trailers && trailers.length > 0) {
+      // http2 sends trailers after the last DATA when asked for them before end().
+      this.stream.once('wantTrailers', () => {
+        const t: http2.OutgoingHttpHeaders = {};
+        for (const [k, v] of trailers) t[k] = v;
+        this.stream.sendTrailers(t);
+      });
+    }
+    this.stream.end();
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.finish();
+    if (this.stream && !this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  pause(): void {
+    if (!this.done) this.stream.pause();
+  }
+
+  resume(): void {
+    if (!this.done) this.stream.resume();
+  }
+}
+
+function classify(err: NodeJS.ErrnoException, origin: string): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  // Streams queued on a session that never connected fail with the session's error as cause.
+  if (err.code === 'ERR_HTTP2_STREAM_CANCEL' && err.cause instanceof Error) {
+    return classify(err.cause as NodeJS.ErrnoException, origin);
+  }
+  const code = err.code ?? '';
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'ENOTFOUND' ||
+    code === 'ETIMEDOUT' ||
+    code.startsWith('ERR_TLS') ||
+    code.startsWith('CERT_') ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
+  ) {
+    return new UpstreamError('connect', `cannot connect to ${origin}: ${err.message}`, { cause: err });
+  }
+  if (code === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(err.message)) {
+    return new UpstreamError('refused', `${origin} refused the stream`, { cause: err });
+  }
+  return new UpstreamError('reset', `${origin}: ${err.message}`, { cause: err });
+}

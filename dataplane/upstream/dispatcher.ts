@@ -1,0 +1,61 @@
+/**
+ * The one interface every upstream transport implements (HTTP/2 now, HTTP/1.1 later), in the
+ * shape of undici's Dispatcher: the caller hands a request and a handler, gets an exchange
+ * handle back for the request body, and receives the response through the handler's callbacks.
+ */
+import type { UpstreamError } from './errors.js';
+
+export type Fields = ReadonlyArray<readonly [string, string]>;
+
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Path with query, as the client sent it. */
+  readonly path: string;
+  readonly authority: string;
+  /** Already translated: no pseudo-headers, no connection-specific fields. */
+  readonly headers: Fields;
+  /** False when the request has no body (the stream is ended with the headers). */
+  readonly hasBody: boolean;
+}
+
+export interface UpstreamTimeouts {
+  connectMs: number;
+  /** Until response headers: past it the exchange fails with `headers_timeout` (504). */
+  headersMs: number;
+  /** Between body bytes in either direction. */
+  idleMs: number;
+}
+
+export interface UpstreamHandler {
+  /** A 1xx informational response (103 Early Hints, 100 Continue). */
+  onInformational(status: number, headers: Fields): void;
+  onResponseStart(status: number, headers: Fields): void;
+  /** Body bytes; return false to pause the backend until `exchange.resume()`. */
+  onData(chunk: Uint8Array): boolean;
+  onComplete(trailers: Fields | null): void;
+  /** Called at most once, and never after onComplete. */
+  onError(error: UpstreamError): void;
+}
+
+export interface UpstreamExchange {
+  /** Request body bytes; false means wait for the handler's `onRequestDrain`. */
+  write(chunk: Uint8Array): boolean;
+  /** Ends the request body (with trailers when given). */
+  end(trailers?: Fields | null): void;
+  /** Cancels the exchange; no handler callback follows. */
+  abort(): void;
+  pause(): void;
+  resume(): void;
+  /** Set by the caller: the request body may be written again. */
+  onRequestDrain: (() => void) | null;
+}
+
+export interface Dispatcher {
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange;
+  /** Exchanges in flight on this dispatcher. */
+  readonly inFlight: number;
+  /** Finishes in-flight exchanges, then closes connections. */
+  close(): Promise<void>;
+  /** Closes everything now. */
+  destroy(): void;
+}

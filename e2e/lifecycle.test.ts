@@ -1,0 +1,98 @@
+/** Process lifecycle of spooky-dataplane: clear refusal of bad configs, clean SIGTERM. */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { H3ClientSession } from '../dataplane/h3/client.js';
+import { startDemoBackend } from '../lib/demo-backend.js';
+import { DIST, dataplaneConfig, type RunningDataplane, run, startDataplane, tempDir } from './support/harness.js';
+import { RawQuicClient } from './support/raw-client.js';
+
+describe('spooky-dataplane lifecycle', () => {
+  it('refuses an invalid config with the path and line, exit 1, before binding', async () => {
+    const file = join(tempDir(), 'bad.yaml');
+    writeFileSync(
+      file,
+      dataplaneConfig(`  web:\n    backends:\n      - { id: w, address: "http://127.0.0.1:1", wieght: 5 }\n`),
+    );
+    const r = await run(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /upstream\.web\.backends\[0\]/);
+    assert.match(r.stderr, /weight/, 'suggests the key it meant');
+    assert.doesNotMatch(r.stdout, /listening/);
+  });
+
+  it('exits 2 on a usage error', async () => {
+    const r = await run(process.execPath, [join(DIST, 'dataplane/main.js')]);
+    assert.equal(r.code, 2);
+  });
+
+  it('says clearly when the port is taken', async () => {
+    const backend = await startDemoBackend('a');
+    let first: RunningDataplane | undefined;
+    try {
+      first = await startDataplane(
+        dataplaneConfig(`  web:\n    backends:\n      - { id: w, address: "${backend.origin}" }\n`),
+      );
+      const file = join(tempDir(), 'same-port.yaml');
+      writeFileSync(
+        file,
+        dataplaneConfig(`  web:\n    backends:\n      - { id: w, address: "${backend.origin}" }\n`).replace(
+          'port: 0',
+          `port: ${first.port}`,
+        ),
+      );
+      const r = await run(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', file]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /already in use/);
+    } finally {
+      await first?.stop();
+      await backend.close();
+    }
+  });
+
+  it('closes idle connections after quic_max_idle_timeout_ms', async () => {
+    const backend = await startDemoBackend('a');
+    let dp: RunningDataplane | undefined;
+    let c: RawQuicClient | undefined;
+    try {
+      dp = await startDataplane(
+        dataplaneConfig(
+          `  web:\n    backends:\n      - { id: w, address: "${backend.origin}" }\n`,
+          'performance:\n  quic_max_idle_timeout_ms: 1000\n',
+        ),
+      );
+      c = await RawQuicClient.connect(dp.port);
+      assert.equal(c.isClosed, false);
+      await c.waitClosed(8000);
+      assert.equal(c.isClosed, true, 'the idle connection is gone');
+    } finally {
+      await c?.close();
+      await dp?.stop();
+      await backend.close();
+    }
+  });
+
+  it('serves, forgets closed connections, then exits 0 on SIGTERM and logs stopped', async () => {
+    const backend = await startDemoBackend('a');
+    let dp: RunningDataplane | undefined;
+    try {
+      dp = await startDataplane(
+        dataplaneConfig(`  web:\n    backends:\n      - { id: w, address: "${backend.origin}" }\n`),
+      );
+      const c = await H3ClientSession.connect('127.0.0.1', dp.port, { insecure: true, serverName: 'localhost' });
+      assert.equal((await c.fetch({ path: '/', authority: 'localhost' })).status, 200);
+      await c.close();
+      // The client's CONNECTION_CLOSE lets the server forget the connection after draining
+      // (a few PTOs on loopback), not after the 30 s idle timeout.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await dp.stop('SIGTERM'), 0);
+      const stopped = dp.logs.find((l) => l.msg === 'stopped');
+      assert.ok(stopped, 'logs stopped');
+      assert.equal(stopped.connections_at_stop, 0);
+    } finally {
+      await dp?.stop('SIGKILL');
+      await backend.close();
+    }
+  });
+});
