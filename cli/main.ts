@@ -3,6 +3,7 @@
  * The `spooky` command. Exit codes: 0 ok, 1 failure, 2 usage error; errors are one sentence on stderr.
  */
 import { Command, CommanderError } from 'commander';
+import { configJsonSchemaText } from '../controlplane/config/json-schema.js';
 import { VERSION } from '../lib/version.js';
 import { runBench } from './bench.js';
 import { generateSelfSigned } from './certs.js';
@@ -29,7 +30,17 @@ program
   .description('check a config file and print every problem with its line and column')
   .argument('<file>', 'YAML config file')
   .option('--json', 'machine-readable output')
-  .action((file: string, o: { json?: boolean }) => process.exit(runValidate(file, o.json ?? false)));
+  .option('--no-file-checks', 'skip the certificate, key, CA and token file checks (e.g. on a build machine)')
+  .action((file: string, o: { json?: boolean; fileChecks: boolean }) =>
+    process.exit(runValidate(file, { json: o.json ?? false, checkFiles: o.fileChecks })),
+  );
+
+program
+  .command('schema')
+  .description('print the JSON Schema of the config file (for editors and CI checks)')
+  .action(() => {
+    process.stdout.write(configJsonSchemaText());
+  });
 
 program
   .command('get')

@@ -13,7 +13,7 @@ import { Forwarder } from './proxy/forwarder.js';
 import { QuicEndpoint } from './quic/endpoint.js';
 import { type Config, quiche } from './quic/quiche.js';
 import { Snapshot } from './snapshot.js';
-import { UpstreamAgent } from './upstream/agent.js';
+import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
 
 type Performance = RuntimeConfig['performance'];
 
@@ -42,7 +42,7 @@ export function buildQuicServerConfig(certFile: string, keyFile: string, perf: P
 
 export class DataPlane {
   private snapshot: Snapshot;
-  private readonly agent = new UpstreamAgent();
+  private readonly agent: UpstreamAgent;
   private endpoint: QuicEndpoint | null = null;
   private readonly sessions = new Set<H3ServerSession>();
   private stopping: Promise<void> | null = null;
@@ -52,6 +52,12 @@ export class DataPlane {
     private readonly log: Logger,
   ) {
     this.snapshot = new Snapshot(1, config);
+    this.agent = new UpstreamAgent(upstreamTlsOptions(config.upstreamTls));
+    if (!config.upstreamTls.verify) {
+      log.warn(
+        'upstream_tls.verify is false: backend certificates are not checked (anyone on the path can impersonate a backend)',
+      );
+    }
   }
 
   get current(): Snapshot {
@@ -84,7 +90,11 @@ export class DataPlane {
       },
     });
     const port = this.endpoint.address.port;
-    forwarder.altSvc = `h3=":${port}"; ma=86400`;
+    const altSvc = this.snapshot.config.listen.altSvc;
+    forwarder.altSvc = altSvc ? `h3=":${altSvc.port ?? port}"; ma=${altSvc.maxAge}` : null;
+    if (this.snapshot.config.listen.tcp) {
+      this.log.warn('listen.tcp is enabled, but this build serves HTTP/3 only: no TCP listener runs yet');
+    }
     const buffers = this.endpoint.socketBuffers;
     this.log.info({ address: listen.address, port, protocol: 'h3', udp_recv_buffer: buffers.recv }, 'listening');
     if (buffers.recv < 8 * 1024 * 1024) {

@@ -4,19 +4,39 @@
  * before any port is bound.
  */
 import { dirname } from 'node:path';
+import type { Logger } from 'pino';
 import { formatIssues, loadConfigFile } from '../controlplane/config/load.js';
 import { buildRuntimeConfig } from '../controlplane/config/runtime.js';
 import { createLogger } from '../lib/log.js';
 import { DataPlane } from './dataplane.js';
+import { checkFeatureSupport } from './feature-support.js';
 
 export async function runStandalone(file: string): Promise<void> {
   const loaded = loadConfigFile(file);
+  if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
   if (!loaded.ok) {
     process.stderr.write(`${formatIssues(file, loaded.errors)}\n`);
     process.exit(1);
   }
   const runtime = buildRuntimeConfig(loaded.config, { baseDir: dirname(file) });
-  const log = createLogger({ level: runtime.log.level, format: runtime.log.format, component: 'dataplane' });
+  let log: Logger;
+  try {
+    log = createLogger({
+      level: runtime.log.level,
+      format: runtime.log.format,
+      component: 'dataplane',
+      destination: runtime.log.file,
+    });
+  } catch (e) {
+    process.stderr.write(`spooky-dataplane: cannot open log.file ${runtime.log.file}: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  const support = checkFeatureSupport(loaded.config, process.getuid?.() ?? -1);
+  if (support.fatal.length > 0) {
+    process.stderr.write(`${support.fatal.map((u) => `${file}: ${u}`).join('\n')}\n`);
+    process.exit(1);
+  }
+  for (const w of support.warnings) log.warn(w);
   const dp = new DataPlane(runtime, log);
   try {
     await dp.start();

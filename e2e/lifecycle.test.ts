@@ -1,6 +1,7 @@
 /** Process lifecycle of spooky-dataplane: clear refusal of bad configs, clean SIGTERM. */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { H3ClientSession } from '../dataplane/h3/client.js';
@@ -20,6 +21,51 @@ describe('spooky-dataplane lifecycle', () => {
     assert.match(r.stderr, /upstream\.web\.backends\[0\]/);
     assert.match(r.stderr, /weight/, 'suggests the key it meant');
     assert.doesNotMatch(r.stdout, /listening/);
+  });
+
+  it('refuses a missing certificate and an mTLS config it cannot honour, before binding', async () => {
+    const dir = tempDir();
+    const upstream = `  web:\n    backends:\n      - { id: w, address: "http://127.0.0.1:1" }\n`;
+    const missing = join(dir, 'missing-cert.yaml');
+    writeFileSync(missing, dataplaneConfig(upstream).replace(/cert: .*/, 'cert: /nonexistent/cert.pem'));
+    let r = await run(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', missing]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /missing-cert\.yaml:\d+:\d+: listen\.tls\.cert: .*no such file/);
+    const mtls = join(dir, 'mtls.yaml');
+    const config = dataplaneConfig(upstream);
+    const certFile = /cert: (.*)/.exec(config)?.[1] ?? '';
+    writeFileSync(mtls, config.replace(/(key: .*)/, `$1\n    client_auth: { enabled: true, ca_file: ${certFile} }`));
+    r = await run(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', mtls]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /listen\.tls\.client_auth: mTLS is not available in this build yet/);
+    assert.doesNotMatch(r.stdout, /listening/);
+  });
+
+  it('writes its log to log.file when configured', async () => {
+    const dir = tempDir();
+    const logFile = join(dir, 'spooky.log');
+    const config = dataplaneConfig(`  web:\n    backends:\n      - { id: w, address: "http://127.0.0.1:1" }\n`).replace(
+      '  format: json\n',
+      `  format: json\n  file: { path: ${logFile} }\n`,
+    );
+    const file = join(dir, 'file-log.yaml');
+    writeFileSync(file, config);
+    const proc = spawn(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', file], { stdio: 'ignore' });
+    try {
+      let text = '';
+      for (let i = 0; i < 100 && !text.includes('"listening"'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+      }
+      assert.match(text, /"msg":"listening"/);
+    } finally {
+      proc.kill('SIGKILL');
+    }
+    const bad = join(dir, 'bad-log.yaml');
+    writeFileSync(bad, config.replace(logFile, join(dir, 'no-such-dir', 'x.log')));
+    const r = await run(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', bad]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot open log\.file .*no-such-dir/);
   });
 
   it('exits 2 on a usage error', async () => {

@@ -143,6 +143,28 @@ describe('proxying HTTP/3 to HTTP/2 with Spooky’s client', () => {
     assert.equal(header(res.headers, 'alt-svc'), `h3=":${dp.port}"; ma=86400`);
   });
 
+  it('advertises the alt-svc port and max_age the config sets, or none when disabled', async () => {
+    for (const [altSvc, expected] of [
+      ['{ port: 443, max_age: 60 }', 'h3=":443"; ma=60'],
+      ['{ enabled: false }', undefined],
+    ] as const) {
+      const config = dataplaneConfig(`  web:\n    backends:\n      - { id: w, address: "${a.origin}" }\n`).replace(
+        '  port: 0\n',
+        `  port: 0\n  alt_svc: ${altSvc}\n`,
+      );
+      const other = await startDataplane(config);
+      const c = await H3ClientSession.connect('127.0.0.1', other.port, { insecure: true, serverName: 'localhost' });
+      try {
+        const res = await c.fetch({ path: '/', authority: 'localhost' });
+        assert.equal(res.status, 200);
+        assert.equal(header(res.headers, 'alt-svc'), expected);
+      } finally {
+        await c.close();
+        await other.stop();
+      }
+    }
+  });
+
   it('`spooky get` prints the body, sends -n requests and uploads --data', async () => {
     const cli = join(DIST, 'cli/main.js');
     const url = `https://localhost:${dp.port}`;

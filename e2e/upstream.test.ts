@@ -24,7 +24,8 @@ describe('upstream connections', () => {
     });
     plain = await startDemoBackend('plain');
     dp = await startDataplane(
-      dataplaneConfig(`  https-form:
+      dataplaneConfig(
+        `  https-form:
     route: { path_prefix: /https }
     backends:
       - { id: tls-https, address: "https://localhost:${tlsBackend.port}" }
@@ -40,9 +41,10 @@ describe('upstream connections', () => {
     route: { path_prefix: / }
     backends:
       - { id: plain-1, address: "${plain.origin}" }
-`),
-      // The data plane trusts the test CA the way an operator's system trust store would.
-      { env: { NODE_EXTRA_CA_CERTS: cert.certFile } },
+`,
+        // The backends' CA comes from upstream_tls.ca_file, not the system trust store.
+        `upstream_tls:\n  ca_file: ${cert.certFile}\n`,
+      ),
     );
     client = await H3ClientSession.connect('127.0.0.1', dp.port, { insecure: true, serverName: 'localhost' });
   });

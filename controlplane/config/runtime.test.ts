@@ -13,7 +13,7 @@ function load(text: string): Config {
 
 describe('buildRuntimeConfig', () => {
   it('builds the seed config', () => {
-    const result = loadConfigFile(fixturePath('seed.yaml'));
+    const result = loadConfigFile(fixturePath('seed.yaml'), { checkFiles: false });
     assert.ok(result.ok);
     const rt = buildRuntimeConfig(result.config, { baseDir: '/etc/spooky' });
     assert.deepEqual(rt.listen, {
@@ -21,7 +21,18 @@ describe('buildRuntimeConfig', () => {
       port: 443,
       certFile: '/etc/spooky/certs/fullchain.pem',
       keyFile: '/etc/spooky/certs/privkey.pem',
+      clientAuth: null,
+      tcp: true,
+      altSvc: { port: null, maxAge: 86_400 },
     });
+    assert.deepEqual(rt.upstreamTls, {
+      verify: true,
+      caFile: undefined,
+      serverName: undefined,
+      clientCert: undefined,
+      clientKey: undefined,
+    });
+    assert.deepEqual(rt.control, { socket: '/run/spooky/control.sock', stateDir: '/var/lib/spooky' });
     assert.deepEqual([...rt.pools.keys()], ['api', 'default']);
     assert.deepEqual(rt.pools.get('api'), {
       name: 'api',
@@ -60,7 +71,7 @@ describe('buildRuntimeConfig', () => {
   });
 
   it('is deeply frozen', () => {
-    const result = loadConfigFile(fixturePath('seed.yaml'));
+    const result = loadConfigFile(fixturePath('seed.yaml'), { checkFiles: false });
     assert.ok(result.ok);
     const rt = buildRuntimeConfig(result.config, { baseDir: '/' });
     assert.ok(Object.isFrozen(rt));
@@ -145,5 +156,56 @@ performance:
       ['debug', 'debug'],
     ] as const;
     for (const [level, expected] of cases) assert.equal(resolveLogLevel(level), expected);
+  });
+
+  it('resolves mTLS, alt-svc and backend TLS settings, files against the config directory', () => {
+    const rt = buildRuntimeConfig(
+      load(`listen:
+  port: 8443
+  tls:
+    cert: c.pem
+    key: k.pem
+    client_auth: { enabled: true, ca_file: clients.pem, require: false }
+  tcp: { enabled: false }
+  alt_svc: { port: 443, max_age: 60 }
+upstream:
+  web:
+    backends: [{ id: w, address: "backends.internal:8443" }]
+upstream_tls:
+  ca_file: certs/backends.pem
+  server_name: backends.internal
+  client_cert: certs/me.pem
+  client_key: certs/me.key
+resilience:
+  retries: { attempts: 2, on: [connect-failure] }
+`),
+      { baseDir: '/srv/spooky' },
+    );
+    assert.deepEqual(rt.listen.clientAuth, { caFile: '/srv/spooky/clients.pem', require: false });
+    assert.equal(rt.listen.tcp, false);
+    assert.deepEqual(rt.listen.altSvc, { port: 443, maxAge: 60 });
+    assert.deepEqual(rt.upstreamTls, {
+      verify: true,
+      caFile: '/srv/spooky/certs/backends.pem',
+      serverName: 'backends.internal',
+      clientCert: '/srv/spooky/certs/me.pem',
+      clientKey: '/srv/spooky/certs/me.key',
+    });
+    assert.deepEqual(rt.resilience.retries, { attempts: 2, on: ['connect-failure'], budget_percent: 20 });
+    assert.ok(Object.isFrozen(rt.resilience.retries.on));
+  });
+
+  it('turns alt-svc off when disabled', () => {
+    const rt = buildRuntimeConfig(
+      load(`listen:
+  tls: { cert: c.pem, key: k.pem }
+  alt_svc: { enabled: false }
+upstream:
+  web:
+    backends: [{ id: w, address: "http://127.0.0.1:8080" }]
+`),
+      { baseDir: '/' },
+    );
+    assert.equal(rt.listen.altSvc, null);
   });
 });

@@ -44,7 +44,23 @@ export interface RuntimeConfig {
     readonly port: number;
     readonly certFile: string;
     readonly keyFile: string;
+    /** mTLS: CA bundle (absolute path) and whether a client certificate is mandatory. */
+    readonly clientAuth: { readonly caFile: string; readonly require: boolean } | null;
+    /** The TCP (HTTP/1.1 + HTTP/2 over TLS) companion listener on the same address and port. */
+    readonly tcp: boolean;
+    /** `alt-svc` advertised on every response, or null when disabled. */
+    readonly altSvc: { readonly port: number | null; readonly maxAge: number } | null;
   };
+  /** How Spooky speaks TLS to backends (file paths absolute). */
+  readonly upstreamTls: {
+    readonly verify: boolean;
+    readonly caFile: string | undefined;
+    readonly serverName: string | undefined;
+    readonly clientCert: string | undefined;
+    readonly clientKey: string | undefined;
+  };
+  readonly resilience: Config['resilience'];
+  readonly control: { readonly socket: string; readonly stateDir: string };
   readonly pools: ReadonlyMap<string, RuntimePool>;
   readonly routes: RouteTable;
   readonly performance: RuntimePerformance;
@@ -150,12 +166,34 @@ export function buildRuntimeConfig(config: Config, opts: { baseDir: string }): R
   const routeTable = new RouteTable(routes);
   Object.freeze(routeTable);
   const file = config.log.file;
+  const abs = (path: string | undefined) => (path === undefined ? undefined : resolve(opts.baseDir, path));
+  const { tls, alt_svc: altSvc } = config.listen;
+  const clientAuth = tls.client_auth;
+  const up = config.upstream_tls;
   return deepFreeze<RuntimeConfig>({
     listen: {
       address: config.listen.address,
       port: config.listen.port,
-      certFile: resolve(opts.baseDir, config.listen.tls.cert),
-      keyFile: resolve(opts.baseDir, config.listen.tls.key),
+      certFile: resolve(opts.baseDir, tls.cert),
+      keyFile: resolve(opts.baseDir, tls.key),
+      clientAuth:
+        clientAuth.enabled && clientAuth.ca_file !== undefined
+          ? { caFile: resolve(opts.baseDir, clientAuth.ca_file), require: clientAuth.require }
+          : null,
+      tcp: config.listen.tcp.enabled,
+      altSvc: altSvc.enabled ? { port: altSvc.port ?? null, maxAge: altSvc.max_age } : null,
+    },
+    upstreamTls: {
+      verify: up.verify,
+      caFile: abs(up.ca_file),
+      serverName: up.server_name,
+      clientCert: abs(up.client_cert),
+      clientKey: abs(up.client_key),
+    },
+    resilience: structuredClone(config.resilience),
+    control: {
+      socket: resolve(opts.baseDir, config.control.socket),
+      stateDir: resolve(opts.baseDir, config.control.state_dir),
     },
     pools: new FrozenMap(pools),
     routes: routeTable,

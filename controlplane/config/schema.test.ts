@@ -87,7 +87,16 @@ describe('ConfigSchema', () => {
       protocol: 'http3',
       address: '0.0.0.0',
       port: 9889,
-      tls: { cert: 'cert.pem', key: 'key.pem' },
+      tls: { cert: 'cert.pem', key: 'key.pem', client_auth: { enabled: false, require: true } },
+      tcp: { enabled: true },
+      alt_svc: { enabled: true, max_age: 86_400 },
+    });
+    assert.deepEqual(config.upstream_tls, { verify: true });
+    assert.deepEqual(config.resilience, {
+      retries: { attempts: 1, on: ['connect-failure', 'refused-stream', 'reset-before-response'], budget_percent: 20 },
+      circuit_breaker: { enabled: true, consecutive_failures: 5, open_ms: 10_000, half_open_probes: 1 },
+      brownout: { enabled: false, trigger_percent: 90, recover_percent: 75, shed_percent: 10 },
+      adaptive_admission: { enabled: false, min_limit: 64, max_limit: 4096, increase_step: 8, decrease_percent: 10 },
     });
     const pool = config.upstream.app;
     assert.deepEqual(pool.route, { path_prefix: '/' });

@@ -203,14 +203,72 @@ const UpstreamSchema = z
 
 // ---------------------------------------------------------------- the rest
 
+const ClientAuthSchema = z
+  .strictObject({
+    enabled: bool.default(false),
+    ca_file: nonEmpty.optional(),
+    // With mTLS on, refusing unauthenticated clients is what operators mean; `false` only asks.
+    require: bool.default(true),
+  })
+  .superRefine((ca, ctx) => {
+    if (ca.enabled && ca.ca_file === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ca_file'],
+        message:
+          'required key is missing: client_auth is enabled, so set ca_file to the PEM bundle of CAs that issue client certificates',
+      });
+    }
+  });
+
+const TlsSchema = z.strictObject(
+  {
+    cert: nonEmpty,
+    key: nonEmpty,
+    client_auth: ClientAuthSchema.prefault({}),
+  },
+  { error: 'expected a map with cert and key' },
+);
+
 const ListenSchema = z.strictObject({
   protocol: z.literal('http3', { error: 'expected http3 (the only listener protocol)' }).default('http3'),
   address: ipLiteral.default('0.0.0.0'),
   // 0 lets the OS choose a free port: tests use it. Production configs use 1-65535; ports below
   // 1024 need root or CAP_NET_BIND_SERVICE at start.
   port: listenPort.default(9889),
-  tls: z.strictObject({ cert: nonEmpty, key: nonEmpty }, { error: 'expected a map with cert and key' }),
+  tls: TlsSchema,
+  // HTTP/1.1 + HTTP/2 over TLS on the same address and TCP port, for Alt-Svc discovery.
+  tcp: z.strictObject({ enabled: bool.default(true) }).prefault({}),
+  alt_svc: z
+    .strictObject({
+      enabled: bool.default(true),
+      // The port clients see (NAT may map it); absent means listen.port.
+      port: int(1, 65535).optional(),
+      max_age: int(0, 31_536_000).default(86_400),
+    })
+    .prefault({}),
 });
+
+const UpstreamTlsSchema = z
+  .strictObject({
+    verify: bool.default(true),
+    ca_file: nonEmpty.optional(),
+    server_name: nonEmpty.optional(),
+    client_cert: nonEmpty.optional(),
+    client_key: nonEmpty.optional(),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.client_cert === undefined) !== (t.client_key === undefined)) {
+      const [present, missing] =
+        t.client_cert === undefined ? ['client_key', 'client_cert'] : ['client_cert', 'client_key'];
+      ctx.addIssue({
+        code: 'custom',
+        path: [present],
+        message: `client_cert and client_key go together; add ${missing} too`,
+      });
+    }
+  })
+  .prefault({});
 
 const LogSchema = z
   .strictObject({
@@ -221,7 +279,7 @@ const LogSchema = z
       .strictObject({ enabled: bool.default(true), path: nonEmpty.optional() })
       .refine((f) => !f.enabled || f.path !== undefined, {
         path: ['path'],
-        error: 'expected a path: file logging is enabled',
+        error: 'required key is missing: file logging is enabled, so set path (or enabled: false)',
       })
       .optional(),
   })
@@ -315,6 +373,73 @@ const PerformanceSchema = z
   })
   .prefault({});
 
+export const RETRY_CONDITIONS = ['connect-failure', 'refused-stream', 'reset-before-response'] as const;
+
+const percent = int(0, 100);
+
+const ResilienceSchema = z
+  .strictObject({
+    retries: z
+      .strictObject({
+        // Extra attempts after the first, each on another backend.
+        attempts: int(0, 10).default(1),
+        on: z
+          .array(oneOf(RETRY_CONDITIONS), { error: 'expected a list of retry conditions' })
+          .default([...RETRY_CONDITIONS]),
+        // Retries may add at most this share of the requests in flight.
+        budget_percent: percent.default(20),
+      })
+      .prefault({}),
+    circuit_breaker: z
+      .strictObject({
+        enabled: bool.default(true),
+        consecutive_failures: int(1, 10_000).default(5),
+        open_ms: int(100, 3_600_000).default(10_000),
+        half_open_probes: int(1, 1000).default(1),
+      })
+      .prefault({}),
+    // Shed a share of new requests while in-flight use (of global_inflight_limit) is above
+    // trigger_percent, until it falls below recover_percent (hysteresis).
+    brownout: z
+      .strictObject({
+        enabled: bool.default(false),
+        trigger_percent: int(1, 100).default(90),
+        recover_percent: int(0, 99).default(75),
+        shed_percent: int(1, 100).default(10),
+      })
+      .superRefine((b, ctx) => {
+        if (b.recover_percent >= b.trigger_percent) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['recover_percent'],
+            message: `expected recover_percent below trigger_percent (${b.trigger_percent}), got ${b.recover_percent}`,
+          });
+        }
+      })
+      .prefault({}),
+    // AIMD limit on in-flight requests: grows by increase_step while latency holds, shrinks by
+    // decrease_percent when it degrades; never leaves [min_limit, max_limit].
+    adaptive_admission: z
+      .strictObject({
+        enabled: bool.default(false),
+        min_limit: int(1, 10_000_000).default(64),
+        max_limit: int(1, 10_000_000).default(4096),
+        increase_step: int(1, 100_000).default(8),
+        decrease_percent: int(1, 99).default(10),
+      })
+      .superRefine((a, ctx) => {
+        if (a.min_limit > a.max_limit) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['min_limit'],
+            message: `expected min_limit at most max_limit (${a.max_limit}), got ${a.min_limit}`,
+          });
+        }
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
 const ControlSchema = z
   .strictObject({
     socket: nonEmpty.default('/run/spooky/control.sock'),
@@ -327,17 +452,21 @@ export const ConfigSchema = z
     version: z
       .literal(1, {
         error: (iss) =>
-          `unsupported config version ${show(iss.input)}; supported: ${SUPPORTED_CONFIG_VERSIONS.join(', ')}`,
+          typeof iss.input === 'string'
+            ? `expected the number ${SUPPORTED_CONFIG_VERSIONS.join(' or ')} without quotes, got ${show(iss.input)}`
+            : `unsupported config version ${show(iss.input)}; supported: ${SUPPORTED_CONFIG_VERSIONS.join(', ')}`,
       })
       .default(1),
     listen: ListenSchema,
     upstream: UpstreamSchema,
     // Fallback for pools that omit their own.
     load_balancing: LoadBalancingSchema.optional(),
+    upstream_tls: UpstreamTlsSchema,
     log: LogSchema,
     security: SecuritySchema,
     observability: ObservabilitySchema,
     performance: PerformanceSchema,
+    resilience: ResilienceSchema,
     control: ControlSchema,
   })
   // Runs even when fields failed, so one pass reports every problem; the rule reads defensively.

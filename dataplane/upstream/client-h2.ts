@@ -26,8 +26,10 @@ export interface H2ClientOptions {
   origin: string;
   timeouts: UpstreamTimeouts;
   /** TLS settings for https origins (CA, verification, SNI, client certificate). */
-  tls?: SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string };
+  tls?: UpstreamTlsOptions;
 }
+
+export type UpstreamTlsOptions = SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string };
 
 export class H2Client implements Dispatcher {
   private session: http2.ClientHttp2Session | null = null;

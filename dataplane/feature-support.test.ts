@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfigText } from '../controlplane/config/load.js';
+import { checkFeatureSupport } from './feature-support.js';
+
+function config(extra: string, backend = '{ id: w, address: "http://127.0.0.1:1" }', tls = '') {
+  const r = loadConfigText(
+    `listen:\n  tls: { cert: c.pem, key: k.pem${tls} }\nupstream:\n  web:\n    backends: [${backend}]\n${extra}`,
+    't.yaml',
+  );
+  assert.ok(r.ok);
+  return r.config;
+}
+
+describe('checkFeatureSupport', () => {
+  it('refuses mTLS, http1 backends and root with privileges on; allows the rest', () => {
+    const off = 'security: { privileges: { enabled: false } }\n';
+    assert.deepEqual(checkFeatureSupport(config(off), 0), { fatal: [], warnings: [] });
+    assert.deepEqual(checkFeatureSupport(config(''), 1000).fatal, [], 'not root: nothing to drop');
+    assert.match(checkFeatureSupport(config(''), 0).fatal[0], /^security\.privileges: dropping root/);
+    const mtls = config(off, undefined, ', client_auth: { enabled: true, ca_file: ca.pem }');
+    assert.deepEqual(checkFeatureSupport(mtls, 1000).fatal, [
+      'listen.tls.client_auth: mTLS is not available in this build yet; set enabled: false to start',
+    ]);
+    assert.deepEqual(checkFeatureSupport(config(`${off}performance: { quic_0rtt: true }\n`), 1000).fatal, [
+      'performance.quic_0rtt: 0-RTT is not available in this build yet; set it to false',
+    ]);
+    const h1 = config(off, '{ id: w, address: "http://127.0.0.1:1", protocol: http1 }');
+    assert.deepEqual(checkFeatureSupport(h1, 1000).fatal, [
+      'upstream.web.backends[0].protocol: http1 backends are not available in this build yet; use h2',
+    ]);
+  });
+
+  it('warns about policies and health checks it does not run', () => {
+    const c = config(
+      'load_balancing: { type: least-connections }\n',
+      '{ id: w, address: "http://127.0.0.1:1", health_check: {} }',
+    );
+    assert.deepEqual(checkFeatureSupport(c, 1000).warnings, [
+      'upstream.web.load_balancing.type: least-connections is not available in this build yet; weighted round-robin is used',
+      'upstream.web.backends[0].health_check: active health checks need spooky-control; this backend counts as healthy',
+    ]);
+  });
+});
