@@ -1,13 +1,14 @@
 /**
- * `spooky demo`: everything a newcomer needs to see Spooky work, in one process: a self-signed
- * certificate, two HTTP/2 demo backends, and the data plane on 127.0.0.1:9889.
+ * `spooky demo`: everything a newcomer needs to see Spooky work: a self-signed certificate, two
+ * HTTP/2 demo backends in this process, and `spooky run` (control plane + data plane) on
+ * 127.0.0.1:9889 with its control API on 127.0.0.1:9902.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runStandalone } from '../dataplane/standalone.js';
 import { startDemoBackend } from '../lib/demo-backend.js';
 import { generateSelfSigned } from './certs.js';
+import { superviseDaemons } from './run.js';
 
 export async function runDemo(port: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'spooky-demo-'));
@@ -45,12 +46,19 @@ log:
 security:
   privileges:
     enabled: false
+control:
+  socket: ${join(dir, 'control.sock')}
+  state_dir: ${join(dir, 'state')}
 `,
   );
   const url = `https://localhost:${port}`;
   process.stdout.write(`
 Spooky demo: HTTP/3 on udp://127.0.0.1:${port}, backends a=${a.origin} b=${b.origin}
 config: ${configFile}
+
+Change it live (no connection dropped): edit the config, then
+  npx spooky apply ${configFile} --config ${configFile}
+  npx spooky status --config ${configFile}
 
 Try it (Ctrl-C stops the demo):
   npx spooky get --insecure ${url}/            # alternates backend a and b
@@ -63,5 +71,8 @@ Try it (Ctrl-C stops the demo):
     --dump-dom ${url}/page
 
 `);
-  await runStandalone(configFile);
+  const { done } = superviseDaemons(configFile);
+  const code = await done;
+  await Promise.all([a.close(), b.close()]);
+  process.exit(code);
 }

@@ -7,9 +7,10 @@ import { configJsonSchemaText } from '../controlplane/config/json-schema.js';
 import { VERSION } from '../lib/version.js';
 import { runBench } from './bench.js';
 import { generateSelfSigned } from './certs.js';
+import { registerControlCommands } from './control-commands.js';
 import { runDemo } from './demo.js';
 import { runGet } from './get.js';
-import { runDataPlaneFromFile } from './run.js';
+import { runDaemons } from './run.js';
 import { runValidate } from './validate.js';
 
 const program = new Command('spooky')
@@ -21,9 +22,17 @@ const program = new Command('spooky')
 
 program
   .command('run')
-  .description('run Spooky in the foreground from a config file')
-  .requiredOption('-c, --config <file>', 'YAML config file')
-  .action(async (o: { config: string }) => runDataPlaneFromFile(o.config));
+  .description('run spooky-control and spooky-dataplane in the foreground from one config file')
+  .option('-c, --config <file>', 'YAML config file (required)')
+  // The root program's own --config takes the value wherever it stands, so read both.
+  .action(async (_o: unknown, cmd: Command) => {
+    const { config } = cmd.optsWithGlobals<{ config?: string }>();
+    if (!config) {
+      process.stderr.write('spooky run: --config FILE is required\n');
+      process.exit(2);
+    }
+    await runDaemons(config);
+  });
 
 program
   .command('validate')
@@ -34,6 +43,8 @@ program
   .action((file: string, o: { json?: boolean; fileChecks: boolean }) =>
     process.exit(runValidate(file, { json: o.json ?? false, checkFiles: o.fileChecks })),
   );
+
+registerControlCommands(program);
 
 program
   .command('schema')
@@ -94,7 +105,7 @@ program.action(async () => {
     program.outputHelp();
     process.exit(2);
   }
-  await runDataPlaneFromFile(config);
+  await runDaemons(config);
 });
 
 try {

@@ -4,9 +4,9 @@
  * `spooky-dataplane` command and by `spooky run`.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
+import { BackendStates } from './backend-states.js';
 import { h3ErrorName } from './h3/errors.js';
 import { H3ServerSession } from './h3/server.js';
 import { Forwarder } from './proxy/forwarder.js';
@@ -18,10 +18,8 @@ import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
 type Performance = RuntimeConfig['performance'];
 
 /** One quiche Config per listener: certificate, ALPN h3, flow-control limits, ticket key. */
-export function buildQuicServerConfig(certFile: string, keyFile: string, perf: Performance): Config {
-  const cert = readFileSync(certFile);
-  const key = readFileSync(keyFile);
-  const cfg = quiche.Config.withBoringSslCtx(false, false, null, [key], [cert], null);
+export function buildQuicServerConfig(certPem: string, keyPem: string, perf: Performance): Config {
+  const cfg = quiche.Config.withBoringSslCtx(false, false, null, [Buffer.from(keyPem)], [Buffer.from(certPem)], null);
   cfg.setApplicationProtos(['h3']);
   cfg.setMaxIdleTimeout(perf.quic_max_idle_timeout_ms);
   cfg.setMaxRecvUdpPayloadSize(quiche.MAX_DATAGRAM_SIZE);
@@ -40,18 +38,34 @@ export function buildQuicServerConfig(certFile: string, keyFile: string, perf: P
   return cfg;
 }
 
+/** The result of offering a snapshot to the data plane (ACK or NACK). */
+export type ApplyOutcome = { ok: true } | { ok: false; error: string; restartRequired: boolean };
+
+/** Certificate, key or QUIC transport settings differ: new connections need a new quiche Config. */
+function quicSettingsChanged(a: RuntimeConfig, b: RuntimeConfig): boolean {
+  if (a.listen.certPem !== b.listen.certPem || a.listen.keyPem !== b.listen.keyPem) return true;
+  const keys = Object.keys(a.performance).filter((k) => k.startsWith('quic_')) as Array<
+    keyof RuntimeConfig['performance']
+  >;
+  return keys.some((k) => JSON.stringify(a.performance[k]) !== JSON.stringify(b.performance[k]));
+}
+
 export class DataPlane {
   private snapshot: Snapshot;
   private readonly agent: UpstreamAgent;
+  readonly backendStates = new BackendStates();
   private endpoint: QuicEndpoint | null = null;
+  private forwarder: Forwarder | null = null;
+  private boundPort = 0;
   private readonly sessions = new Set<H3ServerSession>();
   private stopping: Promise<void> | null = null;
 
   constructor(
     config: RuntimeConfig,
     private readonly log: Logger,
+    version = 0,
   ) {
-    this.snapshot = new Snapshot(1, config);
+    this.snapshot = new Snapshot(version, config);
     this.agent = new UpstreamAgent(upstreamTlsOptions(config.upstreamTls));
     if (!config.upstreamTls.verify) {
       log.warn(
@@ -71,12 +85,14 @@ export class DataPlane {
 
   async start(): Promise<void> {
     const { listen, performance: perf } = this.snapshot.config;
-    const quicConfig = buildQuicServerConfig(listen.certFile, listen.keyFile, perf);
+    const quicConfig = buildQuicServerConfig(listen.certPem, listen.keyPem, perf);
     const forwarder = new Forwarder({
       snapshot: () => this.snapshot,
       agent: this.agent,
+      backendStates: this.backendStates,
       log: this.log.child({ component: 'access' }),
     });
+    this.forwarder = forwarder;
     const sessionOptions = {
       maxFieldSectionSize: perf.max_request_headers_bytes,
       maxHeaderCount: perf.max_request_headers_count,
@@ -90,8 +106,8 @@ export class DataPlane {
       },
     });
     const port = this.endpoint.address.port;
-    const altSvc = this.snapshot.config.listen.altSvc;
-    forwarder.altSvc = altSvc ? `h3=":${altSvc.port ?? port}"; ma=${altSvc.maxAge}` : null;
+    this.boundPort = port;
+    this.updateAltSvc();
     if (this.snapshot.config.listen.tcp) {
       this.log.warn('listen.tcp is enabled, but this build serves HTTP/3 only: no TCP listener runs yet');
     }
@@ -103,6 +119,77 @@ export class DataPlane {
         'UDP receive buffer is small, bursts will be dropped: set net.core.rmem_max = 67108864 (e.g. /etc/sysctl.d/99-spooky.conf)',
       );
     }
+  }
+
+  private statsAt = performance.now();
+  private statsRequests = 0;
+
+  /** Figures for the control plane's `dataplanes` view. */
+  stats(): {
+    activeConnections: number;
+    activeStreams: number;
+    requestsTotal: number;
+    requestsPerSecond: number;
+    metricsText: string;
+  } {
+    const now = performance.now();
+    const total = this.forwarder?.requests ?? 0;
+    const seconds = (now - this.statsAt) / 1000;
+    const rps = seconds > 0 ? (total - this.statsRequests) / seconds : 0;
+    this.statsAt = now;
+    this.statsRequests = total;
+    let streams = 0;
+    for (const s of this.sessions) streams += s.streams.size;
+    return {
+      activeConnections: this.endpoint?.connectionCount ?? 0,
+      activeStreams: streams,
+      requestsTotal: total,
+      requestsPerSecond: Math.round(rps * 10) / 10,
+      metricsText: '',
+    };
+  }
+
+  private updateAltSvc(): void {
+    if (!this.forwarder) return;
+    const altSvc = this.snapshot.config.listen.altSvc;
+    this.forwarder.altSvc = altSvc ? `h3=":${altSvc.port ?? this.boundPort}"; ma=${altSvc.maxAge}` : null;
+  }
+
+  /**
+   * Warms a new snapshot and swaps it in atomically. Requests in flight keep the snapshot they
+   * started with; backends that left drain their HTTP/2 sessions; a new certificate serves new
+   * connections. A change only a restart can make (listen address or port) is refused.
+   */
+  apply(config: RuntimeConfig, version: number): ApplyOutcome {
+    const old = this.snapshot.config;
+    if (config.listen.address !== old.listen.address || config.listen.port !== old.listen.port) {
+      return {
+        ok: false,
+        restartRequired: true,
+        error: `listen address or port changed (${old.listen.address}:${old.listen.port} → ${config.listen.address}:${config.listen.port}); restart spooky-dataplane to apply it`,
+      };
+    }
+    let snapshot: Snapshot;
+    let quicConfig: Config | null = null;
+    try {
+      if (this.endpoint && quicSettingsChanged(old, config)) {
+        quicConfig = buildQuicServerConfig(config.listen.certPem, config.listen.keyPem, config.performance);
+      }
+      snapshot = new Snapshot(version, config);
+    } catch (e) {
+      return { ok: false, restartRequired: false, error: `cannot load the snapshot: ${(e as Error).message}` };
+    }
+    // Everything that can fail is done: from here the swap cannot be half-applied.
+    if (quicConfig) this.endpoint?.setServerConfig(quicConfig);
+    if (JSON.stringify(old.upstreamTls) !== JSON.stringify(config.upstreamTls)) {
+      this.agent.setTls(upstreamTlsOptions(config.upstreamTls));
+    }
+    this.snapshot = snapshot;
+    this.agent.retain(config.pools.values());
+    this.updateAltSvc();
+    this.log.level = config.log.level;
+    this.log.info({ version, pools: config.pools.size }, 'snapshot applied');
+    return { ok: true };
   }
 
   /**

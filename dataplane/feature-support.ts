@@ -3,6 +3,7 @@
  * protects traffic (mTLS, dropping root, the backend protocol) refuses the start: serving without
  * it would be worse than not serving. Settings that only tune behaviour start with a warning.
  */
+import type { RuntimeConfig } from '../controlplane/config/runtime.js';
 import type { Config } from '../controlplane/config/schema.js';
 
 export interface FeatureSupport {
@@ -47,4 +48,19 @@ export function checkFeatureSupport(config: Config, uid: number): FeatureSupport
     }
   }
   return { fatal, warnings };
+}
+
+/** The same refusals for a pushed snapshot (it is NACKed with this message), or null. */
+export function snapshotSupportError(rt: RuntimeConfig): string | null {
+  if (rt.listen.clientAuth)
+    return 'listen.tls.client_auth: mTLS is not available in this build of spooky-dataplane yet';
+  if (rt.performance.quic_0rtt)
+    return 'performance.quic_0rtt: 0-RTT is not available in this build of spooky-dataplane yet';
+  for (const pool of rt.pools.values()) {
+    for (const b of pool.backends) {
+      if (b.protocol === 'http1')
+        return `backend ${b.id}: http1 backends are not available in this build of spooky-dataplane yet`;
+    }
+  }
+  return null;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-/** `spooky-dataplane --config FILE`: the data plane on its own (the control plane joins later). */
+/** `spooky-dataplane --config FILE`: the data plane; it follows spooky-control over `control.socket`. */
 import { Command } from 'commander';
 import { VERSION } from '../lib/version.js';
-import { runStandalone } from './standalone.js';
+import { runDataPlane } from './process.js';
 
 const program = new Command('spooky-dataplane')
   .description('Spooky data plane: terminates HTTP/3 and forwards to HTTP/2 backends')
@@ -11,4 +11,4 @@ const program = new Command('spooky-dataplane')
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parse();
-await runStandalone(program.opts<{ config: string }>().config);
+await runDataPlane(program.opts<{ config: string }>().config);

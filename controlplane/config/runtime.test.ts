@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fixturePath } from './fixtures/fixtures.js';
 import { formatIssues, loadConfigFile, loadConfigText } from './load.js';
-import { buildRuntimeConfig, resolveLogLevel } from './runtime.js';
+import { buildBootstrapConfig, buildRuntimeConfig, resolveLogLevel } from './runtime.js';
 import type { Config } from './schema.js';
+
+/** Stands in for reading PEM files: the text names the file, so tests see which was read. */
+const readPem = (path: string) => `PEM ${path}`;
 
 function load(text: string): Config {
   const result = loadConfigText(text, 'test.yaml');
@@ -15,24 +18,21 @@ describe('buildRuntimeConfig', () => {
   it('builds the seed config', () => {
     const result = loadConfigFile(fixturePath('seed.yaml'), { checkFiles: false });
     assert.ok(result.ok);
-    const rt = buildRuntimeConfig(result.config, { baseDir: '/etc/spooky' });
+    const rt = buildRuntimeConfig(result.config, { baseDir: '/etc/spooky', readPem });
     assert.deepEqual(rt.listen, {
       address: '0.0.0.0',
       port: 443,
-      certFile: '/etc/spooky/certs/fullchain.pem',
-      keyFile: '/etc/spooky/certs/privkey.pem',
+      certPem: 'PEM /etc/spooky/certs/fullchain.pem',
+      keyPem: 'PEM /etc/spooky/certs/privkey.pem',
       clientAuth: null,
       tcp: true,
       altSvc: { port: null, maxAge: 86_400 },
     });
-    assert.deepEqual(rt.upstreamTls, {
-      verify: true,
-      caFile: undefined,
-      serverName: undefined,
-      clientCert: undefined,
-      clientKey: undefined,
+    assert.deepEqual(rt.upstreamTls, { verify: true });
+    assert.deepEqual(buildBootstrapConfig(result.config, { baseDir: '/etc/spooky' }), {
+      logFile: undefined,
+      control: { socket: '/run/spooky/control.sock', stateDir: '/var/lib/spooky' },
     });
-    assert.deepEqual(rt.control, { socket: '/run/spooky/control.sock', stateDir: '/var/lib/spooky' });
     assert.deepEqual([...rt.pools.keys()], ['api', 'default']);
     assert.deepEqual(rt.pools.get('api'), {
       name: 'api',
@@ -59,12 +59,13 @@ describe('buildRuntimeConfig', () => {
           weight: 100,
         },
       ],
+      route: { pathPrefix: '/api' },
       timeouts: { connectMs: 1000, headersMs: 30000, idleMs: 60000 },
     });
     assert.equal(rt.routes.match('example.com', '/api/v1/users'), 'api');
     assert.equal(rt.routes.match('example.com', '/apis'), 'default');
     assert.equal(rt.routes.match(undefined, '/'), 'default');
-    assert.deepEqual(rt.log, { level: 'info', format: 'json', accessLog: true, file: undefined });
+    assert.deepEqual(rt.log, { level: 'info', format: 'json', accessLog: true });
     assert.equal(rt.performance.max_request_body_bytes, 104857600);
     assert.equal(rt.performance.quic_cc_algorithm, 'cubic');
     assert.deepEqual(rt.performance.early_data_methods, ['GET', 'HEAD']);
@@ -73,7 +74,7 @@ describe('buildRuntimeConfig', () => {
   it('is deeply frozen', () => {
     const result = loadConfigFile(fixturePath('seed.yaml'), { checkFiles: false });
     assert.ok(result.ok);
-    const rt = buildRuntimeConfig(result.config, { baseDir: '/' });
+    const rt = buildRuntimeConfig(result.config, { baseDir: '/', readPem });
     assert.ok(Object.isFrozen(rt));
     assert.ok(Object.isFrozen(rt.listen));
     assert.ok(Object.isFrozen(rt.performance));
@@ -112,10 +113,10 @@ log:
 performance:
   backend_connect_timeout_ms: 250
 `);
-    const rt = buildRuntimeConfig(config, { baseDir: '/etc/spooky' });
+    const rt = buildRuntimeConfig(config, { baseDir: '/etc/spooky', readPem });
     assert.equal(rt.listen.port, 0);
-    assert.equal(rt.listen.certFile, '/etc/spooky/certs/cert.pem');
-    assert.equal(rt.listen.keyFile, '/abs/key.pem');
+    assert.equal(rt.listen.certPem, 'PEM /etc/spooky/certs/cert.pem');
+    assert.equal(rt.listen.keyPem, 'PEM /abs/key.pem');
     const hashed = rt.pools.get('hashed');
     assert.equal(hashed?.policy, 'consistent-hash');
     assert.equal(hashed?.hashKey, 'authority');
@@ -136,12 +137,8 @@ performance:
     assert.equal(rt.routes.match('www.example.com', '/x'), 'hashed');
     assert.equal(rt.routes.match('example.com', '/k/1'), 'keyed');
     assert.equal(rt.routes.match('example.com', '/x'), 'plain');
-    assert.deepEqual(rt.log, {
-      level: 'silent',
-      format: 'plain',
-      accessLog: true,
-      file: '/etc/spooky/logs/spooky.log',
-    });
+    assert.deepEqual(rt.log, { level: 'silent', format: 'plain', accessLog: true });
+    assert.equal(buildBootstrapConfig(config, { baseDir: '/etc/spooky' }).logFile, '/etc/spooky/logs/spooky.log');
   });
 
   it('maps every log level alias', () => {
@@ -179,17 +176,17 @@ upstream_tls:
 resilience:
   retries: { attempts: 2, on: [connect-failure] }
 `),
-      { baseDir: '/srv/spooky' },
+      { baseDir: '/srv/spooky', readPem },
     );
-    assert.deepEqual(rt.listen.clientAuth, { caFile: '/srv/spooky/clients.pem', require: false });
+    assert.deepEqual(rt.listen.clientAuth, { caPem: 'PEM /srv/spooky/clients.pem', require: false });
     assert.equal(rt.listen.tcp, false);
     assert.deepEqual(rt.listen.altSvc, { port: 443, maxAge: 60 });
     assert.deepEqual(rt.upstreamTls, {
       verify: true,
-      caFile: '/srv/spooky/certs/backends.pem',
+      caPem: 'PEM /srv/spooky/certs/backends.pem',
       serverName: 'backends.internal',
-      clientCert: '/srv/spooky/certs/me.pem',
-      clientKey: '/srv/spooky/certs/me.key',
+      clientCertPem: 'PEM /srv/spooky/certs/me.pem',
+      clientKeyPem: 'PEM /srv/spooky/certs/me.key',
     });
     assert.deepEqual(rt.resilience.retries, { attempts: 2, on: ['connect-failure'], budget_percent: 20 });
     assert.ok(Object.isFrozen(rt.resilience.retries.on));
@@ -204,7 +201,7 @@ upstream:
   web:
     backends: [{ id: w, address: "http://127.0.0.1:8080" }]
 `),
-      { baseDir: '/' },
+      { baseDir: '/', readPem },
     );
     assert.equal(rt.listen.altSvc, null);
   });

@@ -2,6 +2,7 @@
 // addresses parsed, routes indexed, everything frozen. A snapshot built from
 // it is shared by every request in flight, so nothing may mutate it.
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RouteTable } from '../../dataplane/router/route-table.js';
 import { type Config, type LbPolicy, LOG_LEVEL_ALIASES, type LogLevelName, parseBackendAddress } from './schema.js';
@@ -26,6 +27,8 @@ export interface RuntimePool {
   /** consistent-hash only: authority, path, client_ip, header:NAME, cookie:NAME or query:NAME. */
   readonly hashKey?: string;
   readonly backends: readonly RuntimeBackend[];
+  /** What the pool serves; RouteTable indexes these. */
+  readonly route: { readonly host?: string; readonly pathPrefix: string };
   /** Pool override, else the performance value. */
   readonly timeouts: { readonly connectMs: number; readonly headersMs: number; readonly idleMs: number };
 }
@@ -37,30 +40,33 @@ export type RuntimePerformance = {
     : Config['performance'][K];
 };
 
+/** PEM text, as read from the files the config names (or carried by a snapshot). */
+export type Pem = string;
+
 export interface RuntimeConfig {
   readonly listen: {
     readonly address: string;
     /** 0 means the OS picks a port. */
     readonly port: number;
-    readonly certFile: string;
-    readonly keyFile: string;
-    /** mTLS: CA bundle (absolute path) and whether a client certificate is mandatory. */
-    readonly clientAuth: { readonly caFile: string; readonly require: boolean } | null;
+    /** The certificate chain (leaf first) and private key. */
+    readonly certPem: Pem;
+    readonly keyPem: Pem;
+    /** mTLS: CA bundle and whether a client certificate is mandatory. */
+    readonly clientAuth: { readonly caPem: Pem; readonly require: boolean } | null;
     /** The TCP (HTTP/1.1 + HTTP/2 over TLS) companion listener on the same address and port. */
     readonly tcp: boolean;
     /** `alt-svc` advertised on every response, or null when disabled. */
     readonly altSvc: { readonly port: number | null; readonly maxAge: number } | null;
   };
-  /** How Spooky speaks TLS to backends (file paths absolute). */
+  /** How Spooky speaks TLS to backends. */
   readonly upstreamTls: {
     readonly verify: boolean;
-    readonly caFile: string | undefined;
-    readonly serverName: string | undefined;
-    readonly clientCert: string | undefined;
-    readonly clientKey: string | undefined;
+    readonly caPem?: Pem;
+    readonly serverName?: string;
+    readonly clientCertPem?: Pem;
+    readonly clientKeyPem?: Pem;
   };
   readonly resilience: Config['resilience'];
-  readonly control: { readonly socket: string; readonly stateDir: string };
   readonly pools: ReadonlyMap<string, RuntimePool>;
   readonly routes: RouteTable;
   readonly performance: RuntimePerformance;
@@ -68,9 +74,14 @@ export interface RuntimeConfig {
     readonly level: RuntimeLogLevel;
     readonly format: 'plain' | 'json';
     readonly accessLog: boolean;
-    /** Absolute path when file logging is enabled; stdout/stderr otherwise. */
-    readonly file: string | undefined;
   };
+}
+
+/** What a process needs from its own YAML file and never from a snapshot. */
+export interface BootstrapConfig {
+  /** Absolute path when file logging is enabled; stdout/stderr otherwise. */
+  readonly logFile: string | undefined;
+  readonly control: { readonly socket: string; readonly stateDir: string };
 }
 
 /** A Map that cannot be changed after construction (Object.freeze does not stop Map.set). */
@@ -127,82 +138,100 @@ function buildPerformance(p: Config['performance']): RuntimePerformance {
   return { ...p, early_data_methods: [...p.early_data_methods] };
 }
 
-/**
- * Build the frozen runtime view of a validated config. Relative file paths resolve against
- * `baseDir` (normally the directory of the config file).
- */
-export function buildRuntimeConfig(config: Config, opts: { baseDir: string }): RuntimeConfig {
-  const performance = buildPerformance(config.performance);
-  const pools: [string, RuntimePool][] = [];
-  const routes: { pool: string; host?: string; pathPrefix: string }[] = [];
+/** Everything of a RuntimeConfig except the indexes, as plain data (from YAML or a snapshot). */
+export type RuntimeParts = Omit<RuntimeConfig, 'pools' | 'routes'> & { readonly pools: readonly RuntimePool[] };
 
-  for (const [name, pool] of Object.entries(config.upstream)) {
+/** Indexes pools and routes and freezes the whole: one immutable object per version. */
+export function assembleRuntimeConfig(parts: RuntimeParts): RuntimeConfig {
+  const pools = parts.pools.map((p): [string, RuntimePool] => [p.name, deepFreeze(structuredClone(p))]);
+  const routes = new RouteTable(
+    parts.pools.map((p) =>
+      p.route.host === undefined
+        ? { pool: p.name, pathPrefix: p.route.pathPrefix }
+        : { pool: p.name, host: p.route.host, pathPrefix: p.route.pathPrefix },
+    ),
+  );
+  Object.freeze(routes);
+  return deepFreeze<RuntimeConfig>({
+    ...structuredClone({ ...parts, pools: [] }),
+    pools: new FrozenMap(pools),
+    routes,
+  });
+}
+
+export type ReadPem = (path: string) => Pem;
+const readPemFile: ReadPem = (path) => readFileSync(path, 'utf8');
+
+/**
+ * Build the frozen runtime view of a validated config, reading the certificate, key and CA files
+ * it names (relative paths resolve against `baseDir`, normally the config file's directory).
+ */
+export function buildRuntimeConfig(config: Config, opts: { baseDir: string; readPem?: ReadPem }): RuntimeConfig {
+  const read = (path: string) => (opts.readPem ?? readPemFile)(resolve(opts.baseDir, path));
+  const performance = buildPerformance(config.performance);
+  const pools = Object.entries(config.upstream).map(([name, pool]): RuntimePool => {
     const lb = pool.load_balancing ?? config.load_balancing;
     const policy = lb?.type ?? 'round-robin';
     const backends = pool.backends.map((b): RuntimeBackend => {
       const { origin, tls, host, port } = parseBackendAddress(b.address);
       return { id: b.id, pool: name, origin, tls, host, port, protocol: b.protocol, weight: b.weight };
     });
-    const runtimePool: RuntimePool = {
+    const route = pool.route;
+    return {
       name,
       policy,
       ...(policy === 'consistent-hash' ? { hashKey: lb?.key ?? 'authority' } : {}),
       backends,
+      route:
+        route.host === undefined
+          ? { pathPrefix: route.path_prefix }
+          : { host: route.host, pathPrefix: route.path_prefix },
       timeouts: {
         connectMs: pool.timeouts?.backend_connect_timeout_ms ?? performance.backend_connect_timeout_ms,
         headersMs: pool.timeouts?.backend_timeout_ms ?? performance.backend_timeout_ms,
         idleMs: pool.timeouts?.backend_idle_timeout_ms ?? performance.backend_idle_timeout_ms,
       },
     };
-    pools.push([name, deepFreeze(runtimePool)]);
-    const route = pool.route;
-    routes.push(
-      route.host === undefined
-        ? { pool: name, pathPrefix: route.path_prefix }
-        : { pool: name, host: route.host, pathPrefix: route.path_prefix },
-    );
-  }
-
-  const routeTable = new RouteTable(routes);
-  Object.freeze(routeTable);
-  const file = config.log.file;
-  const abs = (path: string | undefined) => (path === undefined ? undefined : resolve(opts.baseDir, path));
+  });
   const { tls, alt_svc: altSvc } = config.listen;
   const clientAuth = tls.client_auth;
   const up = config.upstream_tls;
-  return deepFreeze<RuntimeConfig>({
+  return assembleRuntimeConfig({
     listen: {
       address: config.listen.address,
       port: config.listen.port,
-      certFile: resolve(opts.baseDir, tls.cert),
-      keyFile: resolve(opts.baseDir, tls.key),
+      certPem: read(tls.cert),
+      keyPem: read(tls.key),
       clientAuth:
         clientAuth.enabled && clientAuth.ca_file !== undefined
-          ? { caFile: resolve(opts.baseDir, clientAuth.ca_file), require: clientAuth.require }
+          ? { caPem: read(clientAuth.ca_file), require: clientAuth.require }
           : null,
       tcp: config.listen.tcp.enabled,
       altSvc: altSvc.enabled ? { port: altSvc.port ?? null, maxAge: altSvc.max_age } : null,
     },
     upstreamTls: {
       verify: up.verify,
-      caFile: abs(up.ca_file),
-      serverName: up.server_name,
-      clientCert: abs(up.client_cert),
-      clientKey: abs(up.client_key),
+      ...(up.ca_file !== undefined ? { caPem: read(up.ca_file) } : {}),
+      ...(up.server_name !== undefined ? { serverName: up.server_name } : {}),
+      ...(up.client_cert !== undefined && up.client_key !== undefined
+        ? { clientCertPem: read(up.client_cert), clientKeyPem: read(up.client_key) }
+        : {}),
     },
-    resilience: structuredClone(config.resilience),
+    resilience: config.resilience,
+    pools,
+    performance,
+    log: { level: resolveLogLevel(config.log.level), format: config.log.format, accessLog: config.log.access_log },
+  });
+}
+
+/** The settings only a process's own YAML gives: log file and control socket. */
+export function buildBootstrapConfig(config: Config, opts: { baseDir: string }): BootstrapConfig {
+  const file = config.log.file;
+  return {
+    logFile: file?.enabled && file.path !== undefined ? resolve(opts.baseDir, file.path) : undefined,
     control: {
       socket: resolve(opts.baseDir, config.control.socket),
       stateDir: resolve(opts.baseDir, config.control.state_dir),
     },
-    pools: new FrozenMap(pools),
-    routes: routeTable,
-    performance,
-    log: {
-      level: resolveLogLevel(config.log.level),
-      format: config.log.format,
-      accessLog: config.log.access_log,
-      file: file?.enabled && file.path !== undefined ? resolve(opts.baseDir, file.path) : undefined,
-    },
-  });
+  };
 }

@@ -5,6 +5,8 @@
  * once response headers have gone out (never a truncated body presented as complete).
  */
 import type { Logger } from 'pino';
+import type { RuntimeBackend } from '../../controlplane/config/runtime.js';
+import type { BackendStates } from '../backend-states.js';
 import { H3 } from '../h3/errors.js';
 import type { H3Request } from '../h3/request-validation.js';
 import type { Fields, H3ServerStream, RequestHandler } from '../h3/server.js';
@@ -17,6 +19,8 @@ import { buildUpstreamHeaders, clientRequestId, newRequestId } from './request-h
 export interface ForwarderOptions {
   snapshot: () => Snapshot;
   agent: UpstreamAgent;
+  /** Health and drain per backend id (from the control plane). */
+  backendStates: BackendStates;
   log: Logger;
 }
 
@@ -64,9 +68,18 @@ export class Forwarder implements RequestHandler {
   /** The `alt-svc` value added to every response (known once the listener is bound), or null. */
   altSvc: string | null = null;
 
-  constructor(private readonly options: ForwarderOptions) {}
+  private readonly eligible: (b: RuntimeBackend) => boolean;
+
+  constructor(private readonly options: ForwarderOptions) {
+    const states = options.backendStates;
+    this.eligible = (b) => states.eligible(b.id);
+  }
+
+  /** Requests seen (for stats). */
+  requests = 0;
 
   onRequest(stream: H3ServerStream, request: H3Request): void {
+    this.requests++;
     const snap = this.options.snapshot();
     const ex = newExchange(stream, request, clientRequestId(request.headers) ?? newRequestId());
     const perf = snap.config.performance;
@@ -78,7 +91,7 @@ export class Forwarder implements RequestHandler {
     if (request.contentLength > perf.max_request_body_bytes) {
       return this.generate(ex, 413, `request body over ${perf.max_request_body_bytes} bytes`);
     }
-    const backend = state.balancer.pick();
+    const backend = state.balancer.pick(this.eligible);
     if (!backend) return this.generate(ex, 503, 'no healthy backend', [['retry-after', '1']]);
     ex.backend = backend.id;
     const dispatcher = this.options.agent.get(backend, state.pool);

@@ -68,6 +68,11 @@ export class QuicEndpoint implements QuicTransport {
     return ep;
   }
 
+  /** New connections use this config from now on (a certificate change); existing ones keep theirs. */
+  setServerConfig(config: Config): void {
+    if (this.server) this.server = { ...this.server, config };
+  }
+
   /** Opens a client endpoint on an ephemeral port and starts a handshake to `host:port`. */
   static async connect(
     host: string,

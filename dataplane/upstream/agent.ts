@@ -2,24 +2,24 @@
  * Keeps one dispatcher per backend across snapshots (like undici's Agent keeps one client per
  * origin), so a new snapshot reuses warm HTTP/2 sessions, and backends that left are drained.
  */
-import { readFileSync } from 'node:fs';
 import type { RuntimeBackend, RuntimeConfig, RuntimePool } from '../../controlplane/config/runtime.js';
 import { H2Client, type UpstreamTlsOptions } from './client-h2.js';
 import type { Dispatcher } from './dispatcher.js';
 
-function keyOf(backend: RuntimeBackend, pool: RuntimePool): string {
+function keyOf(backend: RuntimeBackend, pool: RuntimePool, tlsGeneration: number): string {
   const t = pool.timeouts;
-  return `${backend.id}|${backend.protocol}|${backend.origin}|${t.connectMs}|${t.headersMs}|${t.idleMs}`;
+  const tls = backend.tls ? tlsGeneration : 0;
+  return `${backend.id}|${backend.protocol}|${backend.origin}|${t.connectMs}|${t.headersMs}|${t.idleMs}|${tls}`;
 }
 
-/** Node TLS options from `upstream_tls` (files read once here, not per connection). */
+/** Node TLS options from `upstream_tls`. */
 export function upstreamTlsOptions(t: RuntimeConfig['upstreamTls']): UpstreamTlsOptions {
   return {
     rejectUnauthorized: t.verify,
-    ...(t.caFile !== undefined ? { ca: readFileSync(t.caFile) } : {}),
+    ...(t.caPem !== undefined ? { ca: t.caPem } : {}),
     ...(t.serverName !== undefined ? { servername: t.serverName } : {}),
-    ...(t.clientCert !== undefined && t.clientKey !== undefined
-      ? { cert: readFileSync(t.clientCert), key: readFileSync(t.clientKey) }
+    ...(t.clientCertPem !== undefined && t.clientKeyPem !== undefined
+      ? { cert: t.clientCertPem, key: t.clientKeyPem }
       : {}),
   };
 }
@@ -27,11 +27,20 @@ export function upstreamTlsOptions(t: RuntimeConfig['upstreamTls']): UpstreamTls
 export class UpstreamAgent {
   private readonly clients = new Map<string, Dispatcher>();
 
-  constructor(private readonly tls: UpstreamTlsOptions = {}) {}
+  /** Bumped when the TLS settings change, so TLS backends get fresh sessions. */
+  private tlsGeneration = 0;
+
+  constructor(private tls: UpstreamTlsOptions = {}) {}
+
+  /** New TLS settings (a snapshot changed upstream_tls); existing sessions drain on `retain`. */
+  setTls(tls: UpstreamTlsOptions): void {
+    this.tls = tls;
+    this.tlsGeneration++;
+  }
 
   /** The dispatcher for a backend of a pool, created on first use. */
   get(backend: RuntimeBackend, pool: RuntimePool): Dispatcher {
-    const key = keyOf(backend, pool);
+    const key = keyOf(backend, pool, this.tlsGeneration);
     let client = this.clients.get(key);
     if (!client) {
       client = new H2Client({
@@ -42,6 +51,20 @@ export class UpstreamAgent {
       this.clients.set(key, client);
     }
     return client;
+  }
+
+  /**
+   * Keeps the dispatchers the given pools use and closes the rest gracefully: their in-flight
+   * requests finish (HTTP/2 GOAWAY semantics), new ones go to the new dispatchers.
+   */
+  retain(pools: Iterable<RuntimePool>): void {
+    const keep = new Set<string>();
+    for (const pool of pools) for (const b of pool.backends) keep.add(keyOf(b, pool, this.tlsGeneration));
+    for (const [key, client] of this.clients) {
+      if (keep.has(key)) continue;
+      this.clients.delete(key);
+      void client.close();
+    }
   }
 
   /** Sum of in-flight exchanges over every backend. */

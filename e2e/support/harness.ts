@@ -56,19 +56,39 @@ log:
 security:
   privileges:
     enabled: false
-${extra}`;
+${extra}${extra.includes('control:') ? '' : `control:\n  socket: ${join(tempDir('spooky-ctl-'), 'none.sock')}\n`}`;
 }
 
 /** Starts spooky-dataplane with `configText`; resolves once it logs `listening`. */
 export async function startDataplane(
   configText: string,
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; file?: string } = {},
+): Promise<RunningDataplane> {
+  const file = opts.file ?? join(tempDir(), 'spooky.yaml');
+  writeFileSync(file, configText);
+  return startDaemon('dataplane/main.js', file, opts);
+}
+
+/** spooky-control with its control API port (from its `listening` line). */
+export interface RunningControl extends RunningDataplane {
+  apiUrl: string;
+}
+
+/** Starts spooky-control on `file` (written by the caller); resolves once it logs `listening`. */
+export async function startControl(file: string, opts: { timeoutMs?: number } = {}): Promise<RunningControl> {
+  const d = await startDaemon('controlplane/main.js', file, opts);
+  const listening = d.logs.find((o) => o.msg === 'listening');
+  return { ...d, apiUrl: `http://${String(listening?.api)}` };
+}
+
+/** Starts a Spooky daemon on a config file; resolves once it logs `listening` (JSON logs). */
+export async function startDaemon(
+  main: string,
+  file: string,
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<RunningDataplane> {
   const timeoutMs = opts.timeoutMs ?? 15000;
-  const dir = tempDir();
-  const file = join(dir, 'spooky.yaml');
-  writeFileSync(file, configText);
-  const proc = spawn(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', file], {
+  const proc = spawn(process.execPath, [join(DIST, main), '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });
@@ -87,7 +107,7 @@ export async function startDataplane(
   let buf = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`dataplane did not start within ${timeoutMs} ms: ${err}`)),
+      () => reject(new Error(`${main} did not start within ${timeoutMs} ms: ${err}`)),
       timeoutMs,
     );
     proc.stdout?.on('data', (d) => {
@@ -102,7 +122,7 @@ export async function startDataplane(
           logs.push(o);
           if (o.msg === 'listening') {
             clearTimeout(timer);
-            resolve(Number(o.port));
+            resolve(Number(o.port ?? 0));
           }
         } catch {
           // not JSON: ignore
@@ -111,7 +131,7 @@ export async function startDataplane(
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`dataplane exited with ${code} before listening: ${err}`));
+      reject(new Error(`${main} exited with ${code} before listening: ${err}`));
     });
   });
   return {

@@ -1,0 +1,259 @@
+/**
+ * spooky-control's state machine: the applied config and its version, applying a new one
+ * (validate → build snapshot → push → every data plane ACKs, or nothing changes anywhere),
+ * rollback, operator drains, and the views the control API serves.
+ */
+import { randomBytes } from 'node:crypto';
+import { createTwoFilesPatch } from 'diff';
+import type { Logger } from 'pino';
+import type { BackendStates, Snapshot } from '../proto/gen/spooky/v1/control.js';
+import type { ApplyResult, ControlApiHandlers } from './api/server.js';
+import type {
+  AppliedConfigBody,
+  BackendInfo,
+  DataPlaneOutcome,
+  DataPlanesBody,
+  ReadyBody,
+  ValidateBody,
+} from './api/types.js';
+import { loadConfigText } from './config/load.js';
+import { buildRuntimeConfig, type RuntimeConfig } from './config/runtime.js';
+import { encodeSnapshot } from './snapshot/codec.js';
+import { type AppliedRecord, type AppliedStore, sha256 } from './store/applied-store.js';
+import type { SnapshotServer } from './xds/server.js';
+
+export interface ControlPlaneOptions {
+  store: AppliedStore;
+  server: SnapshotServer;
+  log: Logger;
+  /** How long an apply waits for each data plane's ACK or NACK. */
+  ackTimeoutMs?: number;
+}
+
+interface Active {
+  record: AppliedRecord;
+  runtime: RuntimeConfig;
+  snapshot: Snapshot;
+}
+
+type Prepared = { ok: true; runtime: RuntimeConfig } | { ok: false; result: ApplyResult };
+
+const REDACT_TOKEN = /^(\s*auth_token\s*:\s*).+$/gm;
+
+function summaryOf(rt: RuntimeConfig): string {
+  let backends = 0;
+  for (const p of rt.pools.values()) backends += p.backends.length;
+  return `${rt.pools.size} pools, ${backends} backends`;
+}
+
+export class ControlPlane implements ControlApiHandlers {
+  private active: Active | null = null;
+  /** The highest version ever offered; versions are never reused, even refused ones. */
+  private lastVersion = 0;
+  private applying = false;
+  private readonly drained = new Set<string>();
+  private statesEpoch = 0;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly opts: ControlPlaneOptions) {}
+
+  get version(): number {
+    return this.active?.record.version ?? 0;
+  }
+
+  /** At start: the persisted applied config, if any (it wins over the file). */
+  restore(): AppliedRecord | null {
+    const record = this.opts.store.current();
+    if (!record) return null;
+    const loaded = loadConfigText(record.yaml, 'applied config', { baseDir: record.baseDir });
+    if (!loaded.ok) {
+      this.opts.log.error({ errors: loaded.errors }, 'the persisted applied config no longer validates; ignoring it');
+      return null;
+    }
+    const runtime = buildRuntimeConfig(loaded.config, { baseDir: record.baseDir });
+    this.lastVersion = record.version;
+    this.activate(record, runtime);
+    return record;
+  }
+
+  /** Validates, pushes and commits `yaml`; relative paths in it resolve against `baseDir`. */
+  async applyYaml(yaml: string, by: string, baseDir: string): Promise<ApplyResult> {
+    if (this.applying) return { kind: 'busy' };
+    this.applying = true;
+    try {
+      return await this.doApply(yaml, by, baseDir);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  private prepare(yaml: string, baseDir: string): Prepared {
+    const loaded = loadConfigText(yaml, 'config', { baseDir });
+    if (!loaded.ok) return { ok: false, result: { kind: 'invalid', errors: loaded.errors } };
+    try {
+      return { ok: true, runtime: buildRuntimeConfig(loaded.config, { baseDir }) };
+    } catch (e) {
+      return { ok: false, result: { kind: 'invalid', errors: [{ path: '', message: (e as Error).message }] } };
+    }
+  }
+
+  private async doApply(yaml: string, by: string, baseDir: string): Promise<ApplyResult> {
+    const prepared = this.prepare(yaml, baseDir);
+    if (!prepared.ok) return prepared.result;
+    const hash = sha256(yaml);
+    const cur = this.active;
+    if (cur && cur.record.sha256 === hash && cur.record.baseDir === baseDir) {
+      return { kind: 'applied', body: { version: cur.record.version, unchanged: true, dataplanes: [] } };
+    }
+    const version = ++this.lastVersion;
+    const snapshot = encodeSnapshot(prepared.runtime, version, randomBytes(8).toString('hex'));
+    const outcomes = await this.opts.server.push(snapshot, this.opts.ackTimeoutMs ?? 10_000);
+    if (outcomes.some((o) => o.result === 'nack')) {
+      await this.revert(outcomes);
+      this.opts.log.warn({ version, by, outcomes }, 'apply refused by a data plane; the previous config stays active');
+      return { kind: 'rejected', version, dataplanes: outcomes };
+    }
+    const record: AppliedRecord = {
+      version,
+      sha256: hash,
+      appliedAt: new Date().toISOString(),
+      appliedBy: by,
+      baseDir,
+      yaml,
+    };
+    this.opts.store.commit(record);
+    this.activate(record, prepared.runtime, snapshot);
+    this.opts.log.info({ version, by, summary: summaryOf(prepared.runtime), outcomes }, 'config applied');
+    return { kind: 'applied', body: { version, unchanged: false, dataplanes: outcomes } };
+  }
+
+  /** Data planes that took a refused version go back to the active config (a new version). */
+  private async revert(outcomes: DataPlaneOutcome[]): Promise<void> {
+    const cur = this.active;
+    if (!cur || !outcomes.some((o) => o.result === 'ack')) return;
+    const version = ++this.lastVersion;
+    const snapshot = { ...cur.snapshot, version, nonce: randomBytes(8).toString('hex') };
+    await this.opts.server.push(snapshot, this.opts.ackTimeoutMs ?? 10_000);
+    this.active = { ...cur, snapshot };
+    this.opts.server.setCurrent(snapshot);
+  }
+
+  private activate(record: AppliedRecord, runtime: RuntimeConfig, snapshot?: Snapshot): void {
+    const snap = snapshot ?? encodeSnapshot(runtime, record.version, randomBytes(8).toString('hex'));
+    this.active = { record, runtime, snapshot: snap };
+    this.opts.server.setCurrent(snap);
+    this.opts.server.setBackendStates(this.backendStates(), false);
+  }
+
+  private backendStates(): BackendStates {
+    const states = [];
+    for (const pool of this.active?.runtime.pools.values() ?? []) {
+      for (const b of pool.backends) states.push({ backendId: b.id, healthy: true, drained: this.drained.has(b.id) });
+    }
+    return { epoch: ++this.statesEpoch, states };
+  }
+
+  // ---------------------------------------------------------------- control API handlers
+
+  appliedConfig(): AppliedConfigBody | null {
+    const r = this.active?.record;
+    if (!r) return null;
+    return {
+      version: r.version,
+      sha256: r.sha256,
+      applied_at: r.appliedAt,
+      applied_by: r.appliedBy,
+      yaml: r.yaml.replace(REDACT_TOKEN, '$1"<redacted>"'),
+    };
+  }
+
+  /** The directory relative paths of API-submitted YAML resolve against: the active config's. */
+  private get baseDir(): string {
+    return this.active?.record.baseDir ?? process.cwd();
+  }
+
+  validate(yaml: string): ValidateBody {
+    const loaded = loadConfigText(yaml, 'config', { baseDir: this.baseDir });
+    const old = this.active?.record.yaml;
+    const diff =
+      old === undefined || old === yaml ? '' : createTwoFilesPatch('applied', 'new', old, yaml, '', '', { context: 3 });
+    if (!loaded.ok) return { ok: false, errors: loaded.errors, warnings: loaded.warnings, diff };
+    return { ok: true, errors: [], warnings: loaded.warnings, diff };
+  }
+
+  apply(yaml: string, by: string): Promise<ApplyResult> {
+    return this.applyYaml(yaml, by, this.baseDir);
+  }
+
+  async rollback(by: string): Promise<ApplyResult> {
+    const prev = this.opts.store.previous();
+    if (!prev) return { kind: 'no_previous' };
+    return this.applyYaml(prev.yaml, `${by} (rollback to version ${prev.version})`, prev.baseDir);
+  }
+
+  backends(): BackendInfo[] {
+    const out: BackendInfo[] = [];
+    const since = this.active?.record.appliedAt ?? new Date(this.startedAt).toISOString();
+    for (const pool of this.active?.runtime.pools.values() ?? []) {
+      for (const b of pool.backends) {
+        out.push({
+          id: b.id,
+          pool: pool.name,
+          origin: b.origin,
+          // Active health checks arrive with traffic management; until then nothing is probed.
+          state: 'unknown',
+          since,
+          last_probe: null,
+          in_flight: 0,
+          drained: this.drained.has(b.id),
+        });
+      }
+    }
+    return out;
+  }
+
+  setDrained(id: string, drained: boolean, by: string): boolean {
+    if (!this.backends().some((b) => b.id === id)) return false;
+    if (drained) this.drained.add(id);
+    else this.drained.delete(id);
+    this.opts.server.setBackendStates(this.backendStates(), true);
+    this.opts.log.info({ backend: id, drained, by }, drained ? 'backend drained' : 'backend undrained');
+    return true;
+  }
+
+  dataplanes(): DataPlanesBody {
+    return {
+      // What data planes should serve: the snapshot version (a revert after a refusal re-sends
+      // the active config under a new version).
+      current_version: this.active?.snapshot.version ?? 0,
+      dataplanes: this.opts.server.dataplanes().map((d) => ({
+        node_id: d.nodeId,
+        pid: d.pid,
+        build: d.build,
+        connected_at: d.connectedAt.toISOString(),
+        served_version: d.servedVersion,
+        last_ack: d.lastAck ? { version: d.lastAck.version, at: d.lastAck.at.toISOString() } : null,
+        last_nack: d.lastNack
+          ? { version: d.lastNack.version, at: d.lastNack.at.toISOString(), error: d.lastNack.error }
+          : null,
+        active_connections: d.stats?.activeConnections ?? 0,
+        requests_per_second: d.stats?.requestsPerSecond ?? 0,
+      })),
+    };
+  }
+
+  ready(): ReadyBody {
+    const reasons: string[] = [];
+    const cur = this.active;
+    if (!cur) reasons.push('no config applied');
+    else {
+      const served = this.opts.server.dataplanes().filter((d) => d.servedVersion === cur.snapshot.version);
+      if (served.length === 0) reasons.push(`no data plane serves the current version ${cur.snapshot.version}`);
+      for (const pool of cur.runtime.pools.values()) {
+        if (!pool.backends.some((b) => !this.drained.has(b.id)))
+          reasons.push(`pool ${pool.name} has no backend in service`);
+      }
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+}

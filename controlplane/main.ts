@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * `spooky-control --config FILE`: validates the config, serves snapshots to data planes over
+ * `control.socket`, and the control API. After a restart it serves the last applied config
+ * (persisted under `control.state_dir`), not the file; SIGHUP re-reads the file and applies it.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Command } from 'commander';
+import { createLogger } from '../lib/log.js';
+import { VERSION } from '../lib/version.js';
+import { resolveApiToken } from './api/auth.js';
+import { type RunningControlApi, startControlApi } from './api/server.js';
+import { formatIssues, loadConfigFile } from './config/load.js';
+import { buildBootstrapConfig, resolveLogLevel } from './config/runtime.js';
+import { ControlPlane } from './control-plane.js';
+import { AppliedStore } from './store/applied-store.js';
+import { SnapshotServer } from './xds/server.js';
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+const program = new Command('spooky-control')
+  .description('Spooky control plane: validates config, pushes snapshots to data planes, serves the control API')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+program.parse();
+const file = resolve(program.opts<{ config: string }>().config);
+
+const loaded = loadConfigFile(file);
+if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
+if (!loaded.ok) fail(formatIssues(file, loaded.errors));
+const config = loaded.config;
+const baseDir = dirname(file);
+const bootstrap = buildBootstrapConfig(config, { baseDir });
+const log = createLogger({
+  level: resolveLogLevel(config.log.level),
+  format: config.log.format,
+  component: 'control',
+  destination: bootstrap.logFile,
+});
+
+const store = new AppliedStore(bootstrap.control.stateDir);
+try {
+  store.init();
+} catch (e) {
+  fail(`spooky-control: cannot use control.state_dir ${bootstrap.control.stateDir}: ${(e as Error).message}`);
+}
+const server = new SnapshotServer(bootstrap.control.socket, log);
+const control = new ControlPlane({ store, server, log });
+
+const restored = control.restore();
+if (restored) {
+  log.info({ version: restored.version, applied_by: restored.appliedBy }, 'serving the last applied config');
+} else {
+  const result = await control.applyYaml(readFileSync(file, 'utf8'), `spooky-control start (${file})`, baseDir);
+  if (result.kind !== 'applied') fail(`spooky-control: cannot apply ${file}: ${result.kind}`);
+}
+
+try {
+  await server.start();
+} catch (e) {
+  fail(`spooky-control: cannot listen on control.socket ${bootstrap.control.socket}: ${(e as Error).message}`);
+}
+
+let api: RunningControlApi | null = null;
+const apiConfig = config.observability.control_api;
+if (apiConfig.enabled) {
+  let token: string;
+  try {
+    const tokenFile = apiConfig.auth_token_file;
+    const resolved = resolveApiToken(
+      { ...apiConfig, auth_token_file: tokenFile === undefined ? undefined : resolve(baseDir, tokenFile) },
+      bootstrap.control.stateDir,
+    );
+    token = resolved.token;
+    if (resolved.path) log.info({ source: resolved.source, path: resolved.path }, 'control API token');
+  } catch (e) {
+    fail(`spooky-control: ${(e as Error).message}`);
+  }
+  try {
+    api = await startControlApi({ address: apiConfig.address, port: apiConfig.port, token, handlers: control, log });
+  } catch (e) {
+    fail(`spooky-control: ${(e as Error).message}`);
+  }
+}
+log.info(
+  { socket: bootstrap.control.socket, api: api ? `${api.address}:${api.port}` : 'disabled', version: control.version },
+  'listening',
+);
+
+process.on('SIGHUP', () => {
+  log.info({ file }, 'SIGHUP: re-reading the config file');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    log.error({ file, err: (e as Error).message }, 'cannot read the config file; nothing changed');
+    return;
+  }
+  control.applyYaml(text, 'SIGHUP', baseDir).then(
+    (r) => {
+      if (r.kind === 'invalid') log.error({ errors: r.errors }, 'the config file is invalid; nothing changed');
+      else if (r.kind !== 'applied') log.error({ result: r.kind }, 'the config file was not applied');
+    },
+    (e) => log.error({ err: (e as Error).message }, 'apply failed'),
+  );
+});
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  await api?.close();
+  await server.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,203 @@
+/**
+ * The control plane's end of the control protocol: a gRPC server on a local unix socket where
+ * every data plane keeps one bidirectional stream open. It pushes snapshots and backend states,
+ * collects ACK/NACK per version and never offers a node a version that node refused.
+ */
+import { chmodSync, rmSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import {
+  type BackendStates,
+  type ControlPlaneMessage,
+  type ControlPlaneServer,
+  ControlPlaneService,
+  type DataPlaneMessage,
+  type Snapshot,
+  type Stats,
+} from '../../proto/gen/spooky/v1/control.js';
+import type { DataPlaneOutcome } from '../api/types.js';
+
+export interface ConnectedDataPlane {
+  nodeId: string;
+  pid: number;
+  build: string;
+  connectedAt: Date;
+  servedVersion: number;
+  lastAck: { version: number; at: Date } | null;
+  lastNack: { version: number; at: Date; error: string } | null;
+  stats: Stats | null;
+}
+
+interface Peer {
+  info: ConnectedDataPlane;
+  call: grpc.ServerDuplexStream<DataPlaneMessage, ControlPlaneMessage>;
+  /** Versions offered on this stream and not answered yet, with their nonce and waiter. */
+  pending: Map<number, { nonce: string; done: (o: DataPlaneOutcome) => void }>;
+}
+
+export class SnapshotServer {
+  private readonly server = new grpc.Server();
+  private readonly peers = new Set<Peer>();
+  /** node id → the last version it NACKed: never offered to that node again. */
+  private readonly refused = new Map<string, number>();
+  private current: Snapshot | null = null;
+  private states: BackendStates | null = null;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly log: Logger,
+  ) {
+    const impl: ControlPlaneServer = { stream: (call) => this.onStream(call) };
+    this.server.addService(ControlPlaneService, impl);
+  }
+
+  async start(): Promise<void> {
+    // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
+    rmSync(this.socketPath, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.bindAsync(`unix:${this.socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      );
+    });
+    // Data planes run as the same service group; nobody else may push snapshots at them.
+    chmodSync(this.socketPath, 0o660);
+  }
+
+  stop(): Promise<void> {
+    for (const p of this.peers) p.call.end();
+    return new Promise((resolve) => {
+      this.server.tryShutdown(() => resolve());
+      setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 1000).unref();
+    });
+  }
+
+  dataplanes(): ConnectedDataPlane[] {
+    return [...this.peers].map((p) => p.info);
+  }
+
+  /** The snapshot every data plane should serve; offered to those behind it on connect. */
+  setCurrent(snapshot: Snapshot): void {
+    this.current = snapshot;
+  }
+
+  /** The full backend-state table, sent to each data plane after its snapshot. */
+  setBackendStates(states: BackendStates, broadcast: boolean): void {
+    this.states = states;
+    if (broadcast) for (const p of this.peers) this.send(p, { message: { $case: 'backendStates', value: states } });
+  }
+
+  /**
+   * Offers `snapshot` to every connected data plane and resolves with each one's answer; a data
+   * plane that does not answer within `timeoutMs` counts as 'timeout'.
+   */
+  push(snapshot: Snapshot, timeoutMs: number): Promise<DataPlaneOutcome[]> {
+    return Promise.all([...this.peers].map((p) => this.offer(p, snapshot, timeoutMs)));
+  }
+
+  private offer(peer: Peer, snapshot: Snapshot, timeoutMs: number): Promise<DataPlaneOutcome> {
+    const nodeId = peer.info.nodeId;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        peer.pending.delete(snapshot.version);
+        resolve({ node_id: nodeId, result: 'timeout' });
+      }, timeoutMs);
+      peer.pending.set(snapshot.version, {
+        nonce: snapshot.nonce,
+        done: (o) => {
+          clearTimeout(timer);
+          resolve(o);
+        },
+      });
+      this.log.debug({ node: nodeId, version: snapshot.version }, 'snapshot sent');
+      this.send(peer, { message: { $case: 'snapshot', value: snapshot } });
+    });
+  }
+
+  private send(peer: Peer, msg: ControlPlaneMessage): void {
+    if (!peer.call.cancelled && !peer.call.writableEnded) peer.call.write(msg);
+  }
+
+  private onStream(call: grpc.ServerDuplexStream<DataPlaneMessage, ControlPlaneMessage>): void {
+    let peer: Peer | null = null;
+    call.on('data', (msg: DataPlaneMessage) => {
+      const m = msg.message;
+      if (!m) return;
+      if (m.$case === 'hello') {
+        if (peer) return; // one hello per stream
+        peer = {
+          call,
+          pending: new Map(),
+          info: {
+            nodeId: m.value.nodeId,
+            pid: m.value.pid,
+            build: m.value.build,
+            connectedAt: new Date(),
+            servedVersion: m.value.servedVersion,
+            lastAck: null,
+            lastNack: null,
+            stats: null,
+          },
+        };
+        this.peers.add(peer);
+        this.log.info({ node: m.value.nodeId, served_version: m.value.servedVersion }, 'data plane connected');
+        this.catchUp(peer);
+        return;
+      }
+      if (!peer) return; // nothing but hello is accepted before hello
+      const p: Peer = peer;
+      if (m.$case === 'ack') {
+        p.info.servedVersion = m.value.version;
+        p.info.lastAck = { version: m.value.version, at: new Date() };
+        this.settle(p, m.value.version, m.value.nonce, { node_id: p.info.nodeId, result: 'ack' });
+      } else if (m.$case === 'nack') {
+        const { version, nonce, error, restartRequired, servedVersion } = m.value;
+        p.info.servedVersion = servedVersion;
+        p.info.lastNack = { version, at: new Date(), error };
+        this.refused.set(p.info.nodeId, version);
+        this.log.warn({ node: p.info.nodeId, version, error }, 'data plane refused a snapshot');
+        this.settle(p, version, nonce, {
+          node_id: p.info.nodeId,
+          result: 'nack',
+          error,
+          restart_required: restartRequired,
+        });
+      } else if (m.$case === 'stats') {
+        p.info.stats = m.value;
+      }
+    });
+    const gone = () => {
+      if (!peer) return;
+      const p: Peer = peer;
+      peer = null;
+      this.peers.delete(p);
+      for (const [, w] of p.pending) w.done({ node_id: p.info.nodeId, result: 'timeout' });
+      p.pending.clear();
+      this.log.info({ node: p.info.nodeId }, 'data plane disconnected');
+    };
+    call.on('end', () => {
+      gone();
+      call.end();
+    });
+    call.on('error', gone);
+    call.on('cancelled', gone);
+  }
+
+  private settle(peer: Peer, version: number, nonce: string, outcome: DataPlaneOutcome): void {
+    const w = peer.pending.get(version);
+    if (!w || w.nonce !== nonce) return; // an answer to something we no longer wait for
+    peer.pending.delete(version);
+    w.done(outcome);
+  }
+
+  /** A (re)connected data plane behind the current version gets it, unless it refused it. */
+  private catchUp(peer: Peer): void {
+    const cur = this.current;
+    if (cur && peer.info.servedVersion !== cur.version && this.refused.get(peer.info.nodeId) !== cur.version) {
+      void this.offer(peer, cur, 30_000);
+    }
+    if (this.states) this.send(peer, { message: { $case: 'backendStates', value: this.states } });
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Health and operator drain per backend id, pushed by the control plane as small BackendStates
+ * messages. It outlives snapshots (a backend keeps its state across an apply) and is read on
+ * every pick, so it is a plain map lookup.
+ */
+export interface BackendState {
+  healthy: boolean;
+  drained: boolean;
+}
+
+export class BackendStates {
+  private readonly states = new Map<string, BackendState>();
+  /** The epoch of the last update applied; older ones are ignored. */
+  epoch = 0;
+
+  /** Backends without a known state count as healthy and not drained. */
+  eligible(id: string): boolean {
+    const s = this.states.get(id);
+    return s === undefined || (s.healthy && !s.drained);
+  }
+
+  get(id: string): BackendState | undefined {
+    return this.states.get(id);
+  }
+
+  /** Applies one update; returns false for a stale epoch. */
+  update(epoch: number, states: ReadonlyArray<{ backendId: string; healthy: boolean; drained: boolean }>): boolean {
+    if (epoch <= this.epoch) return false;
+    this.epoch = epoch;
+    for (const s of states) this.states.set(s.backendId, { healthy: s.healthy, drained: s.drained });
+    return true;
+  }
+}

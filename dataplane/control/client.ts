@@ -1,0 +1,160 @@
+/**
+ * The data plane's end of the control protocol: dials the control plane's unix socket, says
+ * hello, applies each snapshot it is offered and answers ACK or NACK, applies backend states,
+ * and sends stats. When the stream breaks it keeps serving what it has and redials with capped
+ * exponential backoff and jitter.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import {
+  type BackendStates,
+  ControlPlaneClient,
+  type ControlPlaneMessage,
+  type DataPlaneMessage,
+  type Snapshot,
+  type Stats,
+} from '../../proto/gen/spooky/v1/control.js';
+import type { ApplyOutcome } from '../dataplane.js';
+
+export interface ControlClientOptions {
+  socketPath: string;
+  nodeId: string;
+  build: string;
+  servedVersion(): number;
+  onSnapshot(snapshot: Snapshot): ApplyOutcome;
+  onBackendStates(states: BackendStates): void;
+  stats(): Omit<Stats, 'servedVersion'>;
+  log: Logger;
+  statsIntervalMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+/** Delay before redial `attempt` (0-based): doubling from initial, capped, with full jitter. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  // Half fixed, half random: never a hot loop, and a fleet of data planes does not redial in step.
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+export class ControlClient {
+  private readonly client: grpc.Client & {
+    stream(): grpc.ClientDuplexStream<DataPlaneMessage, ControlPlaneMessage>;
+  };
+  private call: grpc.ClientDuplexStream<DataPlaneMessage, ControlPlaneMessage> | null = null;
+  private attempt = 0;
+  private redialTimer: NodeJS.Timeout | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private connectedOnce = false;
+
+  constructor(private readonly opts: ControlClientOptions) {
+    this.client = new ControlPlaneClient(`unix:${opts.socketPath}`, grpc.credentials.createInsecure(), {
+      // Our own backoff decides when to redial; keep grpc-js from adding a second, longer one.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    }) as unknown as ControlClient['client'];
+  }
+
+  start(): void {
+    this.dial();
+    this.statsTimer = setInterval(() => this.sendStats(), this.opts.statsIntervalMs ?? 5000);
+    this.statsTimer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.redialTimer) clearTimeout(this.redialTimer);
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.call?.cancel();
+    this.client.close();
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const call = this.client.stream();
+    this.call = call;
+    let live = true;
+    const lost = (why: string) => {
+      if (!live) return;
+      live = false;
+      if (this.call === call) this.call = null;
+      if (this.stopped) return;
+      const delay = backoffDelay(this.attempt++, this.opts.backoffInitialMs ?? 200, this.opts.backoffMaxMs ?? 5000);
+      // The first failure is news; repeats while the control plane stays away are not.
+      const level = this.attempt === 1 ? 'warn' : 'debug';
+      this.opts.log[level](
+        { socket: this.opts.socketPath, reason: why, retry_in_ms: delay },
+        'control plane unreachable; serving the last snapshot',
+      );
+      this.redialTimer = setTimeout(() => this.dial(), delay);
+    };
+    call.on('data', (msg: ControlPlaneMessage) => {
+      if (!this.connectedOnce || this.attempt > 0)
+        this.opts.log.info({ socket: this.opts.socketPath }, 'connected to the control plane');
+      this.connectedOnce = true;
+      this.attempt = 0;
+      this.onMessage(call, msg);
+    });
+    call.on('error', (e: Error) => lost(e.message));
+    call.on('end', () => lost('stream ended'));
+    call.on('status', () => {});
+    call.write({
+      message: {
+        $case: 'hello',
+        value: {
+          nodeId: this.opts.nodeId,
+          pid: process.pid,
+          build: this.opts.build,
+          servedVersion: this.opts.servedVersion(),
+        },
+      },
+    });
+  }
+
+  private onMessage(
+    call: grpc.ClientDuplexStream<DataPlaneMessage, ControlPlaneMessage>,
+    msg: ControlPlaneMessage,
+  ): void {
+    const m = msg.message;
+    if (!m) return;
+    if (m.$case === 'backendStates') {
+      this.opts.onBackendStates(m.value);
+      return;
+    }
+    const snapshot = m.value;
+    this.opts.log.info({ version: snapshot.version }, 'snapshot received');
+    const previous = this.opts.servedVersion();
+    let outcome: ApplyOutcome;
+    try {
+      outcome = this.opts.onSnapshot(snapshot);
+    } catch (e) {
+      outcome = { ok: false, error: (e as Error).message, restartRequired: false };
+    }
+    if (outcome.ok) {
+      call.write({ message: { $case: 'ack', value: { version: snapshot.version, nonce: snapshot.nonce } } });
+    } else {
+      this.opts.log.warn({ version: snapshot.version, error: outcome.error }, 'snapshot refused');
+      call.write({
+        message: {
+          $case: 'nack',
+          value: {
+            version: snapshot.version,
+            nonce: snapshot.nonce,
+            servedVersion: previous,
+            error: outcome.error,
+            restartRequired: outcome.restartRequired,
+          },
+        },
+      });
+    }
+  }
+
+  private sendStats(): void {
+    const call = this.call;
+    if (!call) return;
+    call.write({
+      message: { $case: 'stats', value: { ...this.opts.stats(), servedVersion: this.opts.servedVersion() } },
+    });
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The spooky-dataplane process: bootstrap from the YAML file (listen, TLS, log, control socket),
+ * serve, and follow the control plane. Before the first snapshot it serves the cached last
+ * snapshot when there is one, else the file itself; it keeps serving whatever it has while the
+ * control plane is away. Validation errors print and exit 1 before any port is bound.
+ */
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { formatIssues, loadConfigFile } from '../controlplane/config/load.js';
+import { buildBootstrapConfig, buildRuntimeConfig, type RuntimeConfig } from '../controlplane/config/runtime.js';
+import { decodeSnapshot } from '../controlplane/snapshot/codec.js';
+import { createLogger } from '../lib/log.js';
+import { VERSION } from '../lib/version.js';
+import { ControlClient } from './control/client.js';
+import { readSnapshotCache, writeSnapshotCache } from './control/snapshot-cache.js';
+import { type ApplyOutcome, DataPlane } from './dataplane.js';
+import { checkFeatureSupport, snapshotSupportError } from './feature-support.js';
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+export async function runDataPlane(file: string): Promise<void> {
+  const loaded = loadConfigFile(file);
+  if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
+  if (!loaded.ok) fail(formatIssues(file, loaded.errors));
+  const baseDir = dirname(file);
+  const bootstrap = buildBootstrapConfig(loaded.config, { baseDir });
+  let log: Logger;
+  try {
+    log = createLogger({
+      level: 'info',
+      format: loaded.config.log.format,
+      component: 'dataplane',
+      destination: bootstrap.logFile,
+    });
+  } catch (e) {
+    fail(`spooky-dataplane: cannot open log.file ${bootstrap.logFile}: ${(e as Error).message}`);
+  }
+  const support = checkFeatureSupport(loaded.config, process.getuid?.() ?? -1);
+  if (support.fatal.length > 0) fail(support.fatal.map((u) => `${file}: ${u}`).join('\n'));
+  for (const w of support.warnings) log.warn(w);
+
+  const fromFile = buildRuntimeConfig(loaded.config, { baseDir });
+  let runtime: RuntimeConfig = fromFile;
+  let version = 0;
+  const stateDir = bootstrap.control.stateDir;
+  try {
+    const cached = readSnapshotCache(stateDir);
+    if (cached) {
+      const rt = decodeSnapshot(cached);
+      // A cache for another listener (the file changed) is stale: the file wins.
+      if (rt.listen.address === fromFile.listen.address && rt.listen.port === fromFile.listen.port) {
+        runtime = rt;
+        version = cached.version;
+        log.info({ version, state_dir: stateDir }, 'starting from the cached snapshot');
+      }
+    }
+  } catch (e) {
+    log.warn({ state_dir: stateDir, err: (e as Error).message }, 'ignoring an unreadable snapshot cache');
+  }
+  log.level = runtime.log.level;
+
+  const dp = new DataPlane(runtime, log, version);
+  try {
+    await dp.start();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const where = `${runtime.listen.address}:${runtime.listen.port}`;
+    const why =
+      err.code === 'EADDRINUSE'
+        ? `${where} is already in use by another process`
+        : err.code === 'EACCES'
+          ? `permission denied binding ${where} (ports below 1024 need root or CAP_NET_BIND_SERVICE)`
+          : err.message;
+    fail(`spooky-dataplane: cannot start: ${why}`);
+  }
+
+  const control = new ControlClient({
+    socketPath: bootstrap.control.socket,
+    nodeId: `${hostname()}:${dp.address.port}`,
+    build: VERSION,
+    log,
+    servedVersion: () => dp.current.version,
+    onSnapshot: (snapshot): ApplyOutcome => {
+      let rt: RuntimeConfig;
+      try {
+        rt = decodeSnapshot(snapshot);
+      } catch (e) {
+        return { ok: false, restartRequired: false, error: `unusable snapshot: ${(e as Error).message}` };
+      }
+      const unsupported = snapshotSupportError(rt);
+      if (unsupported) return { ok: false, restartRequired: false, error: unsupported };
+      const outcome = dp.apply(rt, snapshot.version);
+      if (outcome.ok) {
+        try {
+          writeSnapshotCache(stateDir, snapshot);
+        } catch (e) {
+          log.warn({ state_dir: stateDir, err: (e as Error).message }, 'cannot cache the snapshot');
+        }
+      }
+      return outcome;
+    },
+    onBackendStates: (m) => dp.backendStates.update(m.epoch, m.states),
+    stats: () => dp.stats(),
+  });
+  control.start();
+
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    // A second signal skips the drain.
+    if (++signals > 1) process.exit(1);
+    log.info({ signal }, 'draining');
+    control.stop();
+    dp.stop().then(
+      () => process.exit(0),
+      (e) => {
+        log.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
