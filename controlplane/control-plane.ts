@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { BackendStates, Snapshot } from '../proto/gen/spooky/v1/control.js';
 import type { ApplyResult, ControlApiHandlers } from './api/server.js';
 import type {
@@ -18,12 +19,16 @@ import type {
 } from './api/types.js';
 import { loadConfigText } from './config/load.js';
 import { buildRuntimeConfig, type RuntimeConfig } from './config/runtime.js';
+import type { Config } from './config/schema.js';
+import { HealthChecker, type HealthTarget } from './health/checker.js';
 import { encodeSnapshot } from './snapshot/codec.js';
 import { type AppliedRecord, type AppliedStore, sha256 } from './store/applied-store.js';
 import type { SnapshotServer } from './xds/server.js';
 
 export interface ControlPlaneOptions {
   store: AppliedStore;
+  /** Where health-check metrics are registered (the control plane's metrics endpoint). */
+  registry?: Registry;
   server: SnapshotServer;
   log: Logger;
   /** How long an apply waits for each data plane's ACK or NACK. */
@@ -32,11 +37,39 @@ export interface ControlPlaneOptions {
 
 interface Active {
   record: AppliedRecord;
+  config: Config;
   runtime: RuntimeConfig;
   snapshot: Snapshot;
 }
 
-type Prepared = { ok: true; runtime: RuntimeConfig } | { ok: false; result: ApplyResult };
+type Prepared = { ok: true; config: Config; runtime: RuntimeConfig } | { ok: false; result: ApplyResult };
+
+/** What the health checker probes, from the validated config (health_check is control-plane only). */
+function healthTargets(config: Config, runtime: RuntimeConfig): HealthTarget[] {
+  const targets: HealthTarget[] = [];
+  for (const pool of runtime.pools.values()) {
+    const backends = config.upstream[pool.name]?.backends ?? [];
+    for (const backend of pool.backends) {
+      const hc = backends.find((b) => b.id === backend.id)?.health_check;
+      targets.push({
+        backend,
+        check: hc
+          ? {
+              method: hc.method,
+              path: hc.path,
+              timeoutMs: hc.timeout_ms,
+              expectedStatus: hc.expected_status,
+              intervalMs: hc.interval,
+              failureThreshold: hc.failure_threshold,
+              successThreshold: hc.success_threshold,
+              cooldownMs: hc.cooldown_ms,
+            }
+          : null,
+      });
+    }
+  }
+  return targets;
+}
 
 const REDACT_TOKEN = /^(\s*auth_token\s*:\s*).+$/gm;
 
@@ -72,7 +105,7 @@ export class ControlPlane implements ControlApiHandlers {
     }
     const runtime = buildRuntimeConfig(loaded.config, { baseDir: record.baseDir });
     this.lastVersion = record.version;
-    this.activate(record, runtime);
+    this.activate(record, loaded.config, runtime);
     return record;
   }
 
@@ -91,7 +124,7 @@ export class ControlPlane implements ControlApiHandlers {
     const loaded = loadConfigText(yaml, 'config', { baseDir });
     if (!loaded.ok) return { ok: false, result: { kind: 'invalid', errors: loaded.errors } };
     try {
-      return { ok: true, runtime: buildRuntimeConfig(loaded.config, { baseDir }) };
+      return { ok: true, config: loaded.config, runtime: buildRuntimeConfig(loaded.config, { baseDir }) };
     } catch (e) {
       return { ok: false, result: { kind: 'invalid', errors: [{ path: '', message: (e as Error).message }] } };
     }
@@ -122,7 +155,7 @@ export class ControlPlane implements ControlApiHandlers {
       yaml,
     };
     this.opts.store.commit(record);
-    this.activate(record, prepared.runtime, snapshot);
+    this.activate(record, prepared.config, prepared.runtime, snapshot);
     this.opts.log.info({ version, by, summary: summaryOf(prepared.runtime), outcomes }, 'config applied');
     return { kind: 'applied', body: { version, unchanged: false, dataplanes: outcomes } };
   }
@@ -138,17 +171,42 @@ export class ControlPlane implements ControlApiHandlers {
     this.opts.server.setCurrent(snapshot);
   }
 
-  private activate(record: AppliedRecord, runtime: RuntimeConfig, snapshot?: Snapshot): void {
+  private activate(record: AppliedRecord, config: Config, runtime: RuntimeConfig, snapshot?: Snapshot): void {
     const snap = snapshot ?? encodeSnapshot(runtime, record.version, randomBytes(8).toString('hex'));
-    this.active = { record, runtime, snapshot: snap };
+    const tlsChanged = JSON.stringify(this.active?.runtime.upstreamTls) !== JSON.stringify(runtime.upstreamTls);
+    this.active = { record, config, runtime, snapshot: snap };
     this.opts.server.setCurrent(snap);
+    if (tlsChanged || !this.checker) {
+      // The prober's TLS settings are fixed at construction: a new upstream_tls needs a new checker.
+      this.checker?.stop();
+      this.checker = new HealthChecker({
+        tls: runtime.upstreamTls,
+        log: this.opts.log,
+        registry: this.opts.registry,
+        onTransition: () => this.opts.server.setBackendStates(this.backendStates(), true),
+      });
+    }
+    this.checker.update(healthTargets(config, runtime));
     this.opts.server.setBackendStates(this.backendStates(), false);
+  }
+
+  private checker: HealthChecker | null = null;
+
+  /** Stops health checking (process shutdown). */
+  stop(): void {
+    this.checker?.stop();
   }
 
   private backendStates(): BackendStates {
     const states = [];
     for (const pool of this.active?.runtime.pools.values() ?? []) {
-      for (const b of pool.backends) states.push({ backendId: b.id, healthy: true, drained: this.drained.has(b.id) });
+      for (const b of pool.backends) {
+        states.push({
+          backendId: b.id,
+          healthy: this.checker?.isHealthy(b.id) ?? true,
+          drained: this.drained.has(b.id),
+        });
+      }
     }
     return { epoch: ++this.statesEpoch, states };
   }
@@ -193,17 +251,27 @@ export class ControlPlane implements ControlApiHandlers {
 
   backends(): BackendInfo[] {
     const out: BackendInfo[] = [];
-    const since = this.active?.record.appliedAt ?? new Date(this.startedAt).toISOString();
+    const health = new Map((this.checker?.health() ?? []).map((h) => [h.id, h]));
+    const fallbackSince = this.active?.record.appliedAt ?? new Date(this.startedAt).toISOString();
     for (const pool of this.active?.runtime.pools.values() ?? []) {
       for (const b of pool.backends) {
+        const h = health.get(b.id);
+        const probe = h?.lastProbe;
         out.push({
           id: b.id,
           pool: pool.name,
           origin: b.origin,
-          // Active health checks arrive with traffic management; until then nothing is probed.
-          state: 'unknown',
-          since,
-          last_probe: null,
+          state: h?.state ?? 'unknown',
+          since: h ? h.since.toISOString() : fallbackSince,
+          last_probe: probe
+            ? {
+                ok: probe.ok,
+                ...(probe.status !== undefined ? { status: probe.status } : {}),
+                ...(probe.error !== undefined ? { error: probe.error } : {}),
+                latency_ms: Math.round(probe.latencyMs * 10) / 10,
+                at: probe.at.toISOString(),
+              }
+            : null,
           in_flight: 0,
           drained: this.drained.has(b.id),
         });

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
+import { Registry } from 'prom-client';
 import { createLogger } from '../lib/log.js';
 import { VERSION } from '../lib/version.js';
 import { resolveApiToken } from './api/auth.js';
@@ -51,7 +52,9 @@ try {
   fail(`spooky-control: cannot use control.state_dir ${bootstrap.control.stateDir}: ${(e as Error).message}`);
 }
 const server = new SnapshotServer(bootstrap.control.socket, log);
-const control = new ControlPlane({ store, server, log });
+// The metrics endpoint that serves it arrives with the operations work; the series exist now.
+const registry = new Registry();
+const control = new ControlPlane({ store, server, log, registry });
 
 const restored = control.restore();
 if (restored) {
@@ -116,6 +119,7 @@ const shutdown = async (signal: string) => {
   if (stopping) process.exit(1);
   stopping = true;
   log.info({ signal }, 'stopping');
+  control.stop();
   await api?.close();
   await server.stop();
   process.exit(0);

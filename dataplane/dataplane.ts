@@ -6,12 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
+import { BackendRuntime } from './backend-runtime.js';
 import { BackendStates } from './backend-states.js';
 import { h3ErrorName } from './h3/errors.js';
 import { H3ServerSession } from './h3/server.js';
+import { DataPlaneMetrics } from './metrics.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { QuicEndpoint } from './quic/endpoint.js';
 import { type Config, quiche } from './quic/quiche.js';
+import { TokenBucket } from './resilience/token-bucket.js';
 import { Snapshot } from './snapshot.js';
 import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
 
@@ -54,6 +57,8 @@ export class DataPlane {
   private snapshot: Snapshot;
   private readonly agent: UpstreamAgent;
   readonly backendStates = new BackendStates();
+  readonly metrics = new DataPlaneMetrics();
+  private readonly runtime: BackendRuntime;
   private endpoint: QuicEndpoint | null = null;
   private forwarder: Forwarder | null = null;
   private boundPort = 0;
@@ -65,7 +70,8 @@ export class DataPlane {
     private readonly log: Logger,
     version = 0,
   ) {
-    this.snapshot = new Snapshot(version, config);
+    this.runtime = new BackendRuntime(config, this.metrics);
+    this.snapshot = new Snapshot(version, config, this.runtime.load);
     this.agent = new UpstreamAgent(upstreamTlsOptions(config.upstreamTls));
     if (!config.upstreamTls.verify) {
       log.warn(
@@ -90,6 +96,8 @@ export class DataPlane {
       snapshot: () => this.snapshot,
       agent: this.agent,
       backendStates: this.backendStates,
+      runtime: this.runtime,
+      metrics: this.metrics,
       log: this.log.child({ component: 'access' }),
     });
     this.forwarder = forwarder;
@@ -99,6 +107,7 @@ export class DataPlane {
     };
     this.endpoint = await QuicEndpoint.listen(listen.address, listen.port, {
       config: quicConfig,
+      admit: () => this.admitConnection(),
       onConnection: (conn) => {
         const session = new H3ServerSession(conn, forwarder, sessionOptions);
         this.sessions.add(session);
@@ -121,6 +130,35 @@ export class DataPlane {
     }
   }
 
+  private connectionBucket: { key: string; bucket: TokenBucket } | null = null;
+
+  /**
+   * A new QUIC connection may start only within the connection token bucket and under
+   * max_active_connections; a refused Initial is dropped (the client's handshake times out or it
+   * retries later) and counted.
+   */
+  private admitConnection(): boolean {
+    const perf = this.snapshot.config.performance;
+    const now = performance.now();
+    if ((this.endpoint?.connectionCount ?? 0) >= perf.max_active_connections) {
+      this.metrics.shed('connection_cap');
+      return false;
+    }
+    const key = `${perf.new_connections_per_sec}/${perf.new_connections_burst}`;
+    if (this.connectionBucket?.key !== key) {
+      this.connectionBucket = {
+        key,
+        bucket: new TokenBucket(perf.new_connections_per_sec, perf.new_connections_burst, now),
+      };
+    }
+    if (!this.connectionBucket.bucket.tryTake(now)) {
+      this.metrics.shed('connection_rate');
+      return false;
+    }
+    return true;
+  }
+
+  private metricsText = '';
   private statsAt = performance.now();
   private statsRequests = 0;
 
@@ -140,12 +178,16 @@ export class DataPlane {
     this.statsRequests = total;
     let streams = 0;
     for (const s of this.sessions) streams += s.streams.size;
+    // prom-client renders asynchronously: send the text of the previous round.
+    void this.metrics.text().then((t) => {
+      this.metricsText = t;
+    });
     return {
       activeConnections: this.endpoint?.connectionCount ?? 0,
       activeStreams: streams,
       requestsTotal: total,
       requestsPerSecond: Math.round(rps * 10) / 10,
-      metricsText: '',
+      metricsText: this.metricsText,
     };
   }
 
@@ -175,7 +217,7 @@ export class DataPlane {
       if (this.endpoint && quicSettingsChanged(old, config)) {
         quicConfig = buildQuicServerConfig(config.listen.certPem, config.listen.keyPem, config.performance);
       }
-      snapshot = new Snapshot(version, config);
+      snapshot = new Snapshot(version, config, this.runtime.load);
     } catch (e) {
       return { ok: false, restartRequired: false, error: `cannot load the snapshot: ${(e as Error).message}` };
     }
@@ -185,6 +227,7 @@ export class DataPlane {
       this.agent.setTls(upstreamTlsOptions(config.upstreamTls));
     }
     this.snapshot = snapshot;
+    this.runtime.configure(config);
     this.agent.retain(config.pools.values());
     this.updateAltSvc();
     this.log.level = config.log.level;

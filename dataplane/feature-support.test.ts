@@ -13,7 +13,7 @@ function config(extra: string, backend = '{ id: w, address: "http://127.0.0.1:1"
 }
 
 describe('checkFeatureSupport', () => {
-  it('refuses mTLS, http1 backends and root with privileges on; allows the rest', () => {
+  it('refuses mTLS, 0-RTT and root with privileges on; allows the rest', () => {
     const off = 'security: { privileges: { enabled: false } }\n';
     assert.deepEqual(checkFeatureSupport(config(off), 0), { fatal: [], warnings: [] });
     assert.deepEqual(checkFeatureSupport(config(''), 1000).fatal, [], 'not root: nothing to drop');
@@ -26,19 +26,14 @@ describe('checkFeatureSupport', () => {
       'performance.quic_0rtt: 0-RTT is not available in this build yet; set it to false',
     ]);
     const h1 = config(off, '{ id: w, address: "http://127.0.0.1:1", protocol: http1 }');
-    assert.deepEqual(checkFeatureSupport(h1, 1000).fatal, [
-      'upstream.web.backends[0].protocol: http1 backends are not available in this build yet; use h2',
-    ]);
+    assert.deepEqual(checkFeatureSupport(h1, 1000).fatal, []);
   });
 
-  it('warns about policies and health checks it does not run', () => {
+  it('has nothing to warn about for policies and health checks (all implemented)', () => {
     const c = config(
-      'load_balancing: { type: least-connections }\n',
+      'load_balancing: { type: least-connections }\nsecurity: { privileges: { enabled: false } }\n',
       '{ id: w, address: "http://127.0.0.1:1", health_check: {} }',
     );
-    assert.deepEqual(checkFeatureSupport(c, 1000).warnings, [
-      'upstream.web.load_balancing.type: least-connections is not available in this build yet; weighted round-robin is used',
-      'upstream.web.backends[0].health_check: active health checks need spooky-control; this backend counts as healthy',
-    ]);
+    assert.deepEqual(checkFeatureSupport(c, 1000), { fatal: [], warnings: [] });
   });
 });

@@ -3,11 +3,11 @@
  * Requests capture the snapshot they started with; a new snapshot replaces the reference whole.
  */
 import type { RuntimeBackend, RuntimeConfig, RuntimePool } from '../controlplane/config/runtime.js';
-import { SmoothWeightedRoundRobin } from './balancer/round-robin.js';
+import { type BackendLoad, type Balancer, createBalancer } from './balancer/policies.js';
 
 export interface PoolState {
   readonly pool: RuntimePool;
-  readonly balancer: SmoothWeightedRoundRobin<RuntimeBackend>;
+  readonly balancer: Balancer<RuntimeBackend>;
 }
 
 export class Snapshot {
@@ -16,11 +16,11 @@ export class Snapshot {
   constructor(
     readonly version: number,
     readonly config: RuntimeConfig,
+    load: BackendLoad,
   ) {
     const pools = new Map<string, PoolState>();
     for (const [name, pool] of config.pools) {
-      // Every policy is round-robin until the traffic-management work adds the others.
-      pools.set(name, { pool, balancer: new SmoothWeightedRoundRobin(pool.backends) });
+      pools.set(name, { pool, balancer: createBalancer(pool.policy, pool.backends, load) });
     }
     this.pools = pools;
   }

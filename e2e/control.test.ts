@@ -17,45 +17,10 @@ import {
   run,
   startControl,
   startDataplane,
-  tempDir,
 } from './support/harness.js';
+import { config, newSetup, type Setup, spooky } from './support/pair.js';
 
 const CLI = join(DIST, 'cli', 'main.js');
-
-interface Setup {
-  dir: string;
-  file: string;
-  certs: { certFile: string; keyFile: string };
-}
-
-/** A config for both daemons: pools as given, control socket, state and API in `dir`. */
-function config(s: Setup, pools: string, opts: { port?: number; cert?: { certFile: string; keyFile: string } } = {}) {
-  const cert = opts.cert ?? s.certs;
-  return `listen:
-  address: 127.0.0.1
-  port: ${opts.port ?? 0}
-  tls: { cert: ${cert.certFile}, key: ${cert.keyFile} }
-  tcp: { enabled: false }
-upstream:
-${pools}
-log: { level: info, format: json, access_log: false }
-security: { privileges: { enabled: false } }
-observability:
-  control_api: { port: 0 }
-  metrics: { enabled: false }
-control: { socket: ${join(s.dir, 'control.sock')}, state_dir: ${join(s.dir, 'state')} }
-`;
-}
-
-function newSetup(): Setup {
-  const dir = tempDir('spooky-control-e2e-');
-  return { dir, file: join(dir, 'spooky.yaml'), certs: generateSelfSigned(join(dir, 'certs')) };
-}
-
-/** `spooky <args>` against the control API of `cp`, token from the state dir via --config. */
-function spooky(s: Setup, cp: RunningControl, ...args: string[]) {
-  return run(process.execPath, [CLI, ...args, '--control', cp.apiUrl, '--config', s.file], 30_000);
-}
 
 /** Continuous GETs: `connections` × `streams` loops until stopped; counts every outcome. */
 class Load {

@@ -1,26 +1,31 @@
 /**
  * The router stage of the request path: takes a validated HTTP/3 request, routes it on the
- * snapshot it started with, picks a backend, and streams the exchange both ways with
- * backpressure. Every failure becomes the status request-path.md assigns, or a stream reset
- * once response headers have gone out (never a truncated body presented as complete).
+ * snapshot it started with, applies the global and per-upstream in-flight limits, and hands it
+ * to an UpstreamCall (pick, retries, streaming). Every failure becomes the status
+ * request-path.md assigns, or a stream reset once response headers have gone out (never a
+ * truncated body presented as complete).
  */
 import type { Logger } from 'pino';
-import type { RuntimeBackend } from '../../controlplane/config/runtime.js';
+import type { BackendRuntime } from '../backend-runtime.js';
 import type { BackendStates } from '../backend-states.js';
 import { H3 } from '../h3/errors.js';
 import type { H3Request } from '../h3/request-validation.js';
 import type { Fields, H3ServerStream, RequestHandler } from '../h3/server.js';
+import type { DataPlaneMetrics } from '../metrics.js';
 import type { Snapshot } from '../snapshot.js';
 import type { UpstreamAgent } from '../upstream/agent.js';
-import type { UpstreamExchange } from '../upstream/dispatcher.js';
 import type { UpstreamError } from '../upstream/errors.js';
 import { buildUpstreamHeaders, clientRequestId, newRequestId } from './request-headers.js';
+import { type CallHost, type CallRecord, UpstreamCall } from './upstream-call.js';
 
 export interface ForwarderOptions {
   snapshot: () => Snapshot;
   agent: UpstreamAgent;
   /** Health and drain per backend id (from the control plane). */
   backendStates: BackendStates;
+  /** In-flight counts, limits, breakers and latency per backend. */
+  runtime: BackendRuntime;
+  metrics: DataPlaneMetrics;
   log: Logger;
 }
 
@@ -34,17 +39,11 @@ const DROP_RESPONSE = new Set([
   'alt-svc',
 ]);
 
-interface Exchange {
+interface Exchange extends CallRecord {
   readonly stream: H3ServerStream;
   readonly request: H3Request | null;
-  readonly requestId: string;
   readonly started: number;
   pool: string;
-  backend: string;
-  status: number;
-  bytesIn: number;
-  bytesOut: number;
-  error: string | undefined;
   finished: boolean;
 }
 
@@ -59,6 +58,7 @@ function newExchange(stream: H3ServerStream, request: H3Request | null, requestI
     status: 0,
     bytesIn: 0,
     bytesOut: 0,
+    retries: 0,
     error: undefined,
     finished: false,
   };
@@ -68,12 +68,7 @@ export class Forwarder implements RequestHandler {
   /** The `alt-svc` value added to every response (known once the listener is bound), or null. */
   altSvc: string | null = null;
 
-  private readonly eligible: (b: RuntimeBackend) => boolean;
-
-  constructor(private readonly options: ForwarderOptions) {
-    const states = options.backendStates;
-    this.eligible = (b) => states.eligible(b.id);
-  }
+  constructor(private readonly options: ForwarderOptions) {}
 
   /** Requests seen (for stats). */
   requests = 0;
@@ -91,62 +86,39 @@ export class Forwarder implements RequestHandler {
     if (request.contentLength > perf.max_request_body_bytes) {
       return this.generate(ex, 413, `request body over ${perf.max_request_body_bytes} bytes`);
     }
-    const backend = state.balancer.pick(this.eligible);
-    if (!backend) return this.generate(ex, 503, 'no healthy backend', [['retry-after', '1']]);
-    ex.backend = backend.id;
-    const dispatcher = this.options.agent.get(backend, state.pool);
-    const bodyless = request.method === 'HEAD';
-    // Without content-length the body's presence is known only at FIN, so the stream stays open.
-    const hasBody = request.contentLength !== 0;
+    const limits = this.options.runtime.limits;
+    const full = !limits.globalHasRoom()
+      ? 'global_inflight'
+      : !limits.upstreamHasRoom(poolName)
+        ? 'upstream_inflight'
+        : null;
+    if (full) {
+      this.options.metrics.shed(full);
+      return this.generate(ex, 503, `overloaded: ${full}`, [['retry-after', '1']]);
+    }
     const headers = buildUpstreamHeaders(request.headers, {
       clientIp: stream.quic.peer.host,
       authority: request.authority,
       requestId: ex.requestId,
     });
-    let upstream: UpstreamExchange | null = null;
-    upstream = dispatcher.dispatch(
-      { method: request.method, path: request.path, authority: request.authority, headers, hasBody },
-      {
-        onInformational: (status, fields) => stream.respond(status, this.responseFields(fields, null)),
-        onResponseStart: (status, fields) => {
-          ex.status = status;
-          stream.respond(status, this.responseFields(fields, ex.requestId), false);
-        },
-        onData: (chunk) => {
-          if (bodyless) return true;
-          ex.bytesOut += chunk.length;
-          return stream.write(chunk);
-        },
-        onComplete: (trailers) => {
-          stream.end(trailers);
-          this.finish(ex);
-        },
-        onError: (err) => this.upstreamFailed(ex, err),
+    new UpstreamCall(this.hostFor(ex), snap, state, stream, request, headers, ex).start();
+  }
+
+  /** The forwarder's services, bound to one exchange, for its UpstreamCall. */
+  private hostFor(ex: Exchange): CallHost {
+    const { agent, backendStates, runtime, metrics } = this.options;
+    return {
+      agent,
+      backendStates,
+      runtime,
+      metrics,
+      responseFields: (fields, requestId) => this.responseFields(fields, requestId),
+      generate: (status, message, extra) => this.generate(ex, status, message, extra),
+      finished: () => this.finish(ex),
+      failedMidResponse: (err: UpstreamError) => {
+        // Headers are out: the client must see a reset, never a short body as complete.
+        ex.stream.reset(err.kind === 'aborted' ? H3.REQUEST_CANCELLED : H3.INTERNAL_ERROR);
       },
-    );
-    const up = upstream;
-    stream.onDrain = () => up.resume();
-    up.onRequestDrain = () => stream.resume();
-    stream.onData = (chunk) => {
-      ex.bytesIn += chunk.length;
-      if (ex.bytesIn > perf.max_request_body_bytes) {
-        up.abort();
-        stream.onData = null;
-        stream.onEnd = null;
-        if (!stream.headersSent) this.generate(ex, 413, `request body over ${perf.max_request_body_bytes} bytes`);
-        else stream.reset(H3.EXCESSIVE_LOAD);
-        return;
-      }
-      if (!up.write(chunk)) stream.pause();
-    };
-    stream.onEnd = (trailers) => {
-      if (hasBody) up.end(trailers);
-    };
-    stream.onAbort = (code, reason) => {
-      up.abort();
-      ex.error = `client aborted: ${reason} (0x${code.toString(16)})`;
-      ex.status = ex.status || 499;
-      this.finish(ex);
     };
   }
 
@@ -162,21 +134,6 @@ export class Forwarder implements RequestHandler {
     if (this.altSvc) out.push(['alt-svc', this.altSvc]);
     if (requestId !== null && !fields.some((f) => f[0] === 'x-request-id')) out.push(['x-request-id', requestId]);
     return out;
-  }
-
-  private upstreamFailed(ex: Exchange, err: UpstreamError): void {
-    ex.error = err.message;
-    const { stream } = ex;
-    stream.onData = null;
-    stream.onEnd = null;
-    stream.onAbort = null;
-    if (!stream.headersSent) {
-      this.generate(ex, err.status, err.kind === 'headers_timeout' ? 'backend timed out' : 'backend failed');
-      return;
-    }
-    // Headers are out: the client must see a reset, never a short body as complete.
-    stream.reset(err.kind === 'aborted' ? H3.REQUEST_CANCELLED : H3.INTERNAL_ERROR);
-    this.finish(ex);
   }
 
   /** A response Spooky makes itself: text/plain, one line, with the request id. */
@@ -227,6 +184,7 @@ export class Forwarder implements RequestHandler {
         bytes_in: ex.bytesIn,
         bytes_out: ex.bytesOut,
         duration_ms: Math.round(ms * 10) / 10,
+        retries: ex.retries || undefined,
         error: ex.error,
       },
       'request',

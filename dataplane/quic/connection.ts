@@ -62,6 +62,8 @@ export class QuicConnection {
   app: QuicApplication | null = null;
   /** Connection ids (latin1 keys) under which the endpoint's table knows this connection. */
   readonly ids: string[] = [];
+  /** The destination id of the client's first Initial (hex): stable for the connection's life (sticky-cid). */
+  originalDcid = '';
   private readonly sendQueues = new Map<number, SendQueue>();
   private established = false;
   private inputPending = false;

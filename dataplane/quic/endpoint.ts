@@ -176,6 +176,7 @@ export class QuicEndpoint implements QuicTransport {
     }
     // The client keeps addressing its original destination id until it learns ours.
     this.register(conn, scid, odcid);
+    conn.originalDcid = Buffer.from(odcid).toString('hex');
     this.counters.accepted++;
     server.onConnection(conn);
     if (!conn.receive(msg, from)) {

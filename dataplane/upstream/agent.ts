@@ -3,6 +3,7 @@
  * origin), so a new snapshot reuses warm HTTP/2 sessions, and backends that left are drained.
  */
 import type { RuntimeBackend, RuntimeConfig, RuntimePool } from '../../controlplane/config/runtime.js';
+import { H1Client } from './client-h1.js';
 import { H2Client, type UpstreamTlsOptions } from './client-h2.js';
 import type { Dispatcher } from './dispatcher.js';
 
@@ -43,11 +44,8 @@ export class UpstreamAgent {
     const key = keyOf(backend, pool, this.tlsGeneration);
     let client = this.clients.get(key);
     if (!client) {
-      client = new H2Client({
-        origin: backend.origin,
-        timeouts: pool.timeouts,
-        tls: backend.tls ? this.tls : undefined,
-      });
+      const options = { origin: backend.origin, timeouts: pool.timeouts, tls: backend.tls ? this.tls : undefined };
+      client = backend.protocol === 'http1' ? new H1Client(options) : new H2Client(options);
       this.clients.set(key, client);
     }
     return client;

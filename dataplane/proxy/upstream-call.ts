@@ -1,0 +1,278 @@
+/**
+ * One client request's way to a backend: pick (healthy, undrained, circuit-closed, with room),
+ * reserve its in-flight slot, dispatch, stream both ways, and on a failure before the response
+ * retry on another backend when the method is idempotent, no body byte has been sent, the
+ * failure is one `resilience.retries.on` names, and the retry budget allows it.
+ */
+import type { RuntimeBackend } from '../../controlplane/config/runtime.js';
+import type { BackendRuntime } from '../backend-runtime.js';
+import type { BackendStates } from '../backend-states.js';
+import { requestHashKey } from '../balancer/hash-key.js';
+import { H3 } from '../h3/errors.js';
+import type { H3Request } from '../h3/request-validation.js';
+import type { Fields, H3ServerStream } from '../h3/server.js';
+import type { DataPlaneMetrics, OverloadReason } from '../metrics.js';
+import type { PoolState, Snapshot } from '../snapshot.js';
+import type { UpstreamAgent } from '../upstream/agent.js';
+import type { UpstreamExchange } from '../upstream/dispatcher.js';
+import type { UpstreamError } from '../upstream/errors.js';
+
+/** RFC 9110 §9.2.2: safe to repeat. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** What the call needs from the forwarder that owns it. */
+export interface CallHost {
+  readonly agent: UpstreamAgent;
+  readonly backendStates: BackendStates;
+  readonly runtime: BackendRuntime;
+  readonly metrics: DataPlaneMetrics;
+  responseFields(fields: Fields, requestId: string | null): Fields;
+  /** A response Spooky makes itself (503 shed, 502/504 after the last attempt). */
+  generate(status: number, message: string, extra?: Fields): void;
+  /** The client-visible outcome is settled (for the access log). */
+  finished(): void;
+  /** The backend failed after the response started: reset the client stream. */
+  failedMidResponse(err: UpstreamError): void;
+}
+
+/** The access-log record the call fills in. */
+export interface CallRecord {
+  readonly requestId: string;
+  backend: string;
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  retries: number;
+  error: string | undefined;
+}
+
+interface Attempt {
+  readonly backend: RuntimeBackend;
+  readonly exchange: UpstreamExchange;
+  readonly started: number;
+  responded: boolean;
+  done: boolean;
+  /** A retry: counts against the retry budget until it ends. */
+  readonly retry: boolean;
+}
+
+export class UpstreamCall {
+  private readonly tried = new Set<string>();
+  private attempt: Attempt | null = null;
+  private requestEnded = false;
+  private trailers: Fields | null = null;
+  private retriesLeft: number;
+  private settled = false;
+  private nextIsRetry = false;
+  private readonly hashKey: string | undefined;
+
+  constructor(
+    private readonly host: CallHost,
+    private readonly snap: Snapshot,
+    private readonly pool: PoolState,
+    private readonly stream: H3ServerStream,
+    private readonly request: H3Request,
+    private readonly headers: Fields,
+    private readonly record: CallRecord,
+  ) {
+    const retries = snap.config.resilience.retries;
+    this.retriesLeft = IDEMPOTENT.has(request.method) ? retries.attempts : 0;
+    const p = pool.pool;
+    this.hashKey =
+      p.policy === 'sticky-cid'
+        ? stream.quic.originalDcid
+        : p.policy === 'consistent-hash' && p.hashKey !== undefined
+          ? requestHashKey(p.hashKey, request, stream.quic.peer.host)
+          : undefined;
+  }
+
+  start(): void {
+    const { stream } = this;
+    const maxBody = this.snap.config.performance.max_request_body_bytes;
+    this.host.runtime.retryBudget.requestStarted();
+    stream.onDrain = () => this.attempt?.exchange.resume();
+    stream.onData = (chunk) => {
+      this.record.bytesIn += chunk.length;
+      const a = this.attempt;
+      if (this.record.bytesIn > maxBody) {
+        a?.exchange.abort();
+        this.release(a);
+        stream.onData = null;
+        stream.onEnd = null;
+        if (!stream.headersSent) this.fail(413, `request body over ${maxBody} bytes`);
+        else stream.reset(H3.EXCESSIVE_LOAD);
+        return;
+      }
+      if (a && !a.exchange.write(chunk)) stream.pause();
+    };
+    stream.onEnd = (trailers) => {
+      this.requestEnded = true;
+      this.trailers = trailers;
+      if (this.hasBody) this.attempt?.exchange.end(trailers);
+    };
+    stream.onAbort = (code, reason) => {
+      const a = this.attempt;
+      a?.exchange.abort();
+      if (a && !a.done) this.host.runtime.breaker(a.backend.id).onCancel();
+      this.release(a);
+      this.record.error = `client aborted: ${reason} (0x${code.toString(16)})`;
+      this.record.status ||= 499;
+      this.settle();
+    };
+    this.tryNext(null);
+  }
+
+  /** Without content-length the body's presence is known only at FIN, so the stream stays open. */
+  private get hasBody(): boolean {
+    return this.request.contentLength !== 0;
+  }
+
+  private tryNext(lastError: UpstreamError | null): void {
+    const now = performance.now();
+    const { runtime, backendStates } = this.host;
+    const limits = runtime.limits;
+    const eligible = (b: RuntimeBackend) =>
+      !this.tried.has(b.id) &&
+      backendStates.eligible(b.id) &&
+      runtime.breaker(b.id).allows(now) &&
+      limits.backendHasRoom(b.id);
+    for (;;) {
+      const backend = this.pool.balancer.pick({ hashKey: this.hashKey }, eligible);
+      if (!backend) {
+        if (this.nextIsRetry) this.host.runtime.retryBudget.retryEnded();
+        this.nextIsRetry = false;
+        if (lastError) return this.upstreamFailed(lastError);
+        return this.shed(this.shedReason(now));
+      }
+      this.tried.add(backend.id);
+      if (limits.tryAcquire(this.pool.pool.name, backend.id) !== null) continue;
+      if (!runtime.breaker(backend.id).tryAcquire(now)) {
+        limits.release(this.pool.pool.name, backend.id);
+        continue;
+      }
+      this.dispatch(backend);
+      return;
+    }
+  }
+
+  /** Why no backend could take the request. */
+  private shedReason(now: number): OverloadReason {
+    const { runtime, backendStates } = this.host;
+    const backends = this.pool.pool.backends;
+    const inService = backends.filter((b) => backendStates.eligible(b.id));
+    if (inService.length === 0) return 'no_healthy_backend';
+    if (inService.every((b) => !runtime.breaker(b.id).allows(now))) return 'circuit_open';
+    return 'backend_inflight';
+  }
+
+  private dispatch(backend: RuntimeBackend): void {
+    this.record.backend = backend.id;
+    const { stream, request } = this;
+    const bodyless = request.method === 'HEAD';
+    const dispatcher = this.host.agent.get(backend, this.pool.pool);
+    let attempt: Attempt | null = null;
+    const exchange = dispatcher.dispatch(
+      {
+        method: request.method,
+        path: request.path,
+        authority: request.authority,
+        headers: this.headers,
+        hasBody: this.hasBody,
+      },
+      {
+        onInformational: (status, fields) => stream.respond(status, this.host.responseFields(fields, null)),
+        onResponseStart: (status, fields) => {
+          const a = attempt as Attempt;
+          a.responded = true;
+          this.host.runtime.record(backend.id, true, performance.now() - a.started);
+          this.record.status = status;
+          stream.respond(status, this.host.responseFields(fields, this.record.requestId), false);
+        },
+        onData: (chunk) => {
+          if (bodyless) return true;
+          this.record.bytesOut += chunk.length;
+          return stream.write(chunk);
+        },
+        onComplete: (trailers) => {
+          this.release(attempt);
+          stream.end(trailers);
+          this.settle();
+        },
+        onError: (err) => this.onAttemptError(attempt as Attempt, err),
+      },
+    );
+    attempt = { backend, exchange, started: performance.now(), responded: false, done: false, retry: this.nextIsRetry };
+    this.nextIsRetry = false;
+    this.attempt = attempt;
+    exchange.onRequestDrain = () => stream.resume();
+    if (this.requestEnded && this.hasBody) exchange.end(this.trailers);
+  }
+
+  private onAttemptError(a: Attempt, err: UpstreamError): void {
+    if (err.kind !== 'aborted') this.host.runtime.record(a.backend.id, false, null);
+    this.release(a);
+    const reason = this.retryReason(a, err);
+    if (reason && !this.stream.headersSent && this.retriesLeft > 0 && this.host.runtime.retryBudget.tryStartRetry()) {
+      this.retriesLeft--;
+      this.record.retries++;
+      this.host.metrics.retries.inc({ reason });
+      this.nextIsRetry = true;
+      this.tryNext(err);
+      return;
+    }
+    this.upstreamFailed(err);
+  }
+
+  /** The `resilience.retries.on` condition this failure meets, if a retry is allowed at all. */
+  private retryReason(a: Attempt, err: UpstreamError): string | null {
+    if (this.record.bytesIn > 0) return null; // body bytes went to the failed backend
+    const on = this.snap.config.resilience.retries.on;
+    const reason =
+      err.kind === 'connect'
+        ? 'connect-failure'
+        : err.kind === 'refused'
+          ? 'refused-stream'
+          : err.kind === 'reset' && !a.responded
+            ? 'reset-before-response'
+            : null;
+    return reason !== null && on.includes(reason as (typeof on)[number]) ? reason : null;
+  }
+
+  private release(a: Attempt | null): void {
+    if (!a || a.done) return;
+    a.done = true;
+    this.host.runtime.limits.release(this.pool.pool.name, a.backend.id);
+    if (a.retry) this.host.runtime.retryBudget.retryEnded();
+  }
+
+  private shed(reason: OverloadReason): void {
+    this.host.metrics.shed(reason);
+    this.fail(503, `overloaded: ${reason}`, [['retry-after', '1']]);
+  }
+
+  private fail(status: number, message: string, extra: Fields = []): void {
+    this.host.generate(status, message, extra);
+    this.settle();
+  }
+
+  private upstreamFailed(err: UpstreamError): void {
+    this.record.error = err.message;
+    const { stream } = this;
+    stream.onData = null;
+    stream.onEnd = null;
+    stream.onAbort = null;
+    if (!stream.headersSent) {
+      this.fail(err.status, err.kind === 'headers_timeout' ? 'backend timed out' : 'backend failed');
+      return;
+    }
+    this.host.failedMidResponse(err);
+    this.settle();
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.host.runtime.retryBudget.requestEnded();
+    this.host.finished();
+  }
+}

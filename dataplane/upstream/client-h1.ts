@@ -1,0 +1,307 @@
+/**
+ * HTTP/1.1 upstream client: an undici keep-alive `Pool` per backend (`connections` sockets, one
+ * request per socket at a time, no pipelining), driven through undici's low-level `dispatch()` so
+ * both bodies stream with backpressure. It behaves like client-h2.ts: the headers and idle
+ * timeouts run on the same timers with the same meaning, and errors get the same kinds.
+ */
+import { isIP } from 'node:net';
+import { Readable } from 'node:stream';
+import { buildConnector, Pool, type Dispatcher as Undici } from 'undici';
+import type { UpstreamTlsOptions } from './client-h2.js';
+import type {
+  Dispatcher,
+  Fields,
+  UpstreamExchange,
+  UpstreamHandler,
+  UpstreamRequest,
+  UpstreamTimeouts,
+} from './dispatcher.js';
+import { UpstreamError } from './errors.js';
+import { connectionTokens, HOP_BY_HOP } from './fields.js';
+
+/** Request-body bytes buffered per exchange before the client is paused (as in client-h2). */
+const REQUEST_BODY_BUFFER = 256 * 1024;
+
+export interface H1ClientOptions {
+  /** `http://host:port` or `https://host:port`. */
+  origin: string;
+  timeouts: UpstreamTimeouts;
+  /** TLS settings for https origins (CA, verification, SNI, client certificate). */
+  tls?: UpstreamTlsOptions;
+  /** Keep-alive sockets to the backend, each carrying one request at a time; default 64. */
+  connections?: number;
+}
+
+export class H1Client implements Dispatcher {
+  private readonly pool: Pool;
+  private active = 0;
+  readonly origin: string;
+  readonly timeouts: UpstreamTimeouts;
+  /** Constant per-request `servername`, so undici never derives one from each request's Host. */
+  readonly servername: string;
+
+  constructor(options: H1ClientOptions) {
+    const { origin, timeouts, tls } = options;
+    this.origin = origin;
+    this.timeouts = timeouts;
+    const hostname = new URL(origin).hostname.replace(/^\[(.*)\]$/, '$1');
+    // SNI and the certificate name, chosen as http2.connect does: tls.servername, else the
+    // origin's host name (no SNI for an IP). Left alone, undici takes them from the Host header
+    // (the public authority) and reconnects whenever a request's Host differs from the last one.
+    const sni = tls?.servername ?? (isIP(hostname) ? undefined : hostname);
+    this.servername = sni ?? hostname;
+    const connector = buildConnector({ ...tls, allowH2: false, timeout: timeouts.connectMs });
+    this.pool = new Pool(origin, {
+      connections: options.connections ?? 64,
+      pipelining: 1,
+      allowH2: false,
+      connect: (opts, callback) => connector({ ...opts, servername: sni }, callback),
+      // Headers and idle timeouts run on H1Exchange's own timers, as in client-h2: undici's start
+      // only once the request is on a socket, ignore uploads, and never fire while paused.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
+    this.active++;
+    const exchange = new H1Exchange(this, handler, request.hasBody);
+    exchange.start(this.pool, request);
+    return exchange;
+  }
+
+  exchangeEnded(): void {
+    this.active--;
+  }
+
+  /** undici's close is graceful: queued and running requests finish, then the sockets close. */
+  async close(): Promise<void> {
+    await this.pool.close().catch(() => {}); // already destroyed
+  }
+
+  destroy(): void {
+    this.pool.destroy().catch(() => {});
+  }
+}
+
+class H1Exchange implements UpstreamExchange {
+  onRequestDrain: (() => void) | null = null;
+  private readonly body: Readable | null;
+  private controller: Undici.DispatchController | null = null;
+  private headersTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private done = false;
+  /** undici put the request on a connected socket (errors before that are connect errors). */
+  private started = false;
+  private inDispatch = false;
+  private bodyEnded = false;
+  private needDrain = false;
+  private wantPaused = false;
+  /** An abort that came before undici handed us the request's controller. */
+  private pendingAbort: Error | null = null;
+
+  constructor(
+    private readonly client: H1Client,
+    private readonly handler: UpstreamHandler,
+    hasBody: boolean,
+  ) {
+    this.body = hasBody
+      ? new Readable({
+          highWaterMark: REQUEST_BODY_BUFFER,
+          // undici reads again once the socket drained: the buffer is below the mark.
+          read: () => {
+            if (!this.needDrain) return;
+            this.needDrain = false;
+            this.onRequestDrain?.();
+          },
+        })
+      : null;
+  }
+
+  start(pool: Pool, request: UpstreamRequest): void {
+    const { origin, timeouts } = this.client;
+    this.headersTimer = setTimeout(() => {
+      this.fail(
+        new UpstreamError('headers_timeout', `no response headers from ${origin} within ${timeouts.headersMs} ms`),
+      );
+    }, timeouts.headersMs);
+    // `servername` is a Request option undici's typings leave out (see H1Client's constructor).
+    const opts: Undici.DispatchOptions & { servername: string } = {
+      method: request.method,
+      path: request.path,
+      headers: requestHeaders(request),
+      body: this.body,
+      servername: this.client.servername,
+    };
+    this.inDispatch = true;
+    try {
+      pool.dispatch(opts, this.undiciHandler());
+    } finally {
+      this.inDispatch = false;
+    }
+  }
+
+  private undiciHandler(): Undici.DispatchHandler {
+    const { origin, timeouts } = this.client;
+    return {
+      onRequestStart: (controller) => {
+        this.controller = controller;
+        this.started = true;
+        if (this.pendingAbort) controller.abort(this.pendingAbort);
+        else if (this.wantPaused) controller.pause();
+      },
+      onResponseStart: (controller, status) => {
+        if (this.done) return;
+        const fields = fieldsFromRaw(controller.rawHeaders);
+        // undici surfaces 102/103 here; a 100 it never asked for makes it drop the connection.
+        if (status < 200) return this.handler.onInformational(status, fields);
+        this.clearHeadersTimer();
+        this.idleTimer = setTimeout(() => {
+          this.fail(new UpstreamError('idle_timeout', `${origin} idle for ${timeouts.idleMs} ms`));
+        }, timeouts.idleMs).unref();
+        this.handler.onResponseStart(status, fields);
+      },
+      onResponseData: (controller, chunk) => {
+        if (this.done) return;
+        this.idleTimer?.refresh();
+        if (!this.handler.onData(chunk)) {
+          this.wantPaused = true;
+          controller.pause();
+        }
+      },
+      onResponseEnd: (controller) => {
+        if (this.done) return;
+        const trailers = fieldsFromRaw(controller.rawTrailers);
+        this.finish();
+        this.handler.onComplete(trailers.length > 0 ? trailers : null);
+      },
+      onResponseError: (_controller, err) => {
+        if (this.done) return;
+        const error = classify(err, origin, this.started);
+        // Bad headers fail inside pool.dispatch(): report them once the caller holds the exchange.
+        if (this.inDispatch) queueMicrotask(() => this.fail(error));
+        else this.fail(error);
+      },
+    };
+  }
+
+  private clearHeadersTimer(): void {
+    if (this.headersTimer) clearTimeout(this.headersTimer);
+    this.headersTimer = null;
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.clearHeadersTimer();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    this.client.exchangeEnded();
+  }
+
+  /** Stops the undici request (it closes the socket: HTTP/1.1 cannot cancel one request). */
+  private cancel(reason: Error): void {
+    if (this.controller) this.controller.abort(reason);
+    else this.pendingAbort = reason;
+  }
+
+  private fail(error: UpstreamError): void {
+    if (this.done) return;
+    this.finish();
+    this.cancel(error);
+    this.handler.onError(error);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.done || !this.body || this.bodyEnded) return true;
+    this.idleTimer?.refresh();
+    if (this.body.push(chunk)) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  end(_trailers?: Fields | null): void {
+    if (this.done || !this.body || this.bodyEnded) return;
+    this.bodyEnded = true;
+    // Request trailers are dropped: HTTP/1.1 can only carry them in a chunked body, most servers
+    // and frameworks (Node's included) never hand them to the application, and undici has no
+    // way to send them. Nothing that needs request trailers (gRPC) runs over HTTP/1.1.
+    this.body.push(null);
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.finish();
+    this.cancel(new UpstreamError('aborted', `exchange with ${this.client.origin} aborted`));
+  }
+
+  pause(): void {
+    if (this.done) return;
+    this.wantPaused = true;
+    this.controller?.pause();
+  }
+
+  resume(): void {
+    if (this.done) return;
+    this.wantPaused = false;
+    // undici's resume parses buffered bytes synchronously, calling onData from inside resume();
+    // defer it a tick, like a Node stream's resume() (client-h2), and let a later pause() win.
+    process.nextTick(() => {
+      if (!this.done && !this.wantPaused) this.controller?.resume();
+    });
+  }
+}
+
+/** Request fields for HTTP/1.1: `host` from the authority, no pseudo or connection-specific fields. */
+function requestHeaders(request: UpstreamRequest): string[] {
+  const out = ['host', request.authority];
+  let cookie: string | null = null;
+  for (const [rawName, value] of request.headers) {
+    const name = rawName.toLowerCase();
+    // `expect` too: undici refuses it (NotSupportedError), and the backend reads the body anyway.
+    if (name.charCodeAt(0) === 0x3a || name === 'host' || name === 'expect' || HOP_BY_HOP.has(name)) continue;
+    // HTTP/2 and HTTP/3 split cookies into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+    if (name === 'cookie') cookie = cookie === null ? value : `${cookie}; ${value}`;
+    else out.push(name, value);
+  }
+  if (cookie !== null) out.push('cookie', cookie);
+  return out;
+}
+
+/** undici's raw header list (name, value, name, value…) as fields, minus connection-specific ones. */
+function fieldsFromRaw(raw: Undici.DispatchController['rawHeaders']): Fields {
+  const pairs: Array<readonly [string, string]> = [];
+  const text = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v));
+  // The HTTP/1.1 parser always hands over arrays (of Buffers); the object form is HTTP/2's.
+  if (Array.isArray(raw)) {
+    for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([text(raw[i]).toLowerCase(), text(raw[i + 1])]);
+  }
+  const extra = connectionTokens(pairs.filter(([n]) => n === 'connection').map(([, v]) => v));
+  return pairs.filter(([n]) => !HOP_BY_HOP.has(n) && !extra?.has(n));
+}
+
+/** DNS, TCP and TLS failures (certificate errors included): nothing reached the backend. */
+const CONNECT_CODE =
+  /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_)/;
+/** A response llhttp cannot parse (HPE_*), or a request we cannot send: nothing retryable. */
+const PROTOCOL_CODE = /^(HPE_|UND_ERR_(INVALID_ARG|NOT_SUPPORTED|HEADERS_OVERFLOW|REQ_CONTENT_LENGTH_MISMATCH)$)/;
+
+function classify(err: Error, origin: string, started: boolean): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const make = (kind: UpstreamError['kind'], what: string) =>
+    new UpstreamError(kind, `${what} ${origin}: ${err.message}`, { cause: err });
+  if (CONNECT_CODE.test(code)) return make('connect', 'cannot connect to');
+  // undici 7 leaves HTTPParserError's code undefined (it looks llhttp's number up by name).
+  if (PROTOCOL_CODE.test(code) || err.name === 'HTTPParserError') return make('protocol', 'bad exchange with');
+  // Anything before undici had a connected socket for the request (a TLS handshake reset, the
+  // pool closed or destroyed) means nothing reached the backend.
+  if (!started) return make('connect', 'cannot connect to');
+  // Socket closed before or during the response (UND_ERR_SOCKET, ECONNRESET, a body cut short
+  // of its content-length, which undici also reports for a parse error inside such a body), or
+  // the pool destroyed under it.
+  return make('reset', 'connection lost with');
+}
