@@ -9,6 +9,7 @@ import { runBench } from './bench.js';
 import { generateSelfSigned } from './certs.js';
 import { registerControlCommands } from './control-commands.js';
 import { runDemo } from './demo.js';
+import { registerDoctorCommand } from './doctor.js';
 import { runGet } from './get.js';
 import { runDaemons } from './run.js';
 import { runValidate } from './validate.js';
@@ -45,6 +46,7 @@ program
   );
 
 registerControlCommands(program);
+registerDoctorCommand(program);
 
 program
   .command('schema')

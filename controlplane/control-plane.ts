@@ -21,6 +21,7 @@ import { loadConfigText } from './config/load.js';
 import { buildRuntimeConfig, type RuntimeConfig } from './config/runtime.js';
 import type { Config } from './config/schema.js';
 import { HealthChecker, type HealthTarget } from './health/checker.js';
+import { ControlPlaneMetrics } from './metrics.js';
 import { encodeSnapshot } from './snapshot/codec.js';
 import { type AppliedRecord, type AppliedStore, sha256 } from './store/applied-store.js';
 import type { SnapshotServer } from './xds/server.js';
@@ -141,6 +142,7 @@ export class ControlPlane implements ControlApiHandlers {
     const version = ++this.lastVersion;
     const snapshot = encodeSnapshot(prepared.runtime, version, randomBytes(8).toString('hex'));
     const outcomes = await this.opts.server.push(snapshot, this.opts.ackTimeoutMs ?? 10_000);
+    if (this.opts.registry) ControlPlaneMetrics.for(this.opts.registry).recordApply(outcomes);
     if (outcomes.some((o) => o.result === 'nack')) {
       await this.revert(outcomes);
       this.opts.log.warn({ version, by, outcomes }, 'apply refused by a data plane; the previous config stays active');

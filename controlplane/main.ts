@@ -15,6 +15,7 @@ import { type RunningControlApi, startControlApi } from './api/server.js';
 import { formatIssues, loadConfigFile } from './config/load.js';
 import { buildBootstrapConfig, resolveLogLevel } from './config/runtime.js';
 import { ControlPlane } from './control-plane.js';
+import { ControlPlaneMetrics, type RunningMetricsServer, startMetricsServer } from './metrics.js';
 import { AppliedStore } from './store/applied-store.js';
 import { SnapshotServer } from './xds/server.js';
 
@@ -91,6 +92,20 @@ if (apiConfig.enabled) {
     fail(`spooky-control: ${(e as Error).message}`);
   }
 }
+let metrics: RunningMetricsServer | null = null;
+const metricsConfig = config.observability.metrics;
+if (metricsConfig.enabled) {
+  const series = ControlPlaneMetrics.for(registry);
+  const { address, port, path } = metricsConfig;
+  try {
+    const dataplanes = () => server.dataplanes();
+    const onScrape = () => series.update(server.dataplanes());
+    metrics = await startMetricsServer({ address, port, path, registry, dataplanes, onScrape, log });
+  } catch (e) {
+    fail(`spooky-control: cannot serve metrics on ${address}:${port}: ${(e as Error).message}`);
+  }
+  log.info({ address, port: metrics.port, path }, 'metrics listening');
+}
 log.info(
   { socket: bootstrap.control.socket, api: api ? `${api.address}:${api.port}` : 'disabled', version: control.version },
   'listening',
@@ -121,6 +136,7 @@ const shutdown = async (signal: string) => {
   log.info({ signal }, 'stopping');
   control.stop();
   await api?.close();
+  await metrics?.close();
   await server.stop();
   process.exit(0);
 };

@@ -16,13 +16,29 @@ import { QuicEndpoint } from './quic/endpoint.js';
 import { type Config, quiche } from './quic/quiche.js';
 import { TokenBucket } from './resilience/token-bucket.js';
 import { Snapshot } from './snapshot.js';
+import { TcpListener } from './tcp/listener.js';
 import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
 
 type Performance = RuntimeConfig['performance'];
 
 /** One quiche Config per listener: certificate, ALPN h3, flow-control limits, ticket key. */
-export function buildQuicServerConfig(certPem: string, keyPem: string, perf: Performance): Config {
-  const cfg = quiche.Config.withBoringSslCtx(false, false, null, [Buffer.from(keyPem)], [Buffer.from(certPem)], null);
+export function buildQuicServerConfig(
+  certPem: string,
+  keyPem: string,
+  perf: Performance,
+  clientCaPem: string | null = null,
+): Config {
+  // With a client CA, BoringSSL asks for a client certificate and fails the handshake without a
+  // valid one (alerts certificate_required / unknown_ca): mTLS with require: true.
+  const ca = clientCaPem === null ? null : Buffer.from(clientCaPem);
+  const cfg = quiche.Config.withBoringSslCtx(
+    ca !== null,
+    false,
+    ca,
+    [Buffer.from(keyPem)],
+    [Buffer.from(certPem)],
+    null,
+  );
   cfg.setApplicationProtos(['h3']);
   cfg.setMaxIdleTimeout(perf.quic_max_idle_timeout_ms);
   cfg.setMaxRecvUdpPayloadSize(quiche.MAX_DATAGRAM_SIZE);
@@ -47,6 +63,7 @@ export type ApplyOutcome = { ok: true } | { ok: false; error: string; restartReq
 /** Certificate, key or QUIC transport settings differ: new connections need a new quiche Config. */
 function quicSettingsChanged(a: RuntimeConfig, b: RuntimeConfig): boolean {
   if (a.listen.certPem !== b.listen.certPem || a.listen.keyPem !== b.listen.keyPem) return true;
+  if (JSON.stringify(a.listen.clientAuth) !== JSON.stringify(b.listen.clientAuth)) return true;
   const keys = Object.keys(a.performance).filter((k) => k.startsWith('quic_')) as Array<
     keyof RuntimeConfig['performance']
   >;
@@ -60,6 +77,8 @@ export class DataPlane {
   readonly metrics = new DataPlaneMetrics();
   private readonly runtime: BackendRuntime;
   private endpoint: QuicEndpoint | null = null;
+  /** HTTP/2 + HTTP/1.1 over TLS on the QUIC port (listen.tcp). */
+  private tcp: TcpListener | null = null;
   private forwarder: Forwarder | null = null;
   private boundPort = 0;
   private readonly sessions = new Set<H3ServerSession>();
@@ -71,6 +90,13 @@ export class DataPlane {
     version = 0,
   ) {
     this.runtime = new BackendRuntime(config, this.metrics);
+    this.metrics.bindTransport(() => {
+      const ep = this.endpoint;
+      if (!ep) return null;
+      let streams = 0;
+      for (const s of this.sessions) streams += s.streams.size;
+      return { connections: ep.connectionCount + (this.tcp?.connectionCount ?? 0), streams, counters: ep.counters };
+    });
     this.snapshot = new Snapshot(version, config, this.runtime.load);
     this.agent = new UpstreamAgent(upstreamTlsOptions(config.upstreamTls));
     if (!config.upstreamTls.verify) {
@@ -91,7 +117,7 @@ export class DataPlane {
 
   async start(): Promise<void> {
     const { listen, performance: perf } = this.snapshot.config;
-    const quicConfig = buildQuicServerConfig(listen.certPem, listen.keyPem, perf);
+    const quicConfig = buildQuicServerConfig(listen.certPem, listen.keyPem, perf, listen.clientAuth?.caPem ?? null);
     const forwarder = new Forwarder({
       snapshot: () => this.snapshot,
       agent: this.agent,
@@ -105,23 +131,72 @@ export class DataPlane {
       maxFieldSectionSize: perf.max_request_headers_bytes,
       maxHeaderCount: perf.max_request_headers_count,
     };
-    this.endpoint = await QuicEndpoint.listen(listen.address, listen.port, {
-      config: quicConfig,
-      admit: () => this.admitConnection(),
-      onConnection: (conn) => {
-        const session = new H3ServerSession(conn, forwarder, sessionOptions);
-        this.sessions.add(session);
-        session.onGone = () => this.sessions.delete(session);
-      },
-    });
-    const port = this.endpoint.address.port;
+    // max_active_connections counts QUIC and TCP connections together; both share the bucket.
+    const admit = (): boolean => {
+      const open = (this.endpoint?.connectionCount ?? 0) + (this.tcp?.connectionCount ?? 0);
+      if (open >= this.snapshot.config.performance.max_active_connections) {
+        this.metrics.shed('connection_cap');
+        return false;
+      }
+      return this.admitConnection();
+    };
+    let port = 0;
+    // With port 0 the OS picks a free UDP port; the same TCP port may be taken: pick again.
+    for (let attempt = 1; ; attempt++) {
+      const endpoint = await QuicEndpoint.listen(listen.address, listen.port, {
+        config: quicConfig,
+        admit,
+        onConnection: (conn) => {
+          const session = new H3ServerSession(conn, forwarder, sessionOptions);
+          this.sessions.add(session);
+          session.onGone = () => this.sessions.delete(session);
+        },
+      });
+      this.endpoint = endpoint;
+      endpoint.onConnectionRtt = (ms) => this.metrics.quicRtt.observe(ms / 1000);
+      port = endpoint.address.port;
+      if (!listen.tcp) break;
+      const tcp = new TcpListener({
+        address: listen.address,
+        port,
+        certPem: listen.certPem,
+        keyPem: listen.keyPem,
+        handler: forwarder,
+        limits: {
+          maxHeaderCount: perf.max_request_headers_count,
+          maxHeaderBytes: perf.max_request_headers_bytes,
+          maxConcurrentStreams: perf.quic_initial_max_streams_bidi,
+        },
+        log: this.log.child({ component: 'tcp' }),
+        admit,
+        clientCaPem: listen.clientAuth?.caPem ?? null,
+      });
+      try {
+        await tcp.listen();
+        this.tcp = tcp;
+        break;
+      } catch (e) {
+        this.endpoint = null;
+        await endpoint.close(0x100, 'TCP port unavailable');
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EADDRINUSE' || listen.port !== 0 || attempt >= 5) {
+          throw new Error(`cannot listen on TCP ${listen.address}:${port}: ${(e as Error).message}`);
+        }
+      }
+    }
     this.boundPort = port;
     this.updateAltSvc();
-    if (this.snapshot.config.listen.tcp) {
-      this.log.warn('listen.tcp is enabled, but this build serves HTTP/3 only: no TCP listener runs yet');
-    }
-    const buffers = this.endpoint.socketBuffers;
-    this.log.info({ address: listen.address, port, protocol: 'h3', udp_recv_buffer: buffers.recv }, 'listening');
+    const buffers = (this.endpoint as QuicEndpoint).socketBuffers;
+    this.log.info(
+      {
+        address: listen.address,
+        port,
+        protocol: 'h3',
+        tcp_port: this.tcp ? port : undefined,
+        udp_recv_buffer: buffers.recv,
+      },
+      'listening',
+    );
     if (buffers.recv < 8 * 1024 * 1024) {
       this.log.warn(
         { udp_recv_buffer: buffers.recv },
@@ -183,7 +258,7 @@ export class DataPlane {
       this.metricsText = t;
     });
     return {
-      activeConnections: this.endpoint?.connectionCount ?? 0,
+      activeConnections: (this.endpoint?.connectionCount ?? 0) + (this.tcp?.connectionCount ?? 0),
       activeStreams: streams,
       requestsTotal: total,
       requestsPerSecond: Math.round(rps * 10) / 10,
@@ -211,18 +286,37 @@ export class DataPlane {
         error: `listen address or port changed (${old.listen.address}:${old.listen.port} → ${config.listen.address}:${config.listen.port}); restart spooky-dataplane to apply it`,
       };
     }
+    if (
+      (config.listen.clientAuth === null) !== (old.listen.clientAuth === null) ||
+      config.listen.tcp !== old.listen.tcp
+    ) {
+      // A TLS server cannot start or stop asking for client certificates, nor a listener appear.
+      return {
+        ok: false,
+        restartRequired: true,
+        error: 'listen.tls.client_auth turned on or off, or listen.tcp changed; restart spooky-dataplane to apply it',
+      };
+    }
     let snapshot: Snapshot;
     let quicConfig: Config | null = null;
     try {
       if (this.endpoint && quicSettingsChanged(old, config)) {
-        quicConfig = buildQuicServerConfig(config.listen.certPem, config.listen.keyPem, config.performance);
+        quicConfig = buildQuicServerConfig(
+          config.listen.certPem,
+          config.listen.keyPem,
+          config.performance,
+          config.listen.clientAuth?.caPem ?? null,
+        );
       }
       snapshot = new Snapshot(version, config, this.runtime.load);
     } catch (e) {
       return { ok: false, restartRequired: false, error: `cannot load the snapshot: ${(e as Error).message}` };
     }
     // Everything that can fail is done: from here the swap cannot be half-applied.
-    if (quicConfig) this.endpoint?.setServerConfig(quicConfig);
+    if (quicConfig) {
+      this.endpoint?.setServerConfig(quicConfig);
+      this.tcp?.setCertificate(config.listen.certPem, config.listen.keyPem, config.listen.clientAuth?.caPem ?? null);
+    }
     if (JSON.stringify(old.upstreamTls) !== JSON.stringify(config.upstreamTls)) {
       this.agent.setTls(upstreamTlsOptions(config.upstreamTls));
     }
@@ -249,7 +343,10 @@ export class DataPlane {
     if (!ep) return;
     ep.stopAccepting();
     const openAtStop = ep.connectionCount;
+    const tcpAtStop = this.tcp?.connectionCount ?? 0;
     const timeoutMs = this.snapshot.config.performance.shutdown_drain_timeout_ms;
+    // TCP: GOAWAY on HTTP/2, `connection: close` on HTTP/1.1, forced after the same timeout.
+    const tcpClosed = this.tcp?.close(timeoutMs) ?? Promise.resolve();
     const drained = [...this.sessions].map(
       (s) =>
         new Promise<void>((resolve) => {
@@ -257,11 +354,25 @@ export class DataPlane {
           s.beginDrain();
         }),
     );
+    const deadline = performance.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(drained), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
+    // Answers are complete for the application; let the client acknowledge their last bytes.
+    while (performance.now() < deadline && [...this.sessions].some((s) => s.unacknowledged() > 0)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     await ep.close(0x100, 'shutting down');
+    await tcpClosed;
     this.agent.destroy();
-    this.log.info({ code: h3ErrorName(0x100), connections_at_stop: openAtStop, ...ep.counters }, 'stopped');
+    this.log.info(
+      {
+        code: h3ErrorName(0x100),
+        connections_at_stop: openAtStop,
+        tcp_connections_at_stop: this.tcp ? tcpAtStop : undefined,
+        ...ep.counters,
+      },
+      'stopped',
+    );
   }
 }

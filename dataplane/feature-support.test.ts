@@ -13,20 +13,19 @@ function config(extra: string, backend = '{ id: w, address: "http://127.0.0.1:1"
 }
 
 describe('checkFeatureSupport', () => {
-  it('refuses mTLS, 0-RTT and root with privileges on; allows the rest', () => {
+  it('refuses optional mTLS and 0-RTT; allows the rest', () => {
     const off = 'security: { privileges: { enabled: false } }\n';
-    assert.deepEqual(checkFeatureSupport(config(off), 0), { fatal: [], warnings: [] });
-    assert.deepEqual(checkFeatureSupport(config(''), 1000).fatal, [], 'not root: nothing to drop');
-    assert.match(checkFeatureSupport(config(''), 0).fatal[0], /^security\.privileges: dropping root/);
+    assert.deepEqual(checkFeatureSupport(config(off)), { fatal: [], warnings: [] });
+    assert.deepEqual(checkFeatureSupport(config('')).fatal, [], 'privileges on: they are dropped after binding');
     const mtls = config(off, undefined, ', client_auth: { enabled: true, ca_file: ca.pem }');
-    assert.deepEqual(checkFeatureSupport(mtls, 1000).fatal, [
-      'listen.tls.client_auth: mTLS is not available in this build yet; set enabled: false to start',
-    ]);
-    assert.deepEqual(checkFeatureSupport(config(`${off}performance: { quic_0rtt: true }\n`), 1000).fatal, [
+    assert.deepEqual(checkFeatureSupport(mtls).fatal, []);
+    const optional = config(off, undefined, ', client_auth: { enabled: true, ca_file: ca.pem, require: false }');
+    assert.match(checkFeatureSupport(optional).fatal[0], /require: false is not supported/);
+    assert.deepEqual(checkFeatureSupport(config(`${off}performance: { quic_0rtt: true }\n`)).fatal, [
       'performance.quic_0rtt: 0-RTT is not available in this build yet; set it to false',
     ]);
     const h1 = config(off, '{ id: w, address: "http://127.0.0.1:1", protocol: http1 }');
-    assert.deepEqual(checkFeatureSupport(h1, 1000).fatal, []);
+    assert.deepEqual(checkFeatureSupport(h1).fatal, []);
   });
 
   it('has nothing to warn about for policies and health checks (all implemented)', () => {
@@ -34,6 +33,6 @@ describe('checkFeatureSupport', () => {
       'load_balancing: { type: least-connections }\nsecurity: { privileges: { enabled: false } }\n',
       '{ id: w, address: "http://127.0.0.1:1", health_check: {} }',
     );
-    assert.deepEqual(checkFeatureSupport(c, 1000), { fatal: [], warnings: [] });
+    assert.deepEqual(checkFeatureSupport(c), { fatal: [], warnings: [] });
   });
 });

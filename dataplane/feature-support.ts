@@ -1,6 +1,6 @@
 /**
  * What this build of the data plane does not honour yet, from a validated config. A setting that
- * protects traffic (mTLS, dropping root, 0-RTT's replay guard) refuses the start: serving without
+ * protects traffic (optional mTLS, 0-RTT's replay guard) refuses the start: serving without
  * it would be worse than not serving. Settings that only tune behaviour start with a warning.
  */
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
@@ -12,16 +12,17 @@ export interface FeatureSupport {
   warnings: string[];
 }
 
-export function checkFeatureSupport(config: Config, uid: number): FeatureSupport {
+const OPTIONAL_CLIENT_CERT =
+  'listen.tls.client_auth.require: false is not supported (QUIC cannot ask for an optional client certificate); set require: true';
+
+export function checkFeatureSupport(config: Config): FeatureSupport {
   const fatal: string[] = [];
   const warnings: string[] = [];
-  if (config.listen.tls.client_auth.enabled) {
-    fatal.push('listen.tls.client_auth: mTLS is not available in this build yet; set enabled: false to start');
-  }
-  if (config.security.privileges.enabled && uid === 0) {
-    fatal.push(
-      'security.privileges: dropping root is not available in this build yet; start as an unprivileged user (systemd User=spooky) or set enabled: false',
-    );
+  const clientAuth = config.listen.tls.client_auth;
+  if (clientAuth.enabled && !clientAuth.require) {
+    // The QUIC TLS stack (BoringSSL through quiche) either demands a client certificate or does
+    // not ask for one: an optional certificate cannot be requested.
+    fatal.push(OPTIONAL_CLIENT_CERT);
   }
   if (config.performance.quic_0rtt) {
     // Early data is replayable; without the 425 guard for non-idempotent methods it is unsafe.
@@ -32,8 +33,7 @@ export function checkFeatureSupport(config: Config, uid: number): FeatureSupport
 
 /** The same refusals for a pushed snapshot (it is NACKed with this message), or null. */
 export function snapshotSupportError(rt: RuntimeConfig): string | null {
-  if (rt.listen.clientAuth)
-    return 'listen.tls.client_auth: mTLS is not available in this build of spooky-dataplane yet';
+  if (rt.listen.clientAuth && !rt.listen.clientAuth.require) return OPTIONAL_CLIENT_CERT;
   if (rt.performance.quic_0rtt)
     return 'performance.quic_0rtt: 0-RTT is not available in this build of spooky-dataplane yet';
   return null;

@@ -2,7 +2,15 @@
  * The data plane's own Prometheus metrics (operations.md names). They travel to spooky-control
  * in the Stats message as text, where they are merged into its one metrics endpoint.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { EndpointCounters } from './quic/endpoint.js';
+
+/** What the transport layer reports at scrape time. */
+export interface TransportFigures {
+  connections: number;
+  streams: number;
+  counters: EndpointCounters;
+}
 
 export type OverloadReason =
   | 'global_inflight'
@@ -33,6 +41,114 @@ export class DataPlaneMetrics {
     labelNames: ['backend'] as const,
     registers: [this.registry],
   });
+
+  readonly requests = new Counter({
+    name: 'spooky_requests_total',
+    help: 'Client requests answered, by route (pool) and status code',
+    labelNames: ['route', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'spooky_request_duration_seconds',
+    help: 'Time from request headers to the end of the response, by route (pool)',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly upstreamRequests = new Counter({
+    name: 'spooky_upstream_requests_total',
+    help: 'Attempts sent to backends, by route, backend and outcome (ok or the failure kind)',
+    labelNames: ['route', 'backend', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: 'spooky_upstream_duration_seconds',
+    help: 'Time from sending a request to a backend until its response headers',
+    labelNames: ['route', 'backend'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly quicRtt = new Histogram({
+    name: 'spooky_quic_rtt_seconds',
+    help: 'Smoothed round-trip time of QUIC connections, observed when they close',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Connection, stream and packet figures, read from the transport when scraped. Counters follow
+   * the transport's own monotonic counts (prom-client counters only go up by increments).
+   */
+  bindTransport(figures: () => TransportFigures | null): void {
+    const seen = new Map<string, number>();
+    const follow = (counter: Counter<string>, key: string, value: number, labels: Record<string, string> = {}) => {
+      const delta = value - (seen.get(key) ?? 0);
+      if (delta > 0) counter.inc(labels, delta);
+      seen.set(key, value);
+    };
+    const gauge = (name: string, help: string, read: (f: TransportFigures) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const f = figures();
+          this.set(f ? read(f) : 0);
+        },
+      });
+    gauge('spooky_active_connections', 'Open client connections (QUIC)', (f) => f.connections);
+    gauge('spooky_active_streams', 'Open client request streams', (f) => f.streams);
+    const counter = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      update: (c: Counter<string>, f: TransportFigures) => void,
+    ) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect() {
+          const f = figures();
+          if (f) update(this, f);
+        },
+      });
+    counter('spooky_connections_total', 'Client connections accepted (QUIC)', [], (c, f) =>
+      follow(c, 'conn', f.counters.accepted),
+    );
+    counter(
+      'spooky_quic_handshake_failures_total',
+      'QUIC connections closed before the handshake completed, by reason',
+      ['reason'],
+      (c, f) => {
+        for (const [reason, n] of Object.entries(f.counters.handshakeFailures))
+          follow(c, `hs:${reason}`, n, { reason });
+      },
+    );
+    counter('spooky_quic_packets_received_total', 'UDP datagrams received', [], (c, f) =>
+      follow(c, 'in', f.counters.datagramsIn),
+    );
+    counter('spooky_quic_packets_sent_total', 'UDP datagrams sent', [], (c, f) =>
+      follow(c, 'out', f.counters.datagramsOut),
+    );
+    counter(
+      'spooky_quic_packets_dropped_total',
+      'Datagrams dropped before reaching a connection, by reason',
+      ['reason'],
+      (c, f) => {
+        for (const [reason, n] of Object.entries(f.counters.dropped)) follow(c, `drop:${reason}`, n, { reason });
+      },
+    );
+    counter('spooky_quic_packets_lost_total', 'Packets QUIC declared lost (closed connections)', [], (c, f) =>
+      follow(c, 'lost', f.counters.lostPackets),
+    );
+  }
 
   shed(reason: OverloadReason): void {
     this.overloadShed.inc({ reason });

@@ -16,6 +16,8 @@ import { ControlClient } from './control/client.js';
 import { readSnapshotCache, writeSnapshotCache } from './control/snapshot-cache.js';
 import { type ApplyOutcome, DataPlane } from './dataplane.js';
 import { checkFeatureSupport, snapshotSupportError } from './feature-support.js';
+import { dropPrivileges } from './privileges.js';
+import { hostWarnings } from './startup-checks.js';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -39,9 +41,10 @@ export async function runDataPlane(file: string): Promise<void> {
   } catch (e) {
     fail(`spooky-dataplane: cannot open log.file ${bootstrap.logFile}: ${(e as Error).message}`);
   }
-  const support = checkFeatureSupport(loaded.config, process.getuid?.() ?? -1);
+  const support = checkFeatureSupport(loaded.config);
   if (support.fatal.length > 0) fail(support.fatal.map((u) => `${file}: ${u}`).join('\n'));
   for (const w of support.warnings) log.warn(w);
+  for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
 
   const fromFile = buildRuntimeConfig(loaded.config, { baseDir });
   let runtime: RuntimeConfig = fromFile;
@@ -76,6 +79,17 @@ export async function runDataPlane(file: string): Promise<void> {
           ? `permission denied binding ${where} (ports below 1024 need root or CAP_NET_BIND_SERVICE)`
           : err.message;
     fail(`spooky-dataplane: cannot start: ${why}`);
+  }
+
+  const privileges = loaded.config.security.privileges;
+  if (privileges.enabled && process.getuid?.() === 0) {
+    // Listeners are bound: nothing below needs root.
+    try {
+      const { uid, gid } = dropPrivileges(privileges.user, privileges.group);
+      log.info({ user: privileges.user, group: privileges.group, uid, gid }, 'privileges dropped');
+    } catch (e) {
+      fail(`spooky-dataplane: security.privileges: ${(e as Error).message}`);
+    }
   }
 
   const control = new ControlClient({

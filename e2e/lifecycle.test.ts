@@ -23,7 +23,7 @@ describe('spooky-dataplane lifecycle', () => {
     assert.doesNotMatch(r.stdout, /listening/);
   });
 
-  it('refuses a missing certificate and an mTLS config it cannot honour, before binding', async () => {
+  it('refuses a missing certificate and optional mTLS (which QUIC cannot ask for), before binding', async () => {
     const dir = tempDir();
     const upstream = `  web:\n    backends:\n      - { id: w, address: "http://127.0.0.1:1" }\n`;
     const missing = join(dir, 'missing-cert.yaml');
@@ -34,10 +34,13 @@ describe('spooky-dataplane lifecycle', () => {
     const mtls = join(dir, 'mtls.yaml');
     const config = dataplaneConfig(upstream);
     const certFile = /cert: (.*)/.exec(config)?.[1] ?? '';
-    writeFileSync(mtls, config.replace(/(key: .*)/, `$1\n    client_auth: { enabled: true, ca_file: ${certFile} }`));
+    writeFileSync(
+      mtls,
+      config.replace(/(key: .*)/, `$1\n    client_auth: { enabled: true, ca_file: ${certFile}, require: false }`),
+    );
     r = await run(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', mtls]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /listen\.tls\.client_auth: mTLS is not available in this build yet/);
+    assert.match(r.stderr, /listen\.tls\.client_auth\.require: false is not supported/);
     assert.doesNotMatch(r.stdout, /listening/);
   });
 
@@ -66,6 +69,27 @@ describe('spooky-dataplane lifecycle', () => {
     const r = await run(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', bad]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot open log\.file .*no-such-dir/);
+  });
+
+  it('warns at start about the UDP buffer ceiling and the open-file limit when they are low, with the fix', async () => {
+    const backend = await startDemoBackend('w');
+    const dp = await startDataplane(
+      dataplaneConfig(`  web:\n    backends:\n      - { id: w, address: "${backend.origin}" }\n`),
+    );
+    try {
+      const rmem = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+      const limits = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\S+)/m)?.[1] ?? '';
+      const nofile = limits === 'unlimited' ? Number.POSITIVE_INFINITY : Number(limits);
+      const warned = (check: string) => dp.logs.find((o) => o.check === check && o.level === 40);
+      if (rmem < 64 * 1024 * 1024)
+        assert.match(String(warned('rmem_max')?.msg), /sysctl -w net\.core\.rmem_max=67108864/);
+      else assert.equal(warned('rmem_max'), undefined);
+      if (nofile < 65536) assert.match(String(warned('nofile')?.msg), /LimitNOFILE=1048576/);
+      else assert.equal(warned('nofile'), undefined);
+    } finally {
+      await dp.stop();
+      await backend.close();
+    }
   });
 
   it('exits 2 on a usage error', async () => {
@@ -137,6 +161,57 @@ describe('spooky-dataplane lifecycle', () => {
       assert.ok(stopped, 'logs stopped');
       assert.equal(stopped.connections_at_stop, 0);
     } finally {
+      await dp?.stop('SIGKILL');
+      await backend.close();
+    }
+  });
+
+  it('SIGTERM under load: GOAWAY, every in-flight request completes, new connections refused, exit 0', async () => {
+    const backend = await startDemoBackend('drain');
+    let dp: RunningDataplane | undefined;
+    const clients: H3ClientSession[] = [];
+    try {
+      dp = await startDataplane(
+        dataplaneConfig(
+          `  web:\n    backends:\n      - { id: w, address: "${backend.origin}" }\n`,
+          'performance: { shutdown_drain_timeout_ms: 5000 }\n',
+        ),
+      );
+      const port = dp.port;
+      for (let i = 0; i < 4; i++) {
+        clients.push(await H3ClientSession.connect('127.0.0.1', port, { insecure: true, serverName: 'localhost' }));
+      }
+      // 16 requests in flight whose responses end 800 ms later, across the SIGTERM.
+      const inFlight = clients.flatMap((c) =>
+        Array.from({ length: 4 }, () => c.fetch({ path: '/late-end?ms=800', authority: 'localhost' })),
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      const exit = dp.stop('SIGTERM');
+      await new Promise((r) => setTimeout(r, 100));
+      // Meanwhile a new connection gets nowhere.
+      const late = H3ClientSession.connect('127.0.0.1', port, {
+        insecure: true,
+        serverName: 'localhost',
+        maxIdleTimeoutMs: 1500,
+      }).then(
+        async (c) => {
+          const r = await c.fetch({ path: '/', authority: 'localhost' }).catch((e: Error) => e);
+          await c.close();
+          return r instanceof Error ? 'refused' : `served ${r.status}`;
+        },
+        () => 'refused',
+      );
+      const results = await Promise.all(inFlight);
+      for (const r of results) {
+        assert.equal(r.status, 200);
+        assert.equal(r.body.toString(), 'first line\n');
+      }
+      assert.equal(await late, 'refused');
+      assert.equal(await exit, 0);
+      assert.ok(dp.logs.some((l) => l.msg === 'draining'));
+      assert.ok(dp.logs.some((l) => l.msg === 'stopped'));
+    } finally {
+      for (const c of clients) await c.close().catch(() => {});
       await dp?.stop('SIGKILL');
       await backend.close();
     }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the benchmark drive: gtlsclient (ngtcp2-client),
-# Chromium, openssl, and for `npm run bench` Caddy and h2load (nghttp2-client).
+# Chromium, openssl, Prometheus (prometheus, promtool), systemd-analyze, and for `npm run bench`
+# Caddy and h2load (nghttp2-client).
 # Skips apt entirely when they are already present. Uses sudo when not run as root.
 set -euo pipefail
-pkgs=(ngtcp2-client chromium openssl caddy nghttp2-client)
+pkgs=(ngtcp2-client chromium openssl caddy nghttp2-client prometheus systemd)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

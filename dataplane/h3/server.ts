@@ -2,7 +2,9 @@
  * The server role of HTTP/3: request streams in (HEADERS, DATA*, trailing HEADERS, validated as
  * RFC 9114 §4.1 says), responses out, with backpressure both ways, and GOAWAY-based drain.
  */
+import type { ClientStream, RequestHandler } from '../proxy/client-stream.js';
 import type { QuicConnection } from '../quic/connection.js';
+import { certificateSubject } from '../tls/subject.js';
 import { FieldSectionTooLarge, H3, H3Error } from './errors.js';
 import { END_OF_STREAM, encodeFrameHeader, Frame, FrameReader, type FrameSink } from './frames.js';
 import { decodeFieldSection } from './qpack/decoder.js';
@@ -11,13 +13,6 @@ import { type H3Request, MalformedRequest, type RequestLimits, validateRequest }
 import { H3Session, READ_BUFFER, type SessionOptions } from './session.js';
 
 export type Fields = ReadonlyArray<readonly [string, string]>;
-
-export interface RequestHandler {
-  /** A valid request's headers arrived; body events follow on the stream. */
-  onRequest(stream: H3ServerStream, request: H3Request): void;
-  /** The request was malformed or over a limit before it could be dispatched: answer `status`. */
-  onRejected(stream: H3ServerStream, status: number, reason: string): void;
-}
 
 export interface ServerSessionOptions extends SessionOptions, RequestLimits {}
 
@@ -30,7 +25,8 @@ enum In {
   Done,
 }
 
-export class H3ServerStream implements FrameSink {
+export class H3ServerStream implements FrameSink, ClientStream {
+  readonly protocol = 'h3';
   request: H3Request | null = null;
   /** Request body bytes received so far. */
   bodyBytes = 0;
@@ -58,6 +54,18 @@ export class H3ServerStream implements FrameSink {
 
   get quic(): QuicConnection {
     return this.session.quic;
+  }
+
+  get clientIp(): string {
+    return this.quic.peer.host;
+  }
+
+  get connectionKey(): string {
+    return this.quic.originalDcid;
+  }
+
+  get clientCertSubject(): string | undefined {
+    return this.session.clientCertSubject;
   }
 
   get responseEnded(): boolean {
@@ -291,6 +299,8 @@ export class H3ServerSession extends H3Session {
   onDrained: (() => void) | null = null;
   /** Called once when the connection is gone. */
   onGone: (() => void) | null = null;
+  /** The verified client certificate's subject (mTLS), set once the handshake completed. */
+  clientCertSubject: string | undefined = undefined;
 
   constructor(
     quic: QuicConnection,
@@ -303,6 +313,14 @@ export class H3ServerSession extends H3Session {
 
   get maxFieldSectionSize(): number {
     return this.options.maxFieldSectionSize;
+  }
+
+  override onEstablished(): void {
+    // mTLS: the handshake only completes with a verified client certificate (see
+    // buildQuicServerConfig); remember whose it is for the backends.
+    const chain = this.quic.conn.peerCertChain();
+    if (chain && chain.length > 0) this.clientCertSubject = certificateSubject(chain[0]);
+    super.onEstablished();
   }
 
   protected onRequestStreamReadable(streamId: number): void {
@@ -337,7 +355,28 @@ export class H3ServerSession extends H3Session {
 
   forgetStream(stream: H3ServerStream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    // Only while draining: the answer may still be unacknowledged (see unacknowledged()).
+    if (this.goawayId >= 0) this.finishing.add(stream.id);
     if (this.goawayId >= 0 && this.streams.size === 0) this.onDrained?.();
+  }
+
+  /** Streams answered during a drain whose bytes the client has not all acknowledged yet. */
+  private readonly finishing = new Set<number>();
+
+  /**
+   * How many answered streams still wait for the client's ACKs. quiche forgets a stream once
+   * everything on it is acknowledged; closing the connection before that would throw away the
+   * end of a response that is already "finished" for the application.
+   */
+  unacknowledged(): number {
+    for (const id of this.finishing) {
+      try {
+        this.quic.conn.streamCapacity(id);
+      } catch {
+        this.finishing.delete(id); // collected (or stopped): nothing left to deliver
+      }
+    }
+    return this.finishing.size;
   }
 
   protected onRequestStreamAborted(streamId: number, direction: 'read' | 'write', code: number): void {
@@ -356,6 +395,7 @@ export class H3ServerSession extends H3Session {
   beginDrain(): void {
     if (this.goawayId >= 0 || this.closed) return;
     this.goawayId = this.highestStreamId + 4;
+    for (const id of this.streams.keys()) this.finishing.add(id);
     if (this.quic.isEstablished) this.sendGoaway(this.goawayId);
     if (this.streams.size === 0) this.onDrained?.();
   }

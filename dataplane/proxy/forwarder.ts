@@ -9,12 +9,11 @@ import type { Logger } from 'pino';
 import type { BackendRuntime } from '../backend-runtime.js';
 import type { BackendStates } from '../backend-states.js';
 import { H3 } from '../h3/errors.js';
-import type { H3Request } from '../h3/request-validation.js';
-import type { Fields, H3ServerStream, RequestHandler } from '../h3/server.js';
 import type { DataPlaneMetrics } from '../metrics.js';
 import type { Snapshot } from '../snapshot.js';
 import type { UpstreamAgent } from '../upstream/agent.js';
 import type { UpstreamError } from '../upstream/errors.js';
+import type { ClientRequest, ClientStream, Fields, RequestHandler } from './client-stream.js';
 import { buildUpstreamHeaders, clientRequestId, newRequestId } from './request-headers.js';
 import { type CallHost, type CallRecord, UpstreamCall } from './upstream-call.js';
 
@@ -40,14 +39,14 @@ const DROP_RESPONSE = new Set([
 ]);
 
 interface Exchange extends CallRecord {
-  readonly stream: H3ServerStream;
-  readonly request: H3Request | null;
+  readonly stream: ClientStream;
+  readonly request: ClientRequest | null;
   readonly started: number;
   pool: string;
   finished: boolean;
 }
 
-function newExchange(stream: H3ServerStream, request: H3Request | null, requestId: string): Exchange {
+function newExchange(stream: ClientStream, request: ClientRequest | null, requestId: string): Exchange {
   return {
     stream,
     request,
@@ -73,7 +72,7 @@ export class Forwarder implements RequestHandler {
   /** Requests seen (for stats). */
   requests = 0;
 
-  onRequest(stream: H3ServerStream, request: H3Request): void {
+  onRequest(stream: ClientStream, request: ClientRequest): void {
     this.requests++;
     const snap = this.options.snapshot();
     const ex = newExchange(stream, request, clientRequestId(request.headers) ?? newRequestId());
@@ -97,9 +96,11 @@ export class Forwarder implements RequestHandler {
       return this.generate(ex, 503, `overloaded: ${full}`, [['retry-after', '1']]);
     }
     const headers = buildUpstreamHeaders(request.headers, {
-      clientIp: stream.quic.peer.host,
+      clientIp: stream.clientIp,
       authority: request.authority,
       requestId: ex.requestId,
+      protocol: stream.protocol,
+      clientCertSubject: stream.clientCertSubject,
     });
     new UpstreamCall(this.hostFor(ex), snap, state, stream, request, headers, ex).start();
   }
@@ -122,7 +123,7 @@ export class Forwarder implements RequestHandler {
     };
   }
 
-  onRejected(stream: H3ServerStream, status: number, reason: string): void {
+  onRejected(stream: ClientStream, status: number, reason: string): void {
     const ex = newExchange(stream, null, newRequestId());
     ex.error = reason;
     this.generate(ex, status, reason);
@@ -167,6 +168,9 @@ export class Forwarder implements RequestHandler {
   private finish(ex: Exchange): void {
     if (ex.finished) return;
     ex.finished = true;
+    const route = ex.pool || 'none';
+    this.options.metrics.requests.inc({ route, code: String(ex.status) });
+    this.options.metrics.requestDuration.observe({ route }, (performance.now() - ex.started) / 1000);
     if (!this.options.snapshot().config.log.accessLog) return;
     const ms = performance.now() - ex.started;
     const req = ex.request;
@@ -174,7 +178,7 @@ export class Forwarder implements RequestHandler {
       {
         access: true,
         request_id: ex.requestId,
-        client: ex.stream.quic.peer.host,
+        client: ex.stream.clientIp,
         method: req?.method,
         authority: req?.authority,
         path: req?.path,

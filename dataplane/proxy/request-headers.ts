@@ -8,8 +8,20 @@ import { isIPv6 } from 'node:net';
 import type { Fields } from '../upstream/dispatcher.js';
 import { HOP_BY_HOP } from '../upstream/fields.js';
 
+/** The header that carries the verified client certificate's subject (mTLS) to backends. */
+export const CLIENT_CERT_SUBJECT_HEADER = 'x-client-cert-subject';
+
 /** Client-supplied values of these are never trusted: Spooky sets them itself. */
-const REPLACED = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+const REPLACED = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  CLIENT_CERT_SUBJECT_HEADER,
+]);
+
+/** `via` protocol versions (RFC 9110 §7.6.3) by the client's protocol. */
+const VIA_VERSION: Record<string, string> = { h3: '3', h2: '2', 'http/1.1': '1.1' };
 
 const ID_PREFIX = randomBytes(6).toString('hex');
 let idCounter = 0;
@@ -25,6 +37,10 @@ export interface ForwardContext {
   authority: string;
   /** The request id (the client's `x-request-id` if it sent a usable one). */
   requestId: string;
+  /** 'h3', 'h2' or 'http/1.1' (for `via`); h3 when absent. */
+  protocol?: string;
+  /** The verified client certificate's subject (mTLS), forwarded in CLIENT_CERT_SUBJECT_HEADER. */
+  clientCertSubject?: string;
 }
 
 /** Returns the client's x-request-id when it is short and printable, else undefined. */
@@ -62,6 +78,8 @@ export function buildUpstreamHeaders(headers: Fields, ctx: ForwardContext): Fiel
   out.push(['x-forwarded-host', ctx.authority]);
   out.push(['forwarded', `for=${forHost};proto=https;host="${ctx.authority.replace(/["\\]/g, '')}"`]);
   out.push(['x-request-id', ctx.requestId]);
-  out.push(['via', via === undefined ? '3 spooky' : `${via}, 3 spooky`]);
+  if (ctx.clientCertSubject !== undefined) out.push([CLIENT_CERT_SUBJECT_HEADER, ctx.clientCertSubject]);
+  const hop = `${VIA_VERSION[ctx.protocol ?? 'h3'] ?? '3'} spooky`;
+  out.push(['via', via === undefined ? hop : `${via}, ${hop}`]);
   return out;
 }

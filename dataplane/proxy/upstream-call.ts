@@ -9,13 +9,12 @@ import type { BackendRuntime } from '../backend-runtime.js';
 import type { BackendStates } from '../backend-states.js';
 import { requestHashKey } from '../balancer/hash-key.js';
 import { H3 } from '../h3/errors.js';
-import type { H3Request } from '../h3/request-validation.js';
-import type { Fields, H3ServerStream } from '../h3/server.js';
 import type { DataPlaneMetrics, OverloadReason } from '../metrics.js';
 import type { PoolState, Snapshot } from '../snapshot.js';
 import type { UpstreamAgent } from '../upstream/agent.js';
 import type { UpstreamExchange } from '../upstream/dispatcher.js';
 import type { UpstreamError } from '../upstream/errors.js';
+import type { ClientRequest, ClientStream, Fields } from './client-stream.js';
 
 /** RFC 9110 §9.2.2: safe to repeat. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -70,8 +69,8 @@ export class UpstreamCall {
     private readonly host: CallHost,
     private readonly snap: Snapshot,
     private readonly pool: PoolState,
-    private readonly stream: H3ServerStream,
-    private readonly request: H3Request,
+    private readonly stream: ClientStream,
+    private readonly request: ClientRequest,
     private readonly headers: Fields,
     private readonly record: CallRecord,
   ) {
@@ -80,9 +79,9 @@ export class UpstreamCall {
     const p = pool.pool;
     this.hashKey =
       p.policy === 'sticky-cid'
-        ? stream.quic.originalDcid
+        ? stream.connectionKey
         : p.policy === 'consistent-hash' && p.hashKey !== undefined
-          ? requestHashKey(p.hashKey, request, stream.quic.peer.host)
+          ? requestHashKey(p.hashKey, request, stream.clientIp)
           : undefined;
   }
 
@@ -96,7 +95,7 @@ export class UpstreamCall {
       const a = this.attempt;
       if (this.record.bytesIn > maxBody) {
         a?.exchange.abort();
-        this.release(a);
+        this.release(a, 'aborted');
         stream.onData = null;
         stream.onEnd = null;
         if (!stream.headersSent) this.fail(413, `request body over ${maxBody} bytes`);
@@ -114,7 +113,7 @@ export class UpstreamCall {
       const a = this.attempt;
       a?.exchange.abort();
       if (a && !a.done) this.host.runtime.breaker(a.backend.id).onCancel();
-      this.release(a);
+      this.release(a, 'aborted');
       this.record.error = `client aborted: ${reason} (0x${code.toString(16)})`;
       this.record.status ||= 499;
       this.settle();
@@ -184,7 +183,9 @@ export class UpstreamCall {
         onResponseStart: (status, fields) => {
           const a = attempt as Attempt;
           a.responded = true;
-          this.host.runtime.record(backend.id, true, performance.now() - a.started);
+          const ms = performance.now() - a.started;
+          this.host.runtime.record(backend.id, true, ms);
+          this.host.metrics.upstreamDuration.observe({ route: this.pool.pool.name, backend: backend.id }, ms / 1000);
           this.record.status = status;
           stream.respond(status, this.host.responseFields(fields, this.record.requestId), false);
         },
@@ -210,7 +211,7 @@ export class UpstreamCall {
 
   private onAttemptError(a: Attempt, err: UpstreamError): void {
     if (err.kind !== 'aborted') this.host.runtime.record(a.backend.id, false, null);
-    this.release(a);
+    this.release(a, err.kind);
     const reason = this.retryReason(a, err);
     if (reason && !this.stream.headersSent && this.retriesLeft > 0 && this.host.runtime.retryBudget.tryStartRetry()) {
       this.retriesLeft--;
@@ -238,9 +239,10 @@ export class UpstreamCall {
     return reason !== null && on.includes(reason as (typeof on)[number]) ? reason : null;
   }
 
-  private release(a: Attempt | null): void {
+  private release(a: Attempt | null, outcome = 'ok'): void {
     if (!a || a.done) return;
     a.done = true;
+    this.host.metrics.upstreamRequests.inc({ route: this.pool.pool.name, backend: a.backend.id, outcome });
     this.host.runtime.limits.release(this.pool.pool.name, a.backend.id);
     if (a.retry) this.host.runtime.retryBudget.retryEnded();
   }

@@ -21,6 +21,10 @@ export interface EndpointCounters {
   dropped: Record<string, number>;
   versionNegotiations: number;
   accepted: number;
+  /** Connections that closed before their handshake completed, by who closed and the code. */
+  handshakeFailures: Record<string, number>;
+  /** Packets quiche declared lost, summed over closed connections. */
+  lostPackets: number;
 }
 
 export interface ServerEndpointOptions {
@@ -38,7 +42,11 @@ export class QuicEndpoint implements QuicTransport {
     dropped: {},
     versionNegotiations: 0,
     accepted: 0,
+    handshakeFailures: {},
+    lostPackets: 0,
   };
+  /** Called with each connection's smoothed RTT (ms) when it closes. */
+  onConnectionRtt: ((rttMs: number) => void) | null = null;
   private readonly socket: dgram.Socket;
   private readonly table = new Map<string, QuicConnection>();
   private readonly connections = new Set<QuicConnection>();
@@ -229,10 +237,29 @@ export class QuicEndpoint implements QuicTransport {
   };
 
   forget(conn: QuicConnection): void {
+    if (this.connections.has(conn)) this.recordClose(conn);
     for (const key of conn.ids) if (this.table.get(key) === conn) this.table.delete(key);
     this.connections.delete(conn);
     this.pendingFlush.delete(conn);
     this.deferred.delete(conn);
+  }
+
+  /** Figures of a connection that is going away, for the metrics. */
+  private recordClose(conn: QuicConnection): void {
+    try {
+      this.counters.lostPackets += Number(conn.conn.stats().lost);
+      const path = conn.conn.pathStats()[0];
+      if (path && conn.isEstablished) this.onConnectionRtt?.(Number(path.rtt));
+    } catch {
+      // Stats of a connection quiche already freed: nothing to add.
+    }
+    if (!conn.isEstablished) {
+      const local = conn.conn.localError();
+      const peer = conn.conn.peerError();
+      const err = local ?? peer;
+      const reason = err ? `${err === local ? 'local' : 'peer'}_0x${err.errorCode.toString(16)}` : 'timeout';
+      this.counters.handshakeFailures[reason] = (this.counters.handshakeFailures[reason] ?? 0) + 1;
+    }
   }
 
   /** Stops accepting; existing connections keep running until `close`. */

@@ -1,0 +1,158 @@
+/**
+ * `spooky doctor [--config FILE] [--json]`: the seed page's production checklist and system
+ * requirements as automatic checks (doctor-checks.ts), one line per check with the fix for each
+ * warning and failure. Exit 1 when any check fails, else 0. The hidden --proc-root and --etc-root
+ * options point the host checks at a fake procfs and /etc (tests).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import { parse } from 'yaml';
+import { loadConfigFile } from '../controlplane/config/load.js';
+import {
+  type CheckResult,
+  type DoctorBackend,
+  type DoctorConfig,
+  type DoctorEnv,
+  doctorEnv,
+  runChecks,
+} from './doctor-checks.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/spooky/config.yaml';
+
+type Rec = Record<string, unknown>;
+const rec = (v: unknown): Rec => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Rec) : {});
+const str = (v: unknown, fallback?: string) => (typeof v === 'string' && v !== '' ? v : fallback);
+const num = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
+
+/**
+ * Validates the file, then reads the settings from the validated config or, when validation
+ * failed, from the raw YAML with the schema's defaults (both have the same shape).
+ */
+export function readDoctorConfig(file: string, env: DoctorEnv): DoctorConfig {
+  const load = loadConfigFile(file, { now: env.now });
+  let data: unknown = {};
+  if (load.ok) data = load.config;
+  else {
+    try {
+      data = parse(readFileSync(file, 'utf8'), { merge: true });
+    } catch {
+      // unreadable or not YAML: config-valid says so; the other checks use the defaults
+    }
+  }
+  const base = dirname(resolve(file));
+  const path = (v: unknown) => (str(v) === undefined ? undefined : resolve(base, v as string));
+  const pem = (v: unknown) => {
+    try {
+      return path(v) === undefined ? undefined : readFileSync(path(v)!, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const root = rec(data);
+  const tls = rec(rec(root.listen).tls);
+  const backends: DoctorBackend[] = [];
+  for (const pool of Object.values(rec(root.upstream))) {
+    const list = rec(pool).backends;
+    for (const [i, raw] of (Array.isArray(list) ? list : []).entries()) {
+      const b = rec(raw);
+      const hc = b.health_check === undefined ? undefined : rec(b.health_check);
+      backends.push({
+        id: str(b.id, `backend #${i + 1}`)!,
+        address: str(b.address, '')!,
+        protocol: b.protocol === 'http1' ? 'http1' : 'h2',
+        healthPath: hc === undefined ? undefined : str(hc.path, '/health'),
+      });
+    }
+  }
+  const up = rec(root.upstream_tls);
+  const [clientCertPem, clientKeyPem] = [pem(up.client_cert), pem(up.client_key)];
+  const obs = rec(root.observability);
+  const api = rec(obs.control_api);
+  const metrics = rec(obs.metrics);
+  return {
+    file,
+    load,
+    cert: path(tls.cert),
+    key: path(tls.key),
+    keyGroup: str(rec(rec(root.security).privileges).group, 'spooky')!,
+    backends,
+    upstreamTls: {
+      verify: up.verify !== false,
+      ...(pem(up.ca_file) !== undefined ? { caPem: pem(up.ca_file) } : {}),
+      ...(str(up.server_name) !== undefined ? { serverName: str(up.server_name) } : {}),
+      ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
+    },
+    controlApi: {
+      enabled: api.enabled !== false,
+      address: str(api.address, '127.0.0.1')!,
+      port: num(api.port, 9902),
+      hasToken: str(api.auth_token) !== undefined || str(api.auth_token_file) !== undefined,
+    },
+    metrics: {
+      enabled: metrics.enabled !== false,
+      address: str(metrics.address, '127.0.0.1')!,
+      port: num(metrics.port, 9090),
+      path: str(metrics.path, '/metrics')!,
+    },
+    stateDir: resolve(base, str(rec(root.control).state_dir, '/var/lib/spooky')!),
+  };
+}
+
+const LABELS = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' } as const;
+
+/** `PASS  title — detail`, and `      fix: ...` under a warning or failure; then a summary line. */
+export function formatReport(checks: readonly CheckResult[]): string {
+  const lines: string[] = [];
+  for (const c of checks) {
+    lines.push(`${LABELS[c.status]}  ${c.title} — ${c.detail}`);
+    if (c.status !== 'pass' && c.fix !== '') lines.push(`      fix: ${c.fix}`);
+  }
+  const count = (s: CheckResult['status']) => checks.filter((c) => c.status === s).length;
+  lines.push('', `${checks.length} checks: ${count('pass')} pass, ${count('warn')} warn, ${count('fail')} fail`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs every check, prints the report (or `{ ok, checks }` with json) and returns the exit code. */
+export async function runDoctor(
+  file: string,
+  opts: { json?: boolean; env?: Partial<DoctorEnv> } = {},
+): Promise<number> {
+  const env = doctorEnv(opts.env);
+  const checks = await runChecks(readDoctorConfig(file, env), env);
+  const ok = checks.every((c) => c.status !== 'fail');
+  process.stdout.write(opts.json ? `${JSON.stringify({ ok, checks }, null, 2)}\n` : formatReport(checks));
+  return ok ? 0 : 1;
+}
+
+interface DoctorOptions {
+  config?: string;
+  json?: boolean;
+  procRoot?: string;
+  etcRoot?: string;
+}
+
+export function registerDoctorCommand(program: Command): void {
+  program
+    .command('doctor')
+    .description('check the config and this host against the production checklist, with the fix for each problem')
+    .option('-c, --config <file>', `YAML config file (default: ${DEFAULT_CONFIG_FILE})`)
+    .option('--json', 'machine-readable output: { ok, checks: [{ id, title, status, detail, fix }] }')
+    .addOption(new Option('--proc-root <dir>').hideHelp())
+    .addOption(new Option('--etc-root <dir>').hideHelp())
+    // The root program's own --config takes the value wherever it stands, so read both.
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<DoctorOptions>();
+      const env: Partial<DoctorEnv> = {};
+      if (o.procRoot !== undefined) env.procRoot = o.procRoot;
+      if (o.etcRoot !== undefined) env.etcRoot = o.etcRoot;
+      let code: number;
+      try {
+        code = await runDoctor(o.config ?? DEFAULT_CONFIG_FILE, { json: o.json ?? false, env });
+      } catch (e) {
+        process.stderr.write(`spooky doctor: ${(e as Error).message}\n`);
+        code = 1;
+      }
+      process.exit(code);
+    });
+}

@@ -1,0 +1,377 @@
+/**
+ * The TCP listener: HTTP/2 and HTTP/1.1 over TLS (ALPN h2, http/1.1) on the listen address and
+ * the QUIC port, for clients that have not discovered HTTP/3 yet (Alt-Svc). Requests reach the
+ * same RequestHandler (the forwarder) as HTTP/3 ones, as ClientRequest + ClientStream.
+ * Node's parsers (nghttp2, llhttp) reject bad framing and smuggling attempts themselves; this
+ * file adds what HTTP/3 validation adds on top: header limits (431), CONNECT (501), conflicting
+ * host / :authority (400), and the removal of connection-specific fields.
+ */
+import { ServerResponse as Http1Response, type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, {
+  constants,
+  type Http2SecureServer,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ClientRequest, ClientStream, RequestHandler } from '../proxy/client-stream.js';
+import { certificateSubject } from '../tls/subject.js';
+import { H1ClientStream, H2ClientStream } from './stream.js';
+
+export interface TcpLimits {
+  /** Header fields per request, pseudo-headers (or their HTTP/1.1 equivalents) included. */
+  maxHeaderCount: number;
+  /** RFC 9113 §6.5.2 / RFC 9114 §4.2.2 size: name + value + 32 per field. */
+  maxHeaderBytes: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 100). */
+  maxConcurrentStreams?: number;
+}
+
+type Log = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+
+export interface TcpListenerOptions {
+  address: string;
+  port: number;
+  certPem: string;
+  keyPem: string;
+  handler: RequestHandler;
+  limits: TcpLimits;
+  log: Log;
+  /** Asked for each new TCP connection: false closes it at once (rate and connection caps). */
+  admit?: () => boolean;
+  /** An HTTP/2 connection without traffic this long gets GOAWAY (default 120 s). */
+  idleTimeoutMs?: number;
+  /** mTLS: the CA bundle client certificates must chain to; the handshake fails without one. */
+  clientCaPem?: string | null;
+}
+
+/** Connection-specific fields: never forwarded (HTTP/1.1 clients legitimately send them). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const FIELD_OVERHEAD = 32;
+
+type Built = { ok: true; request: ClientRequest } | { ok: false; status: 400 | 431 | 501; reason: string };
+
+interface Head {
+  method: string;
+  /** :path (HTTP/2) or the request target (HTTP/1.1). */
+  target: string;
+  /** :authority (HTTP/2), when sent. */
+  authority: string | undefined;
+  /** Regular fields, flat [name, value, ...] as received. */
+  raw: readonly string[];
+  /** Pseudo-header fields (HTTP/2) or their implied equivalents (HTTP/1.1), for the limits. */
+  pseudo: ReadonlyArray<readonly [string, string]>;
+  /** The request is known to have no body (no framing in HTTP/1.1, END_STREAM in HTTP/2). */
+  bodyless: boolean;
+  /** :authority or Host is mandatory (HTTP/2, HTTP/1.1; not HTTP/1.0). */
+  requireHost: boolean;
+}
+
+/** Turns a parsed request head into a ClientRequest, or the status to refuse it with. */
+export function buildRequest(h: Head, limits: TcpLimits): Built {
+  const count = h.raw.length / 2 + h.pseudo.length;
+  if (count > limits.maxHeaderCount) {
+    return { ok: false, status: 431, reason: `${count} header fields exceed the limit of ${limits.maxHeaderCount}` };
+  }
+  let size = 0;
+  for (const [n, v] of h.pseudo) size += n.length + v.length + FIELD_OVERHEAD;
+  for (let i = 0; i < h.raw.length; i++) size += h.raw[i].length + (i % 2 === 0 ? FIELD_OVERHEAD : 0);
+  if (size > limits.maxHeaderBytes) {
+    return { ok: false, status: 431, reason: `header section of ${size} bytes exceeds ${limits.maxHeaderBytes}` };
+  }
+  if (h.method === 'CONNECT') return { ok: false, status: 501, reason: 'CONNECT is not supported' };
+  const dropped = new Set<string>();
+  let host: string | undefined;
+  let contentLength = -1;
+  let chunked = false;
+  for (let i = 0; i < h.raw.length; i += 2) {
+    const name = h.raw[i].toLowerCase();
+    const value = h.raw[i + 1];
+    if (name === 'connection') for (const t of value.split(',')) dropped.add(t.trim().toLowerCase());
+    else if (name === 'transfer-encoding') chunked = true;
+    else if (name === 'host') {
+      if (host !== undefined && host !== value) return { ok: false, status: 400, reason: 'conflicting host headers' };
+      host = value;
+    } else if (name === 'content-length') {
+      const n = /^[0-9]{1,15}$/.test(value) ? Number(value) : Number.NaN;
+      if (Number.isNaN(n) || (contentLength !== -1 && contentLength !== n)) {
+        return { ok: false, status: 400, reason: `invalid content-length ${JSON.stringify(value)}` };
+      }
+      contentLength = n;
+    }
+  }
+  const headers: Array<readonly [string, string]> = [];
+  for (let i = 0; i < h.raw.length; i += 2) {
+    const name = h.raw[i].toLowerCase();
+    if (CONNECTION_SPECIFIC.has(name) || dropped.has(name)) continue;
+    if (name === 'te') {
+      // Only "trailers" means anything past this hop (gRPC); the forwarder expects nothing else.
+      if (h.raw[i + 1].split(',').some((t) => t.trim().toLowerCase() === 'trailers')) headers.push(['te', 'trailers']);
+      continue;
+    }
+    headers.push([name, h.raw[i + 1]]);
+  }
+  let authority = h.authority;
+  let path = h.target;
+  if (path.charCodeAt(0) !== 0x2f && !(path === '*' && h.method === 'OPTIONS')) {
+    // HTTP/1.1 absolute-form: the target's authority wins over Host (RFC 9112 §3.2.2).
+    const abs = /^https?:\/\/([^/?#]+)([^#]*)$/i.exec(path);
+    if (!abs) return { ok: false, status: 400, reason: 'request target must start with "/"' };
+    authority = abs[1];
+    path = abs[2] === '' ? '/' : abs[2].charCodeAt(0) === 0x3f ? `/${abs[2]}` : abs[2];
+    host = undefined;
+  }
+  if (authority !== undefined && host !== undefined && authority !== host) {
+    return { ok: false, status: 400, reason: ':authority and host differ' };
+  }
+  if (authority === undefined && host === undefined && h.requireHost) {
+    return { ok: false, status: 400, reason: 'missing :authority or host' };
+  }
+  if (contentLength === -1 && h.bodyless && !chunked) contentLength = 0;
+  return {
+    ok: true,
+    request: { method: h.method, scheme: 'https', authority: authority ?? host ?? '', path, headers, contentLength },
+  };
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`: the same client looks the same over TCP and QUIC. */
+function peerIp(addr: string | undefined): string {
+  if (!addr) return '';
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+interface Conn {
+  key: string;
+  clientIp: string;
+  /** The verified client certificate's subject (mTLS). */
+  clientCertSubject: string | undefined;
+  /** HTTP/1.1 exchanges in progress on the connection. */
+  active: number;
+}
+
+export class TcpListener {
+  private readonly server: Http2SecureServer;
+  /** Every TCP connection (for admission counts and a forced close). */
+  private readonly sockets = new Set<Socket>();
+  private readonly sessions = new Map<ServerHttp2Session, Conn>();
+  private readonly h1 = new Map<TLSSocket, Conn>();
+  private nextKey = 0;
+  private draining = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly options: TcpListenerOptions) {
+    const { limits } = options;
+    const ca = options.clientCaPem ?? null;
+    this.server = http2.createSecureServer({
+      cert: options.certPem,
+      key: options.keyPem,
+      allowHTTP1: true,
+      // mTLS as on QUIC: no valid client certificate, no handshake.
+      ...(ca !== null ? { ca, requestCert: true, rejectUnauthorized: true } : {}),
+      // Slack over our own limits so an oversized head gets our 431 rather than a bare reset.
+      maxHeaderListPairs: limits.maxHeaderCount * 2 + 16,
+      settings: {
+        maxConcurrentStreams: limits.maxConcurrentStreams ?? 100,
+        maxHeaderListSize: limits.maxHeaderBytes * 2 + 4096,
+      },
+    });
+    const srv = this.server as Http2SecureServer & {
+      maxHeadersCount: number;
+      maxHeaderSize: number;
+      keepAliveTimeout: number;
+      insecureHTTPParser: boolean;
+    };
+    srv.maxHeadersCount = limits.maxHeaderCount + 1;
+    srv.maxHeaderSize = limits.maxHeaderBytes * 2 + 8192;
+    srv.keepAliveTimeout = 5000;
+    srv.insecureHTTPParser = false;
+    // HTTP/2 is served through the core stream API: drop the compatibility layer that adding a
+    // 'request' listener (needed for HTTP/1.1) would otherwise install.
+    this.server.removeAllListeners('newListener');
+    this.server.on('connection', (socket: Socket) => this.onConnection(socket));
+    this.server.on('secureConnection', (socket: TLSSocket) => this.onSecureConnection(socket));
+    this.server.on('session', (session: ServerHttp2Session) => this.onSession(session));
+    this.server.on('stream', (s: ServerHttp2Stream, h: IncomingHttpHeaders, flags: number, raw?: string[]) =>
+      this.onStream(s, h, flags, raw),
+    );
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.onConnect(req, socket));
+  }
+
+  /** Open TCP connections. */
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  listen(): Promise<{ port: number }> {
+    const { address, port } = this.options;
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      this.server.once('error', onError);
+      this.server.listen({ host: address, port }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (e) => this.options.log.warn({ err: e.message }, 'TCP listener error'));
+        const a = this.server.address();
+        resolve({ port: typeof a === 'object' && a ? a.port : port });
+      });
+    });
+  }
+
+  /** New connections use this certificate; established ones keep theirs. */
+  setCertificate(certPem: string, keyPem: string, clientCaPem: string | null = this.options.clientCaPem ?? null): void {
+    this.server.setSecureContext({ cert: certPem, key: keyPem, ...(clientCaPem !== null ? { ca: clientCaPem } : {}) });
+  }
+
+  /**
+   * Graceful close: no new connections; HTTP/2 GOAWAY (streams in flight finish); HTTP/1.1 idle
+   * connections closed, busy ones answered with `connection: close`; everything left is
+   * destroyed after `drainMs`.
+   */
+  close(drainMs: number): Promise<void> {
+    this.closing ??= this.doClose(drainMs);
+    return this.closing;
+  }
+
+  private async doClose(drainMs: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.sessions.keys()) session.close();
+    for (const [socket, conn] of this.h1) if (conn.active === 0) socket.end();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), drainMs);
+    });
+    const forced = await Promise.race([closed.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (forced) {
+      const open = this.sockets.size;
+      for (const session of this.sessions.keys()) session.destroy();
+      for (const socket of this.sockets) socket.destroy();
+      this.options.log.warn({ connections: open, drain_ms: drainMs }, 'TCP connections closed after the drain timeout');
+    }
+    await closed;
+  }
+
+  private onConnection(socket: Socket): void {
+    if (this.draining || (this.options.admit && !this.options.admit())) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  private newConn(remoteAddress: string | undefined, socket?: TLSSocket): Conn {
+    this.nextKey = (this.nextKey + 1) % Number.MAX_SAFE_INTEGER;
+    let clientCertSubject: string | undefined;
+    if (this.options.clientCaPem) {
+      try {
+        const cert = socket?.getPeerX509Certificate();
+        clientCertSubject = cert ? certificateSubject(cert.raw) : undefined;
+      } catch {
+        clientCertSubject = undefined;
+      }
+    }
+    return { key: `tcp-${this.nextKey}`, clientIp: peerIp(remoteAddress), clientCertSubject, active: 0 };
+  }
+
+  private onSecureConnection(socket: TLSSocket): void {
+    if (socket.alpnProtocol === 'h2') return; // the session handler has it
+    this.h1.set(socket, this.newConn(socket.remoteAddress, socket));
+    socket.once('close', () => this.h1.delete(socket));
+    if (this.draining) socket.end();
+  }
+
+  private onSession(session: ServerHttp2Session): void {
+    this.sessions.set(session, this.newConn(session.socket?.remoteAddress, session.socket as TLSSocket | undefined));
+    session.on('error', () => {}); // its streams see 'close'
+    session.once('close', () => this.sessions.delete(session));
+    session.setTimeout(this.options.idleTimeoutMs ?? 120_000, () => session.close());
+    if (this.draining) session.close();
+  }
+
+  private onStream(s: ServerHttp2Stream, h: IncomingHttpHeaders, flags: number, rawHeaders?: string[]): void {
+    const session = s.session as ServerHttp2Session;
+    const conn =
+      this.sessions.get(session) ??
+      this.newConn(session.socket?.remoteAddress, session.socket as TLSSocket | undefined);
+    const stream = new H2ClientStream(s, conn.clientIp, conn.key);
+    stream.clientCertSubject = conn.clientCertSubject;
+    const raw: string[] = [];
+    const pseudo: Array<readonly [string, string]> = [];
+    const all = rawHeaders ?? Object.entries(h).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
+    for (let i = 0; i + 1 < all.length; i += 2) {
+      if (all[i].charCodeAt(0) === 0x3a) pseudo.push([all[i], all[i + 1]]);
+      else raw.push(all[i], all[i + 1]);
+    }
+    const authority = h[constants.HTTP2_HEADER_AUTHORITY];
+    this.dispatch(stream, {
+      method: String(h[constants.HTTP2_HEADER_METHOD] ?? ''),
+      target: String(h[constants.HTTP2_HEADER_PATH] ?? ''),
+      authority: authority === undefined ? undefined : String(authority),
+      raw,
+      pseudo,
+      bodyless: (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0,
+      requireHost: true,
+    });
+  }
+
+  private h1Conn(req: IncomingMessage): Conn {
+    const socket = req.socket as TLSSocket;
+    let conn = this.h1.get(socket);
+    if (!conn) {
+      conn = this.newConn(socket.remoteAddress, socket);
+      this.h1.set(socket, conn);
+    }
+    return conn;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const conn = this.h1Conn(req);
+    const socket = req.socket;
+    conn.active++;
+    res.once('close', () => {
+      conn.active--;
+      // A response that went out before the drain began had no `connection: close`.
+      if (this.draining && conn.active === 0 && !socket.destroyed) socket.end();
+    });
+    const stream = new H1ClientStream(req, res, conn.clientIp, conn.key, () => this.draining);
+    stream.clientCertSubject = conn.clientCertSubject;
+    this.dispatch(stream, this.h1Head(req));
+  }
+
+  private h1Head(req: IncomingMessage): Head {
+    const method = req.method ?? '';
+    const target = req.url ?? '';
+    const framed = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    const pseudo: Head['pseudo'] = [
+      [':method', method],
+      [':scheme', 'https'],
+      [':path', target],
+    ];
+    const requireHost = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
+    return { method, target, authority: undefined, raw: req.rawHeaders, pseudo, bodyless: !framed, requireHost };
+  }
+
+  /** HTTP/1.1 CONNECT arrives as its own event (Node detaches the socket): answer 501. */
+  private onConnect(req: IncomingMessage, socket: Socket): void {
+    const conn = this.h1Conn(req);
+    const res = new Http1Response(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    const stream = new H1ClientStream(req, res, conn.clientIp, conn.key, () => true);
+    this.options.handler.onRejected(stream, 501, 'CONNECT is not supported');
+  }
+
+  private dispatch(stream: ClientStream, head: Head): void {
+    const built = buildRequest(head, this.options.limits);
+    if (built.ok) this.options.handler.onRequest(stream, built.request);
+    else this.options.handler.onRejected(stream, built.status, built.reason);
+  }
+}
