@@ -81,7 +81,11 @@ export function configDefaults(file: string): ConfigDefaults {
     url: controlUrlFor(address, port),
     token: typeof api.auth_token === 'string' ? api.auth_token : undefined,
     tokenFile: tokenFile === undefined ? undefined : resolve(dirname(resolve(file)), tokenFile),
-    stateDir: typeof control.state_dir === 'string' ? control.state_dir : DEFAULT_STATE_DIR,
+    // Relative paths in the config resolve against its directory, as the daemons resolve them.
+    stateDir: resolve(
+      dirname(resolve(file)),
+      typeof control.state_dir === 'string' ? control.state_dir : DEFAULT_STATE_DIR,
+    ),
   };
 }
 

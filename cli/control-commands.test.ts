@@ -20,7 +20,7 @@ import type {
   ValidateBody,
 } from '../controlplane/api/types.js';
 import { generateSelfSigned } from './certs.js';
-import { controlUrlFor } from './control-client.js';
+import { configDefaults, controlUrlFor } from './control-client.js';
 import { table } from './control-commands.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -414,5 +414,23 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
         'A     BB  C\nlong  x   y',
       );
     });
+  });
+});
+
+describe('configDefaults', () => {
+  it('resolves a relative state_dir and token file against the config file, not the working directory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-defaults-'));
+    try {
+      const file = join(dir, 'spooky.yaml');
+      writeFileSync(
+        file,
+        'control: { state_dir: dev-state }\nobservability: { control_api: { auth_token_file: t.token } }\n',
+      );
+      const d = configDefaults(file);
+      assert.equal(d.stateDir, join(dir, 'dev-state'));
+      assert.equal(d.tokenFile, join(dir, 't.token'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

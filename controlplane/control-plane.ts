@@ -140,14 +140,6 @@ export class ControlPlane implements ControlApiHandlers {
       return { kind: 'applied', body: { version: cur.record.version, unchanged: true, dataplanes: [] } };
     }
     const version = ++this.lastVersion;
-    const snapshot = encodeSnapshot(prepared.runtime, version, randomBytes(8).toString('hex'));
-    const outcomes = await this.opts.server.push(snapshot, this.opts.ackTimeoutMs ?? 10_000);
-    if (this.opts.registry) ControlPlaneMetrics.for(this.opts.registry).recordApply(outcomes);
-    if (outcomes.some((o) => o.result === 'nack')) {
-      await this.revert(outcomes);
-      this.opts.log.warn({ version, by, outcomes }, 'apply refused by a data plane; the previous config stays active');
-      return { kind: 'rejected', version, dataplanes: outcomes };
-    }
     const record: AppliedRecord = {
       version,
       sha256: hash,
@@ -156,7 +148,35 @@ export class ControlPlane implements ControlApiHandlers {
       baseDir,
       yaml,
     };
-    this.opts.store.commit(record);
+    // Written (not yet current) before any data plane sees it: a full or read-only state_dir
+    // refuses the apply while nothing has changed anywhere.
+    let staged: { commit(): void; abort(): void };
+    try {
+      staged = this.opts.store.stage(record);
+    } catch (e) {
+      const message = `cannot save the applied config under control.state_dir: ${(e as Error).message}; nothing changed`;
+      this.opts.log.error({ version, by }, message);
+      return { kind: 'failed', message };
+    }
+    const snapshot = encodeSnapshot(prepared.runtime, version, randomBytes(8).toString('hex'));
+    const outcomes = await this.opts.server.push(snapshot, this.opts.ackTimeoutMs ?? 10_000);
+    if (this.opts.registry) ControlPlaneMetrics.for(this.opts.registry).recordApply(outcomes);
+    if (outcomes.some((o) => o.result === 'nack')) {
+      staged.abort();
+      await this.revert(outcomes);
+      this.opts.log.warn({ version, by, outcomes }, 'apply refused by a data plane; the previous config stays active');
+      return { kind: 'rejected', version, dataplanes: outcomes };
+    }
+    try {
+      staged.commit();
+    } catch (e) {
+      // The rename failed after a successful write (rare): not durable, so not applied.
+      staged.abort();
+      await this.revert(outcomes);
+      const message = `cannot save the applied config under control.state_dir: ${(e as Error).message}; nothing changed`;
+      this.opts.log.error({ version, by }, message);
+      return { kind: 'failed', message };
+    }
     this.activate(record, prepared.config, prepared.runtime, snapshot);
     this.opts.log.info({ version, by, summary: summaryOf(prepared.runtime), outcomes }, 'config applied');
     return { kind: 'applied', body: { version, unchanged: false, dataplanes: outcomes } };

@@ -90,6 +90,7 @@ export class DataPlane {
     version = 0,
   ) {
     this.runtime = new BackendRuntime(config, this.metrics);
+    this.metrics.bindInflight(() => this.runtime.limits.total);
     this.metrics.bindTransport(() => {
       const ep = this.endpoint;
       if (!ep) return null;

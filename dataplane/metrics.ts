@@ -84,6 +84,18 @@ export class DataPlaneMetrics {
    * Connection, stream and packet figures, read from the transport when scraped. Counters follow
    * the transport's own monotonic counts (prom-client counters only go up by increments).
    */
+  /** Requests holding an upstream in-flight slot (all pools), read at scrape time. */
+  bindInflight(read: () => number): void {
+    new Gauge({
+      name: 'spooky_upstream_inflight',
+      help: 'Requests in flight to backends (holding an in-flight limit slot)',
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
   bindTransport(figures: () => TransportFigures | null): void {
     const seen = new Map<string, number>();
     const follow = (counter: Counter<string>, key: string, value: number, labels: Record<string, string> = {}) => {

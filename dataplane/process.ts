@@ -118,6 +118,8 @@ export async function runDataPlane(file: string): Promise<void> {
       return outcome;
     },
     onBackendStates: (m) => dp.backendStates.update(m.epoch, m.states),
+    // Tests shorten it to see gauges settle quickly; operators have no reason to.
+    statsIntervalMs: Number(process.env.SPOOKY_STATS_INTERVAL_MS) || 5000,
     stats: () => dp.stats(),
   });
   control.start();

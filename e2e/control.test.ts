@@ -18,49 +18,10 @@ import {
   startControl,
   startDataplane,
 } from './support/harness.js';
+import { Load } from './support/load.js';
 import { config, newSetup, type Setup, spooky } from './support/pair.js';
 
 const CLI = join(DIST, 'cli', 'main.js');
-
-/** Continuous GETs: `connections` × `streams` loops until stopped; counts every outcome. */
-class Load {
-  ok = 0;
-  failures: string[] = [];
-  private running = true;
-  private readonly loops: Promise<void>[] = [];
-  readonly clients: H3ClientSession[] = [];
-
-  static async start(port: number, connections = 4, streams = 8): Promise<Load> {
-    const load = new Load();
-    for (let c = 0; c < connections; c++) {
-      const client = await H3ClientSession.connect('127.0.0.1', port, { insecure: true, serverName: 'localhost' });
-      load.clients.push(client);
-      for (let s = 0; s < streams; s++) load.loops.push(load.loop(client));
-    }
-    return load;
-  }
-
-  private async loop(client: H3ClientSession): Promise<void> {
-    while (this.running) {
-      try {
-        const res = await client.fetch({ path: '/load', authority: 'localhost' });
-        if (res.status === 200) this.ok++;
-        else this.failures.push(`status ${res.status}: ${res.body.toString().trim()}`);
-      } catch (e) {
-        this.failures.push(String(e));
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  }
-
-  async stop(): Promise<{ closedConnections: number }> {
-    this.running = false;
-    await Promise.all(this.loops);
-    const closedConnections = this.clients.filter((c) => c.closed).length;
-    await Promise.all(this.clients.map((c) => c.close()));
-    return { closedConnections };
-  }
-}
 
 /** Polls `check` (a request) until it passes; returns how long that took after `since`. */
 async function visibleWithin(since: number, check: () => Promise<boolean>, limitMs = 5000): Promise<number> {

@@ -40,7 +40,8 @@ export type ApplyResult =
   | { kind: 'invalid'; errors: ConfigIssue[] } // 422 {error, errors}
   | { kind: 'rejected'; version: number; dataplanes: DataPlaneOutcome[] } // 409: previous config stays active
   | { kind: 'no_previous' } // 409
-  | { kind: 'busy' }; // 409
+  | { kind: 'busy' } // 409
+  | { kind: 'failed'; message: string }; // 500: could not be made durable; nothing changed
 
 export interface ControlApiOptions {
   address: string;
@@ -122,6 +123,8 @@ function applyReply(r: ApplyResult): Reply {
       return err(409, 'no previous config to roll back to', 'no_previous');
     case 'busy':
       return err(409, 'another apply is in progress', 'busy');
+    case 'failed':
+      return err(500, r.message, 'failed');
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -39,5 +39,21 @@ describe('AppliedStore', () => {
     store.commit(record(3, 'three: 3\n'));
     writeFileSync(join(dir, 'config', 'current.yaml'), 'half a write');
     assert.equal(store.current(), null);
+  });
+
+  it('stage writes nothing visible and fails when the state cannot be written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-store-'));
+    dirs.push(dir);
+    const store = new AppliedStore(dir);
+    store.init();
+    store.commit(record(1, 'one: 1\n'));
+    const staged = store.stage(record(2, 'two: 2\n'));
+    assert.equal(store.current()?.version, 1, 'staged is not current');
+    staged.abort();
+    assert.deepEqual(readdirSync(join(dir, 'config')).sort(), ['current.json', 'current.yaml']);
+    rmSync(join(dir, 'config', 'current.yaml'));
+    mkdirSync(join(dir, 'config', 'current.yaml'));
+    assert.throws(() => store.stage(record(3, 'three: 3\n')), /is a directory/);
+    assert.deepEqual(readdirSync(join(dir, 'config')).sort(), ['current.json', 'current.yaml']);
   });
 });

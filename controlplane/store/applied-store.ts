@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../lib/atomic-file.js';
+import { type StagedFile, stageFile } from '../../lib/atomic-file.js';
 
 export interface AppliedRecord {
   version: number;
@@ -47,9 +47,40 @@ export class AppliedStore {
 
   /** Makes `record` current; the old current becomes previous. */
   commit(record: AppliedRecord): void {
+    this.stage(record).commit();
+  }
+
+  /**
+   * Writes everything `commit` needs without making it current: a full or read-only state
+   * directory fails here, before the config reaches any data plane.
+   */
+  stage(record: AppliedRecord): { commit(): void; abort(): void } {
     const old = this.current();
-    if (old) this.write('previous', old);
-    this.write('current', record);
+    const files: StagedFile[] = [];
+    try {
+      if (old) files.push(...this.stageRecord('previous', old));
+      files.push(...this.stageRecord('current', record));
+    } catch (e) {
+      for (const f of files) f.abort();
+      throw e;
+    }
+    return {
+      // previous first: a crash in between leaves the old current, still valid.
+      commit: () => {
+        for (const f of files) f.commit();
+      },
+      abort: () => {
+        for (const f of files) f.abort();
+      },
+    };
+  }
+
+  private stageRecord(name: string, r: AppliedRecord): StagedFile[] {
+    const { yaml, ...meta } = r;
+    return [
+      stageFile(join(this.dir, `${name}.yaml`), yaml, 0o640),
+      stageFile(join(this.dir, `${name}.json`), `${JSON.stringify(meta, null, 2)}\n`, 0o640),
+    ];
   }
 
   private read(name: string): AppliedRecord | null {
@@ -62,11 +93,5 @@ export class AppliedStore {
     } catch {
       return null;
     }
-  }
-
-  private write(name: string, r: AppliedRecord): void {
-    const { yaml, ...meta } = r;
-    writeFileAtomic(join(this.dir, `${name}.yaml`), yaml, 0o640);
-    writeFileAtomic(join(this.dir, `${name}.json`), `${JSON.stringify(meta, null, 2)}\n`, 0o640);
   }
 }

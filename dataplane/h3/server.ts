@@ -138,6 +138,9 @@ export class H3ServerStream implements FrameSink, ClientStream {
         return;
       }
       case In.Discard:
+      case In.Done:
+        // Answered early (the answer may complete while the same read still holds body frames):
+        // the rest of the request is unwanted, not an error. After a real FIN nothing arrives.
         return;
       default:
         throw new H3Error(
@@ -152,7 +155,7 @@ export class H3ServerStream implements FrameSink, ClientStream {
       // Unknown types never reach here; every other known type is forbidden on a request stream.
       throw new H3Error(H3.FRAME_UNEXPECTED, `frame 0x${type.toString(16)} on a request stream`);
     }
-    if (this.inState === In.Discard) return;
+    if (this.inState === In.Discard || this.inState === In.Done) return;
     if (this.inState === In.Trailers) throw new H3Error(H3.FRAME_UNEXPECTED, 'HEADERS after trailers');
     let fields: Array<[string, string]>;
     try {
@@ -270,11 +273,11 @@ export class H3ServerStream implements FrameSink, ClientStream {
   }
 
   /** The peer aborted one direction, or the connection closed. */
-  aborted(code: number, reason: string): void {
+  aborted(code: number, reason: string, resetCode: number = H3.REQUEST_CANCELLED): void {
     const cb = this.onAbort;
     this.clearCallbacks();
-    if (!this.outDone) this.quic.streamShutdown(this.id, 'write', H3.REQUEST_CANCELLED);
-    if (this.inState !== In.Done) this.quic.streamShutdown(this.id, 'read', H3.REQUEST_CANCELLED);
+    if (!this.outDone) this.quic.streamShutdown(this.id, 'write', resetCode);
+    if (this.inState !== In.Done) this.quic.streamShutdown(this.id, 'read', resetCode);
     this.outDone = true;
     this.inState = In.Done;
     this.session.forgetStream(this);
@@ -346,7 +349,8 @@ export class H3ServerSession extends H3Session {
 
   protected resetStream(streamId: number, code: number): void {
     const s = this.streams.get(streamId);
-    if (s) s.aborted(code, 'stream error');
+    // Our own verdict on the stream (H3_EXCESSIVE_LOAD, H3_MESSAGE_ERROR, ...): the client gets that code.
+    if (s) s.aborted(code, 'stream error', code);
     else {
       this.quic.streamShutdown(streamId, 'read', code);
       this.quic.streamShutdown(streamId, 'write', code);

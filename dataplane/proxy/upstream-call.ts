@@ -210,7 +210,10 @@ export class UpstreamCall {
   }
 
   private onAttemptError(a: Attempt, err: UpstreamError): void {
-    if (err.kind !== 'aborted') this.host.runtime.record(a.backend.id, false, null);
+    // An idle body (a client that stopped reading or sending) or our own abort says nothing
+    // about the backend's health: only failures the backend caused feed its breaker.
+    if (err.kind !== 'aborted' && err.kind !== 'idle_timeout') this.host.runtime.record(a.backend.id, false, null);
+    else if (err.kind === 'idle_timeout') this.host.runtime.breaker(a.backend.id).onCancel();
     this.release(a, err.kind);
     const reason = this.retryReason(a, err);
     if (reason && !this.stream.headersSent && this.retriesLeft > 0 && this.host.runtime.retryBudget.tryStartRetry()) {

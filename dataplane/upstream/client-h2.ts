@@ -47,7 +47,11 @@ export class H2Client implements Dispatcher {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
     const { origin, timeouts, tls } = this.options;
-    const session = http2.connect(origin, { ...tls, peerMaxConcurrentStreams: 1000 });
+    // node's default 10 MB session-memory cap is reached by one busy upstream session carrying
+    // hundreds of streams (each with flow-control windows of data): nghttp2 then refuses new
+    // streams with ENHANCE_YOUR_CALM (502s in bursts under load). Per-stream buffering is bounded
+    // by backpressure; this only lifts the session-wide accounting cap.
+    const session = http2.connect(origin, { ...tls, peerMaxConcurrentStreams: 1000, maxSessionMemory: 256 });
     this.session = session;
     const connectTimer = setTimeout(() => {
       session.destroy(new UpstreamError('connect', `connect to ${origin} timed out after ${timeouts.connectMs} ms`));
@@ -156,12 +160,17 @@ class H2Exchange implements UpstreamExchange {
       const status = Number(h[':status']);
       if (status >= 100 && status < 200) handler.onInformational(status, fieldsFromNodeHeaders(h));
     });
+    let declaredLength = -1;
+    let received = 0;
     stream.on('response', (h) => {
       this.clearHeadersTimer();
       this.responded = true;
+      const cl = h['content-length'];
+      if (typeof cl === 'string' && /^\d+$/.test(cl) && request.method !== 'HEAD') declaredLength = Number(cl);
       handler.onResponseStart(Number(h[':status']), fieldsFromNodeHeaders(h));
     });
     stream.on('data', (chunk: Buffer) => {
+      received += chunk.length;
       if (!this.done && !handler.onData(chunk)) stream.pause();
     });
     let trailers: Fields | null = null;
@@ -171,6 +180,21 @@ class H2Exchange implements UpstreamExchange {
     stream.on('end', () => {
       if (this.done) return;
       if (!this.responded) return; // 'close' reports what went wrong
+      // node also ends the readable side when the session dies mid-body: a stream reset or a body
+      // shorter than its content-length is a failure, never a complete response.
+      const code = stream.rstCode;
+      if (
+        (code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR) ||
+        (declaredLength >= 0 && received < declaredLength)
+      ) {
+        this.fail(
+          new UpstreamError(
+            'reset',
+            `${origin} ended the response early (${received} of ${declaredLength < 0 ? 'unknown' : declaredLength} bytes, code ${code ?? 'none'})`,
+          ),
+        );
+        return;
+      }
       this.finish();
       handler.onComplete(trailers);
     });
