@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run bench [-- --quick] [--only NAME,...] [--rounds N] [--processes N]`: Spooky and Caddy side by side on
+ * `npm run bench [-- --quick] [--only NAME,...] [--rounds N] [--processes N] [--spooky-node-flags "F"]`: Spooky and Caddy side by side on
  * this machine, against the same HTTP/2 backend, driven by the same HTTP/3 load generator, plus
  * the HTTP/2 ceiling (h2load straight at the backend). Targets are interleaved inside each round
  * and every figure is the median over rounds. Writes JSON and Markdown to bench/results/.
@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { generateSelfSigned } from '../cli/certs.js';
+import { DAEMON_NODE_FLAGS } from '../lib/daemon-flags.js';
 import type { LoadResult } from './loadgen.js';
 import { runLoadgen } from './parallel.js';
 import {
@@ -95,6 +96,9 @@ const roundsArg = args.indexOf('--rounds');
 const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 1 : 3;
 const procArg = args.indexOf('--processes');
 const processes = procArg >= 0 ? Number(args[procArg + 1]) : 1;
+// --spooky-node-flags "FLAGS": the data plane's Node flags instead of the daemons' (experiments).
+const flagsArg = args.indexOf('--spooky-node-flags');
+const spookyNodeFlags = flagsArg >= 0 ? args[flagsArg + 1].split(' ').filter(Boolean) : DAEMON_NODE_FLAGS;
 const durationMs = quick ? 2000 : 6000;
 const warmupMs = quick ? 500 : 1500;
 
@@ -124,7 +128,7 @@ async function main(): Promise<void> {
   const uploadFile = join(dir, 'upload.bin');
   writeFileSync(uploadFile, Buffer.alloc(1 << 20, 'u'));
   const backend = await startBackend();
-  const spooky = await startSpooky(dir, backend.port, cert);
+  const spooky = await startSpooky(dir, backend.port, cert, spookyNodeFlags);
   const caddy = await startCaddy(dir, backend.port, cert);
   const scenarios = SCENARIOS.filter((s) => !only || only.has(s.name));
   const runs: Record<string, Record<'spooky' | 'caddy' | 'ceiling', Measure[]>> = {};
@@ -257,6 +261,7 @@ function machine() {
     memory_gib: Math.round(os.totalmem() / 2 ** 30),
     kernel: os.release(),
     node: process.version,
+    spooky_node_flags: spookyNodeFlags.join(' '),
     caddy: version('caddy', ['version']),
     h2load: version('h2load', ['--version']),
   };
@@ -290,7 +295,7 @@ function markdown(report: {
   const lines = [
     `# Spooky benchmark (${report.mode}, ${report.rounds} round(s), medians)`,
     '',
-    `${report.started} · ${m.cpus} × ${m.cpu_model} · ${m.memory_gib} GiB · Linux ${m.kernel} · Node ${m.node} · Caddy ${m.caddy ?? '?'}`,
+    `${report.started} · ${m.cpus} × ${m.cpu_model} · ${m.memory_gib} GiB · Linux ${m.kernel} · Node ${m.node}${m.spooky_node_flags ? ` (data plane: ${m.spooky_node_flags})` : ''} · Caddy ${m.caddy ?? '?'}`,
     '',
     '| scenario | Spooky req/s | Caddy req/s | ceiling req/s | Spooky/Caddy | Spooky/ceiling | p50 ms S / C | p99 ms S / C | CPU s per 1k req S / C | peak RSS MiB S / C | errors S / C |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { DAEMON_NODE_FLAGS } from '../lib/daemon-flags.js';
 
 export const DIST = new URL('../', import.meta.url).pathname;
 
@@ -113,7 +114,13 @@ export async function startBackend(): Promise<Proc & { port: number }> {
   return { ...p, port: Number(p.match[1]) };
 }
 
-export async function startSpooky(dir: string, backendPort: number, cert: { certFile: string; keyFile: string }) {
+/** Spooky's data plane, started as the daemons start it (nodeFlags: the Node flags before the script). */
+export async function startSpooky(
+  dir: string,
+  backendPort: number,
+  cert: { certFile: string; keyFile: string },
+  nodeFlags: readonly string[] = DAEMON_NODE_FLAGS,
+) {
   const file = join(dir, 'spooky-bench.yaml');
   writeFileSync(
     file,
@@ -135,7 +142,11 @@ performance:
   quic_initial_max_streams_bidi: 1000
 `,
   );
-  const p = await startProcess(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', file], /"port":(\d+)/);
+  const p = await startProcess(
+    process.execPath,
+    [...nodeFlags, join(DIST, 'dataplane/main.js'), '--config', file],
+    /"port":(\d+)/,
+  );
   return { ...p, port: Number(p.match[1]) };
 }
 

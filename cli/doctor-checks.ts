@@ -12,6 +12,7 @@ import { analyseBackendAddress } from '../controlplane/config/address.js';
 import { formatIssues, type LoadResult } from '../controlplane/config/load.js';
 import type { RuntimeBackend, RuntimeConfig } from '../controlplane/config/runtime.js';
 import { probeBackend } from '../controlplane/health/prober.js';
+import { NODE_FLOOR_MAJOR, NODE_UPGRADE_FIX, nodeMajor } from '../lib/node-runtime.js';
 import { controlUrlFor } from './control-client.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
@@ -35,6 +36,9 @@ export interface DoctorEnv {
   fetchTimeoutMs: number;
   /** The previous binary kept for rollback. */
   prevBinary: string;
+  /** The Node.js this runs on (process.versions.node) and where it is. */
+  nodeVersion: string;
+  nodePath: string;
 }
 
 export const RMEM_MAX = 67_108_864;
@@ -51,6 +55,8 @@ export function doctorEnv(overrides: Partial<DoctorEnv> = {}): DoctorEnv {
     now: new Date(),
     fetchTimeoutMs: 2000,
     prevBinary: '/usr/local/bin/spooky.prev',
+    nodeVersion: process.versions.node,
+    nodePath: process.execPath,
     ...overrides,
   };
 }
@@ -347,6 +353,16 @@ export function checkPlatform(env: DoctorEnv): CheckResult {
   return c.fail(`${detail} is not supported in production`, 'run on Linux x86_64 (or arm64)');
 }
 
+export function checkNode(env: DoctorEnv): CheckResult {
+  const c = check('node', `Node.js ${NODE_FLOOR_MAJOR} LTS or newer`);
+  const detail = `Node.js v${env.nodeVersion} (${env.nodePath})`;
+  if (nodeMajor(env.nodeVersion) >= NODE_FLOOR_MAJOR) return c.pass(detail);
+  return c.fail(
+    `${detail} is below ${NODE_FLOOR_MAJOR}: out of security support, and the daemons refuse to start on it`,
+    NODE_UPGRADE_FIX,
+  );
+}
+
 /** Every check, in the checklist's order. */
 export async function runChecks(cfg: DoctorConfig, env: DoctorEnv): Promise<CheckResult[]> {
   return [
@@ -362,5 +378,6 @@ export async function runChecks(cfg: DoctorConfig, env: DoctorEnv): Promise<Chec
     checkNofile(env),
     checkKernel(env),
     checkPlatform(env),
+    checkNode(env),
   ];
 }

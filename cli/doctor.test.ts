@@ -16,6 +16,7 @@ import {
   checkHealthEndpoints,
   checkKernel,
   checkKeyPermissions,
+  checkNode,
   checkNofile,
   checkPlatform,
   checkRollback,
@@ -42,6 +43,7 @@ const IDS = [
   'nofile',
   'kernel',
   'platform',
+  'node',
 ];
 
 interface Run {
@@ -206,7 +208,7 @@ control:
     assert.equal(human.code, 0, human.stdout + human.stderr);
     assert.match(human.stdout, /^PASS {2}TLS certificate from a trusted CA — localhost issued by Spooky Test CA$/m);
     assert.doesNotMatch(human.stdout, /^(WARN|FAIL) /m);
-    assert.match(human.stdout, /^12 checks: 12 pass, 0 warn, 0 fail$/m);
+    assert.match(human.stdout, /^13 checks: 13 pass, 0 warn, 0 fail$/m);
   });
 
   test('-c, which the root program takes, names the config too', async () => {
@@ -257,6 +259,24 @@ control:
       assert.ok(human.stdout.includes(`FAIL  ${last.title} — ${last.detail}\n      fix: ${last.fix}\n`), human.stdout);
     });
   }
+
+  test('fails on a Node.js below 24, with the command that provisions one', async () => {
+    const { run, checks } = await doctorJson(
+      '--config',
+      config('good.yaml'),
+      ...hostArgs(),
+      '--node-version',
+      '20.20.2',
+    );
+    assert.equal(run.code, 1);
+    assert.deepEqual(failed(checks), ['node']);
+    const node = byId(checks, 'node');
+    assert.match(node.detail, /^Node\.js v20\.20\.2 \(.+\) is below 24/);
+    assert.match(node.fix, /Node\.js 24 LTS or newer.*\. scripts\/use-node\.sh/);
+    assert.equal(checkNode(doctorEnv({ nodeVersion: '24.0.0' })).status, 'pass');
+    assert.equal(checkNode(doctorEnv({ nodeVersion: '26.10.0' })).status, 'pass');
+    assert.equal(checkNode(doctorEnv({ nodeVersion: '22.12.0' })).status, 'fail');
+  });
 
   test('the control API check reads the raw YAML when validation fails', async () => {
     const { checks } = await doctorJson('--config', config('c.yaml', { control: '0.0.0.0' }), ...hostArgs());

@@ -130,6 +130,7 @@ interface DoctorOptions {
   json?: boolean;
   procRoot?: string;
   etcRoot?: string;
+  nodeVersion?: string;
 }
 
 export function registerDoctorCommand(program: Command): void {
@@ -140,12 +141,14 @@ export function registerDoctorCommand(program: Command): void {
     .option('--json', 'machine-readable output: { ok, checks: [{ id, title, status, detail, fix }] }')
     .addOption(new Option('--proc-root <dir>').hideHelp())
     .addOption(new Option('--etc-root <dir>').hideHelp())
+    .addOption(new Option('--node-version <version>').hideHelp())
     // The root program's own --config takes the value wherever it stands, so read both.
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<DoctorOptions>();
       const env: Partial<DoctorEnv> = {};
       if (o.procRoot !== undefined) env.procRoot = o.procRoot;
       if (o.etcRoot !== undefined) env.etcRoot = o.etcRoot;
+      if (o.nodeVersion !== undefined) env.nodeVersion = o.nodeVersion;
       let code: number;
       try {
         code = await runDoctor(o.config ?? DEFAULT_CONFIG_FILE, { json: o.json ?? false, env });

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { configJsonSchemaText } from '../controlplane/config/json-schema.js';
-import { VERSION } from '../lib/version.js';
+import { VERSION_LINE } from '../lib/node-runtime.js';
 import { runBench } from './bench.js';
 import { generateSelfSigned } from './certs.js';
 import { registerControlCommands } from './control-commands.js';
@@ -16,7 +16,7 @@ import { runValidate } from './validate.js';
 
 const program = new Command('spooky')
   .description('Spooky: an HTTP/3 edge proxy in front of HTTP/2 backends')
-  .version(VERSION)
+  .version(VERSION_LINE)
   .option('-c, --config <file>', 'same as `spooky run --config FILE`')
   .showHelpAfterError()
   .exitOverride();

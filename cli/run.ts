@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../lib/daemon-flags.js';
 
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 
@@ -18,7 +19,9 @@ export interface Supervised {
 
 export function superviseDaemons(file: string): Supervised {
   const start = (main: string) =>
-    spawn(process.execPath, [`${DIST}${main}`, '--config', file], { stdio: ['ignore', 'inherit', 'inherit'] });
+    spawn(process.execPath, [...DAEMON_NODE_FLAGS, `${DIST}${main}`, '--config', file], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
   const control = start('controlplane/main.js');
   const dataplane = start('dataplane/main.js');
   let stopping = false;

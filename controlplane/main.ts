@@ -4,12 +4,13 @@
  * `control.socket`, and the control API. After a restart it serves the last applied config
  * (persisted under `control.state_dir`), not the file; SIGHUP re-reads the file and applies it.
  */
+import '../lib/node-floor.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { createLogger } from '../lib/log.js';
-import { VERSION } from '../lib/version.js';
+import { VERSION_LINE } from '../lib/node-runtime.js';
 import { resolveApiToken } from './api/auth.js';
 import { type RunningControlApi, startControlApi } from './api/server.js';
 import { formatIssues, loadConfigFile } from './config/load.js';
@@ -27,7 +28,7 @@ function fail(message: string): never {
 const program = new Command('spooky-control')
   .description('Spooky control plane: validates config, pushes snapshots to data planes, serves the control API')
   .requiredOption('-c, --config <file>', 'YAML config file')
-  .version(VERSION)
+  .version(VERSION_LINE)
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parse();

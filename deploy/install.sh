@@ -202,9 +202,15 @@ done
 node_path="$(command -v node || true)"
 case "$node_path" in
   /usr/local/sbin/* | /usr/local/bin/* | /usr/sbin/* | /usr/bin/* | /sbin/* | /bin/*) ;;
-  '') warn "node is not on PATH: the units need Node.js 20 or later in /usr/bin or /usr/local/bin" ;;
-  *) warn "node is $node_path, outside systemd's PATH (and maybe under ProtectHome=): install Node.js 20+ system-wide" ;;
+  '') warn "node is not on PATH: the units need Node.js 24 LTS or later in /usr/bin or /usr/local/bin" ;;
+  *) warn "node is $node_path, outside systemd's PATH (and maybe under ProtectHome=): install Node.js 24 LTS or later system-wide" ;;
 esac
+if [[ -n "$node_path" ]]; then
+  node_major="$("$node_path" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if ((node_major < 24)); then
+    warn "node is $("$node_path" --version 2>/dev/null || echo unknown): the daemons refuse to start below Node.js 24 LTS; install Node.js 24 or later system-wide"
+  fi
+fi
 
 echo "== config"
 config="$ROOT/etc/spooky/config.yaml"

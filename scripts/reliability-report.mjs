@@ -5,7 +5,7 @@
 // Usage: npm run reliability-report [-- --quick]   (or: node scripts/reliability-report.mjs [--quick]
 // after a build). Exits 1 when a criterion fails, after writing the report.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, globSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 
@@ -32,17 +32,11 @@ const log = (line) => process.stderr.write(`reliability-report: ${line}\n`);
 
 // ------------------------------------------------------------------------- test files
 
-/** node --test's own naming rules (Node 20), for the files of a directory entry. */
-const TEST_NAME = /(^test\.[cm]?js$)|(^test-.+\.[cm]?js$)|([._-]test\.[cm]?js$)/;
-
-function testFilesUnder(dir, out = []) {
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) testFilesUnder(p, out);
-    else if (TEST_NAME.test(name)) out.push(p);
-  }
-  return out;
-}
+/** The test files of a directory entry (the project names them *.test.js). */
+const testFilesUnder = (dir) =>
+  globSync('**/*.test.js', { cwd: dir })
+    .sort()
+    .map((rel) => join(dir, rel));
 
 /**
  * A TAP stream from node:test → test points with nesting, directives and the diagnostics that
@@ -342,7 +336,7 @@ function render(tests, soak, machine, startedAt, finishedAt) {
     const r = soak.result;
     const o = r.options;
     w(
-      `\`node dist/bench/soak.js ${SOAK_ARGS.join(' ')}\` (result: \`${relative(ROOT, SOAK_OUT)}\`): real spooky-control + spooky-dataplane on one config, two HTTP/2 demo backends, ${o.durationMs / 1000} s of load of which ${o.warmupMs / 1000} s warm-up, a sample every ${o.sampleIntervalMs / 1000} s, long-lived load connections replaced every ${o.roundMs / 1000} s. Load: closed-loop GETs (4 connections × 8 streams), 64 KiB uploads (2 × 2), 256 KiB downloads (1 × 4), one GET per new connection (2 at a time), GETs the backend never answers (504 after 200 ms, 2 loops), and clients that open a connection, start a 1 MiB upload and a slow GET and close it 30–100 ms later. RSS and fds are read from /proc of each process; the gauges from the control plane's merged metrics endpoint.`,
+      `\`node dist/bench/soak.js ${SOAK_ARGS.join(' ')}\` (result: \`${relative(ROOT, SOAK_OUT)}\`): real spooky-control + spooky-dataplane on one config, two HTTP/2 backends in the soak's own process, ${o.durationMs / 1000} s of load of which ${o.warmupMs / 1000} s warm-up, a sample every ${o.sampleIntervalMs / 1000} s, long-lived load connections replaced every ${o.roundMs / 1000} s. Load: closed-loop GETs (4 connections × 8 streams), 64 KiB uploads (2 × 2), 256 KiB downloads (1 × 4), one GET per new connection (2 at a time), GETs the backend never answers (504 after 200 ms, 2 loops), and clients that open a connection, start a 1 MiB upload and a slow GET and close it 30–100 ms later. RSS and fds are read from /proc of each process; the gauges from the control plane's merged metrics endpoint.`,
     );
     w();
     w('| Requests sent | OK | Intended 504s / aborts | Failed | Connections opened |');
@@ -382,16 +376,16 @@ function render(tests, soak, machine, startedAt, finishedAt) {
     w('### RSS and file descriptors over time');
     w();
     w(
-      'One row per sample. *t*: seconds since the load started (0: idle before it; the last row: idle after it). Connections, streams and in flight: the data plane gauges `spooky_active_connections`, `spooky_active_streams`, `spooky_upstream_inflight`. Responses and 5xx: cumulative `spooky_requests_total` (5xx without the intended 504s).',
+      'One row per sample. *t*: seconds since the load started (0: idle before it; the last row: idle after it). Load generator: the soak process itself (clients and backends). Connections, streams and in flight: the data plane gauges `spooky_active_connections`, `spooky_active_streams`, `spooky_upstream_inflight`. Responses and 5xx: cumulative `spooky_requests_total` (5xx without the intended 504s).',
     );
     w();
     w(
-      '| t (s) | phase | data plane RSS (MiB) | data plane fds | control RSS (MiB) | control fds | connections | streams | in flight | responses | 5xx |',
+      '| t (s) | phase | data plane RSS (MiB) | data plane fds | control RSS (MiB) | control fds | load generator RSS (MiB) | connections | streams | in flight | responses | 5xx |',
     );
-    w('|---|---|---|---|---|---|---|---|---|---|---|');
+    w('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const x of r.samples) {
       w(
-        `| ${x.t} | ${x.phase} | ${x.dataplane.rssMiB} | ${x.dataplane.fds} | ${x.control.rssMiB} | ${x.control.fds} | ${x.connections} | ${x.streams} | ${x.inflight} | ${x.responses ?? '—'} | ${x.errors5xx ?? '—'} |`,
+        `| ${x.t} | ${x.phase} | ${x.dataplane.rssMiB} | ${x.dataplane.fds} | ${x.control.rssMiB} | ${x.control.fds} | ${x.loadgenRssMiB ?? '—'} | ${x.connections} | ${x.streams} | ${x.inflight} | ${x.responses ?? '—'} | ${x.errors5xx ?? '—'} |`,
       );
     }
     w();

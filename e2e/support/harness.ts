@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DevCertificate, generateSelfSigned } from '../../cli/certs.js';
+import { DAEMON_NODE_FLAGS } from '../../lib/daemon-flags.js';
 
 export const REPO = new URL('../../../', import.meta.url).pathname;
 export const DIST = join(REPO, 'dist');
@@ -88,7 +89,7 @@ export async function startDaemon(
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<RunningDataplane> {
   const timeoutMs = opts.timeoutMs ?? 15000;
-  const proc = spawn(process.execPath, [join(DIST, main), '--config', file], {
+  const proc = spawn(process.execPath, [...DAEMON_NODE_FLAGS, join(DIST, main), '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });
