@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 /**
  * `spooky-control --config FILE`: validates the config, serves snapshots to data planes over
  * `control.socket`, and the control API. After a restart it serves the last applied config

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 /** `spooky-dataplane --config FILE`: the data plane; it follows spooky-control over `control.socket`. */
 import '../lib/node-floor.js';
 import { Command } from 'commander';
