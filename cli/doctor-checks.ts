@@ -12,6 +12,7 @@ import { analyseBackendAddress } from '../controlplane/config/address.js';
 import { formatIssues, type LoadResult } from '../controlplane/config/load.js';
 import type { RuntimeBackend, RuntimeConfig } from '../controlplane/config/runtime.js';
 import { probeBackend } from '../controlplane/health/prober.js';
+import { type QuicStack, quicStack } from '../dataplane/quic/stack.js';
 import { NODE_FLOOR_MAJOR, NODE_UPGRADE_FIX, nodeMajor } from '../lib/node-runtime.js';
 import { controlUrlFor } from './control-client.js';
 
@@ -39,6 +40,8 @@ export interface DoctorEnv {
   /** The Node.js this runs on (process.versions.node) and where it is. */
   nodeVersion: string;
   nodePath: string;
+  /** The QUIC engine and the advisories that apply to it. */
+  quicStack: QuicStack;
 }
 
 export const RMEM_MAX = 67_108_864;
@@ -57,6 +60,7 @@ export function doctorEnv(overrides: Partial<DoctorEnv> = {}): DoctorEnv {
     prevBinary: '/usr/local/bin/spooky.prev',
     nodeVersion: process.versions.node,
     nodePath: process.execPath,
+    quicStack: quicStack(),
     ...overrides,
   };
 }
@@ -363,6 +367,20 @@ export function checkNode(env: DoctorEnv): CheckResult {
   );
 }
 
+export function checkQuicStack(env: DoctorEnv): CheckResult {
+  const c = check('quic-stack', 'QUIC engine without known advisories');
+  const s = env.quicStack;
+  const engine = `quiche ${s.quiche ?? 'version unknown'} (${s.binding} ${s.bindingVersion})`;
+  if (s.quiche === null) {
+    return c.warn(`${engine}: not a binding version Spooky knows`, `npm ci with the lockfile's ${s.binding}`);
+  }
+  if (s.advisories.length === 0) return c.pass(engine);
+  return c.warn(
+    `${engine}: ${s.advisories.map((a) => `${a.id} (${a.summary}; fixed in quiche ${a.fixedIn})`).join('; ')}. Spooky bounds them with its own limits (input that is not stream data, connection age, memory); see docs/security.md`,
+    'keep performance.max_connection_age_ms and memory_limit_mib on; move to a binding on quiche 0.20.1 or later once one is available (docs/security.md)',
+  );
+}
+
 /** Every check, in the checklist's order. */
 export async function runChecks(cfg: DoctorConfig, env: DoctorEnv): Promise<CheckResult[]> {
   return [
@@ -379,5 +397,6 @@ export async function runChecks(cfg: DoctorConfig, env: DoctorEnv): Promise<Chec
     checkKernel(env),
     checkPlatform(env),
     checkNode(env),
+    checkQuicStack(env),
   ];
 }

@@ -8,18 +8,28 @@ import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
 import { BackendRuntime } from './backend-runtime.js';
 import { BackendStates } from './backend-states.js';
+import { ConnectionGuard } from './connection-guard.js';
 import { h3ErrorName } from './h3/errors.js';
-import { H3ServerSession } from './h3/server.js';
+import { H3ServerSession, type ServerSessionOptions } from './h3/server.js';
 import { DataPlaneMetrics } from './metrics.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { QuicEndpoint } from './quic/endpoint.js';
 import { type Config, quiche } from './quic/quiche.js';
 import { TokenBucket } from './resilience/token-bucket.js';
 import { Snapshot } from './snapshot.js';
-import { TcpListener } from './tcp/listener.js';
+import { type TcpLimits, TcpListener } from './tcp/listener.js';
 import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
 
 type Performance = RuntimeConfig['performance'];
+
+function tcpLimits(perf: Performance): TcpLimits {
+  return {
+    maxHeaderCount: perf.max_request_headers_count,
+    maxHeaderBytes: perf.max_request_headers_bytes,
+    maxConcurrentStreams: perf.quic_initial_max_streams_bidi,
+    requestHeaderTimeoutMs: perf.request_header_timeout_ms,
+  };
+}
 
 /** One quiche Config per listener: certificate, ALPN h3, flow-control limits, ticket key. */
 export function buildQuicServerConfig(
@@ -82,6 +92,7 @@ export class DataPlane {
   private forwarder: Forwarder | null = null;
   private boundPort = 0;
   private readonly sessions = new Set<H3ServerSession>();
+  private readonly guard: ConnectionGuard;
   private stopping: Promise<void> | null = null;
 
   constructor(
@@ -99,6 +110,7 @@ export class DataPlane {
       return { connections: ep.connectionCount + (this.tcp?.connectionCount ?? 0), streams, counters: ep.counters };
     });
     this.snapshot = new Snapshot(version, config, this.runtime.load);
+    this.guard = new ConnectionGuard(this.sessions, () => this.snapshot.config.performance, log);
     this.agent = new UpstreamAgent(upstreamTlsOptions(config.upstreamTls));
     if (!config.upstreamTls.verify) {
       log.warn(
@@ -128,12 +140,21 @@ export class DataPlane {
       log: this.log.child({ component: 'access' }),
     });
     this.forwarder = forwarder;
-    const sessionOptions = {
-      maxFieldSectionSize: perf.max_request_headers_bytes,
-      maxHeaderCount: perf.max_request_headers_count,
+    // Read per connection, so that an applied snapshot's limits hold for every new connection.
+    const sessionOptions = (): ServerSessionOptions => {
+      const p = this.snapshot.config.performance;
+      return {
+        maxFieldSectionSize: p.max_request_headers_bytes,
+        maxHeaderCount: p.max_request_headers_count,
+        requestHeaderTimeoutMs: p.request_header_timeout_ms,
+      };
     };
     // max_active_connections counts QUIC and TCP connections together; both share the bucket.
     const admit = (): boolean => {
+      if (this.guard.memory.refusing) {
+        this.metrics.shed('memory');
+        return false;
+      }
       const open = (this.endpoint?.connectionCount ?? 0) + (this.tcp?.connectionCount ?? 0);
       if (open >= this.snapshot.config.performance.max_active_connections) {
         this.metrics.shed('connection_cap');
@@ -148,7 +169,7 @@ export class DataPlane {
         config: quicConfig,
         admit,
         onConnection: (conn) => {
-          const session = new H3ServerSession(conn, forwarder, sessionOptions);
+          const session = new H3ServerSession(conn, forwarder, sessionOptions());
           this.sessions.add(session);
           session.onGone = () => this.sessions.delete(session);
         },
@@ -163,11 +184,7 @@ export class DataPlane {
         certPem: listen.certPem,
         keyPem: listen.keyPem,
         handler: forwarder,
-        limits: {
-          maxHeaderCount: perf.max_request_headers_count,
-          maxHeaderBytes: perf.max_request_headers_bytes,
-          maxConcurrentStreams: perf.quic_initial_max_streams_bidi,
-        },
+        limits: tcpLimits(perf),
         log: this.log.child({ component: 'tcp' }),
         admit,
         clientCaPem: listen.clientAuth?.caPem ?? null,
@@ -186,6 +203,7 @@ export class DataPlane {
       }
     }
     this.boundPort = port;
+    this.guard.start();
     this.updateAltSvc();
     const buffers = (this.endpoint as QuicEndpoint).socketBuffers;
     this.log.info(
@@ -322,6 +340,8 @@ export class DataPlane {
       this.agent.setTls(upstreamTlsOptions(config.upstreamTls));
     }
     this.snapshot = snapshot;
+    this.tcp?.setLimits(tcpLimits(config.performance));
+    this.guard.configure(config.performance);
     this.runtime.configure(config);
     this.agent.retain(config.pools.values());
     this.updateAltSvc();
@@ -343,6 +363,7 @@ export class DataPlane {
     const ep = this.endpoint;
     if (!ep) return;
     ep.stopAccepting();
+    this.guard.stop();
     const openAtStop = ep.connectionCount;
     const tcpAtStop = this.tcp?.connectionCount ?? 0;
     const timeoutMs = this.snapshot.config.performance.shutdown_drain_timeout_ms;

@@ -18,6 +18,7 @@ export type OverloadReason =
   | 'backend_inflight'
   | 'connection_rate'
   | 'connection_cap'
+  | 'memory'
   | 'circuit_open'
   | 'no_healthy_backend';
 
@@ -155,6 +156,14 @@ export class DataPlaneMetrics {
       ['reason'],
       (c, f) => {
         for (const [reason, n] of Object.entries(f.counters.dropped)) follow(c, `drop:${reason}`, n, { reason });
+      },
+    );
+    counter(
+      'spooky_quic_connections_shed_total',
+      'QUIC connections Spooky closed or drained to protect itself, by reason (overhead: input that is not stream data; max_age: performance.max_connection_age_ms; memory: over performance.memory_limit_mib)',
+      ['reason'],
+      (c, f) => {
+        for (const [reason, n] of Object.entries(f.counters.shed)) follow(c, `shed:${reason}`, n ?? 0, { reason });
       },
     );
     counter('spooky_quic_packets_lost_total', 'Packets QUIC declared lost (closed connections)', [], (c, f) =>

@@ -19,11 +19,12 @@ const SOAK_OUT = join(ROOT, 'bench', 'results', quick ? 'soak-quick.json' : 'soa
 const SOAK_ARGS = quick
   ? ['--minutes', '2', '--warmup-s', '45', '--interval-s', '2']
   : ['--minutes', '10', '--warmup-s', '60', '--interval-s', '5'];
-/** What the report runs: the fault tests, the hostile-client tests, the fuzz tests. */
+/** What the report runs: the fault tests, the hostile-client and attack tests, the fuzz tests. */
 const TEST_ENTRIES = [
   'dist/e2e/faults.test.js',
   'dist/e2e/hostile-clients.test.js',
   'dist/e2e/hostile.test.js',
+  'dist/e2e/attack-*.test.js',
   'dist/fuzz/',
 ];
 const FILE_TIMEOUT_MS = 30 * 60_000;
@@ -148,6 +149,12 @@ function runTests() {
   const results = [];
   for (const entry of TEST_ENTRIES) {
     const path = join(ROOT, entry);
+    if (entry.includes('*')) {
+      const files = globSync(entry, { cwd: ROOT }).sort();
+      if (files.length === 0) results.push({ entry, absent: true, note: 'no test files match: skipped' });
+      for (const f of files) results.push({ entry: f, ...runTestFile(join(ROOT, f)) });
+      continue;
+    }
     if (!existsSync(path)) {
       results.push({ entry, absent: true, note: 'absent (not written or not built yet): skipped' });
       continue;

@@ -87,6 +87,9 @@ describe('loadConfigFile on the seed config', () => {
       max_request_body_bytes: 104857600,
       max_request_headers_count: 128,
       max_request_headers_bytes: 16384,
+      request_header_timeout_ms: 10000,
+      max_connection_age_ms: 3600000,
+      memory_limit_mib: 0,
       shutdown_drain_timeout_ms: 10000,
     });
   });

@@ -369,6 +369,12 @@ const PerformanceSchema = z
     max_request_body_bytes: int(0, 2 ** 40).default(104_857_600),
     max_request_headers_count: count(10_000).default(128),
     max_request_headers_bytes: int(1024, 1 << 24).default(16_384),
+    // Until a request's header section is complete (HTTP/3 stream, HTTP/1.1 connection): 408.
+    request_header_timeout_ms: int(100, 600_000).default(10_000),
+    // A QUIC connection this old gets GOAWAY and is closed once drained; 0: no limit.
+    max_connection_age_ms: int(0, 604_800_000).default(3_600_000),
+    // RSS at which new connections are refused (and, 10% above, the oldest shed); 0: automatic.
+    memory_limit_mib: int(0, 16_777_216).default(0),
     shutdown_drain_timeout_ms: int(0, 3_600_000).default(10_000),
   })
   .prefault({});

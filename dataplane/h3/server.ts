@@ -11,10 +11,14 @@ import { decodeFieldSection } from './qpack/decoder.js';
 import { encodeFieldSection } from './qpack/encoder.js';
 import { type H3Request, MalformedRequest, type RequestLimits, validateRequest } from './request-validation.js';
 import { H3Session, READ_BUFFER, type SessionOptions } from './session.js';
+import { StreamGuard } from './stream-guard.js';
 
 export type Fields = ReadonlyArray<readonly [string, string]>;
 
-export interface ServerSessionOptions extends SessionOptions, RequestLimits {}
+export interface ServerSessionOptions extends SessionOptions, RequestLimits {
+  /** A request stream's HEADERS must be complete this long after the stream opened (408 otherwise). */
+  requestHeaderTimeoutMs: number;
+}
 
 enum In {
   Headers,
@@ -70,6 +74,16 @@ export class H3ServerStream implements FrameSink, ClientStream {
 
   get responseEnded(): boolean {
     return this.outDone;
+  }
+
+  /** The stream is open and its request HEADERS have not arrived (completely) yet. */
+  get awaitingHeaders(): boolean {
+    return this.inState === In.Headers;
+  }
+
+  /** The HEADERS did not complete in time: answer 408 and discard whatever still comes. */
+  headersTimedOut(timeoutMs: number): void {
+    if (this.inState === In.Headers) this.reject(408, `request headers not complete within ${timeoutMs} ms`);
   }
 
   /** Stops reading the request body; QUIC flow control then slows the client down. */
@@ -304,6 +318,9 @@ export class H3ServerSession extends H3Session {
   onGone: (() => void) | null = null;
   /** The verified client certificate's subject (mTLS), set once the handshake completed. */
   clientCertSubject: string | undefined = undefined;
+  /** Rapid-reset and slow-header limits of this connection. */
+  private readonly guard: StreamGuard;
+  private headerTimer: NodeJS.Timeout | null = null;
 
   constructor(
     quic: QuicConnection,
@@ -312,6 +329,7 @@ export class H3ServerSession extends H3Session {
   ) {
     super(quic, true, options);
     this.limits = { maxHeaderCount: options.maxHeaderCount };
+    this.guard = new StreamGuard(options.requestHeaderTimeoutMs);
   }
 
   get maxFieldSectionSize(): number {
@@ -341,7 +359,37 @@ export class H3ServerSession extends H3Session {
       if (streamId > this.highestStreamId) this.highestStreamId = streamId;
     }
     stream.readAvailable();
+    // Nearly every request's HEADERS arrive with the stream's first packet: only the rest are
+    // tracked, so the common path costs nothing here.
+    if (stream.awaitingHeaders && this.streams.get(streamId) === stream) this.awaitHeaders(stream);
+    else if (this.guard.awaitingHeaders > 0) this.guard.stopAwaitingHeaders(streamId);
   }
+
+  private awaitHeaders(stream: H3ServerStream): void {
+    if (!this.guard.startAwaitingHeaders(stream.id, performance.now())) {
+      // Too many half-sent requests on one connection already: refuse this one (the client may retry).
+      stream.reset(H3.REQUEST_REJECTED);
+      return;
+    }
+    this.armHeaderTimer();
+  }
+
+  private armHeaderTimer(): void {
+    if (this.headerTimer || this.closed) return;
+    const next = this.guard.nextDeadline();
+    if (next === null) return;
+    this.headerTimer = setTimeout(this.onHeaderTimer, Math.max(1, Math.ceil(next - performance.now())));
+    this.headerTimer.unref?.();
+  }
+
+  private readonly onHeaderTimer = (): void => {
+    this.headerTimer = null;
+    if (this.closed) return;
+    for (const id of this.guard.takeExpired(performance.now())) {
+      this.streams.get(id)?.headersTimedOut(this.guard.headerTimeoutMs);
+    }
+    this.armHeaderTimer();
+  };
 
   dispatch(stream: H3ServerStream, request: H3Request): void {
     this.handler.onRequest(stream, request);
@@ -359,6 +407,7 @@ export class H3ServerSession extends H3Session {
 
   forgetStream(stream: H3ServerStream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    if (this.guard.awaitingHeaders > 0) this.guard.stopAwaitingHeaders(stream.id);
     // Only while draining: the answer may still be unacknowledged (see unacknowledged()).
     if (this.goawayId >= 0) this.finishing.add(stream.id);
     if (this.goawayId >= 0 && this.streams.size === 0) this.onDrained?.();
@@ -388,7 +437,11 @@ export class H3ServerSession extends H3Session {
     if (!s) return;
     // A reset request body or a refused response both end the exchange for the proxy.
     if (direction === 'read' && s.responseEnded) return;
+    const premature = !s.responseEnded;
     s.aborted(code, direction === 'read' ? 'client reset the stream' : 'client stopped reading');
+    if (premature && !this.guard.onPrematureReset(performance.now())) {
+      this.closeWith(H3.EXCESSIVE_LOAD, 'too many request streams reset by the client');
+    }
   }
 
   onStreamDrained(streamId: number): void {
@@ -405,6 +458,8 @@ export class H3ServerSession extends H3Session {
   }
 
   protected onSessionClosed(): void {
+    if (this.headerTimer) clearTimeout(this.headerTimer);
+    this.headerTimer = null;
     for (const s of [...this.streams.values()]) s.aborted(H3.REQUEST_CANCELLED, 'connection closed');
     this.streams.clear();
     this.onGone?.();

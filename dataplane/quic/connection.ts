@@ -4,6 +4,7 @@
  * short writes, and tells its application (HTTP/3 server or client) when streams are readable,
  * writable again, or reset. Used by both the server endpoint and the client.
  */
+import type { OverheadGuard } from './overhead-guard.js';
 import type { Connection, Host } from './quiche.js';
 
 /** What the QUIC layer tells the application above it. */
@@ -35,7 +36,18 @@ export interface QuicTransport {
   deferFlush(conn: QuicConnection): void;
   /** Called once the connection is closed, to drop it from tables and timers. */
   forget(conn: QuicConnection): void;
+  /** The connection is being closed by one of Spooky's protective limits (for the metrics). */
+  shed(conn: QuicConnection, reason: ShedReason): void;
 }
+
+/** Why Spooky closed (or drained) a connection to protect itself. */
+export type ShedReason = 'overhead' | 'max_age' | 'memory';
+
+/**
+ * H3_EXCESSIVE_LOAD. This transport only carries HTTP/3 (ALPN h3), so the protective closes made
+ * down here use the HTTP/3 code a client understands.
+ */
+const EXCESSIVE_LOAD = 0x107;
 
 interface SendQueue {
   chunks: Uint8Array[];
@@ -74,6 +86,10 @@ export class QuicConnection {
   timer: NodeJS.Timeout | null = null;
   /** When the current timer fires (performance.now() ms), to avoid re-arming an identical timer. */
   timerAt = 0;
+  /** Server side: the non-stream-input limit (see overhead-guard.ts); null on the client side. */
+  overhead: OverheadGuard | null = null;
+  /** performance.now() when the connection was created. */
+  readonly createdAt = performance.now();
 
   constructor(
     readonly conn: Connection,
@@ -102,7 +118,17 @@ export class QuicConnection {
     this.inputPending = true;
     this.receivedSinceSend++;
     this.transport.scheduleFlush(this);
+    if (this.overhead && !this.overhead.onReceived(data.length)) {
+      this.shed('overhead', 'too much input that is not stream data');
+    }
     return true;
+  }
+
+  /** Closes the connection with H3_EXCESSIVE_LOAD to protect the server, and counts why. */
+  shed(reason: ShedReason, message: string): void {
+    if (this.conn.isClosed() || this.conn.isDraining()) return;
+    this.transport.shed(this, reason);
+    this.close(true, EXCESSIVE_LOAD, message);
   }
 
   /** Surfaces handshake completion and readable streams to the application. */
@@ -127,7 +153,10 @@ export class QuicConnection {
       const r = this.conn.streamRecv(streamId, buf);
       // Reading frees flow-control credit; MAX_STREAM_DATA must go out even when no packet
       // prompted this read (a resumed upload), or the peer stalls until a timer fires.
-      if (r !== null && r[0] > 0) this.transport.scheduleFlush(this);
+      if (r !== null && r[0] > 0) {
+        this.transport.scheduleFlush(this);
+        this.overhead?.onStreamData(r[0]);
+      }
       return r;
     } catch (e) {
       const { kind, code } = errorCode(e);
@@ -274,6 +303,7 @@ export class QuicConnection {
       }
       if (res === null) break;
       const [len, info] = res;
+      this.overhead?.onSent(len);
       // dgram keeps a reference until the send completes, so hand it a copy.
       this.transport.sendDatagram(Buffer.from(buf.subarray(0, len)), info.to);
     }

@@ -7,7 +7,8 @@ import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { classifyDatagram, connectionKey, type DatagramVerdict } from './classify.js';
-import { QuicConnection, type QuicTransport } from './connection.js';
+import { QuicConnection, type QuicTransport, type ShedReason } from './connection.js';
+import { OverheadGuard } from './overhead-guard.js';
 import { type Config, type Host, quiche } from './quiche.js';
 
 export const CONN_ID_LEN: number = quiche.MAX_CONN_ID_LEN;
@@ -25,7 +26,11 @@ export interface EndpointCounters {
   handshakeFailures: Record<string, number>;
   /** Packets quiche declared lost, summed over closed connections. */
   lostPackets: number;
+  /** Connections closed or drained by Spooky's protective limits, by reason. */
+  shed: Partial<Record<ShedReason, number>>;
 }
+
+const clock = () => performance.now();
 
 export interface ServerEndpointOptions {
   config: Config;
@@ -44,6 +49,7 @@ export class QuicEndpoint implements QuicTransport {
     accepted: 0,
     handshakeFailures: {},
     lostPackets: 0,
+    shed: {},
   };
   /** Called with each connection's smoothed RTT (ms) when it closes. */
   onConnectionRtt: ((rttMs: number) => void) | null = null;
@@ -179,6 +185,7 @@ export class QuicEndpoint implements QuicTransport {
     try {
       const qc = quiche.Connection.accept(scid, null, this.local, from, server.config);
       conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer);
+      conn.overhead = new OverheadGuard(clock);
     } catch {
       return this.drop('rejected');
     }
@@ -235,6 +242,15 @@ export class QuicEndpoint implements QuicTransport {
     for (const c of this.pendingFlush) c.flush();
     this.pendingFlush.clear();
   };
+
+  shed(_conn: QuicConnection, reason: ShedReason): void {
+    this.counters.shed[reason] = (this.counters.shed[reason] ?? 0) + 1;
+  }
+
+  /** Open connections, oldest first. */
+  get openConnections(): IterableIterator<QuicConnection> {
+    return this.connections.values();
+  }
 
   forget(conn: QuicConnection): void {
     if (this.connections.has(conn)) this.recordClose(conn);

@@ -27,6 +27,8 @@ export interface TcpLimits {
   maxHeaderBytes: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 100). */
   maxConcurrentStreams?: number;
+  /** HTTP/1.1: a request head must be complete this long after the connection or the previous request (408). */
+  requestHeaderTimeoutMs?: number;
 }
 
 type Log = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -161,8 +163,12 @@ export class TcpListener {
   private draining = false;
   private closing: Promise<void> | null = null;
 
+  /** Header limits, replaced by `setLimits` when a snapshot changes them. */
+  private limits: TcpLimits;
+
   constructor(private readonly options: TcpListenerOptions) {
     const { limits } = options;
+    this.limits = limits;
     const ca = options.clientCaPem ?? null;
     this.server = http2.createSecureServer({
       cert: options.certPem,
@@ -177,16 +183,15 @@ export class TcpListener {
         maxHeaderListSize: limits.maxHeaderBytes * 2 + 4096,
       },
     });
-    const srv = this.server as Http2SecureServer & {
-      maxHeadersCount: number;
-      maxHeaderSize: number;
-      keepAliveTimeout: number;
-      insecureHTTPParser: boolean;
-    };
+    const srv = this.http1Settings();
     srv.maxHeadersCount = limits.maxHeaderCount + 1;
     srv.maxHeaderSize = limits.maxHeaderBytes * 2 + 8192;
     srv.keepAliveTimeout = 5000;
     srv.insecureHTTPParser = false;
+    // HTTP/1.1 slow headers (slowloris): Node checks its connections every
+    // connectionsCheckingInterval (30 s by default, so a 10 s limit fired after up to 40 s).
+    srv.connectionsCheckingInterval = 1000;
+    this.applyHeaderTimeout();
     // HTTP/2 is served through the core stream API: drop the compatibility layer that adding a
     // 'request' listener (needed for HTTP/1.1) would otherwise install.
     this.server.removeAllListeners('newListener');
@@ -198,6 +203,32 @@ export class TcpListener {
     );
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
     this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.onConnect(req, socket));
+  }
+
+  private http1Settings() {
+    return this.server as Http2SecureServer & {
+      maxHeadersCount: number;
+      maxHeaderSize: number;
+      keepAliveTimeout: number;
+      insecureHTTPParser: boolean;
+      headersTimeout: number;
+      requestTimeout: number;
+      connectionsCheckingInterval: number;
+    };
+  }
+
+  private applyHeaderTimeout(): void {
+    const srv = this.http1Settings();
+    srv.headersTimeout = this.limits.requestHeaderTimeoutMs ?? 60_000;
+    // No cap on a whole request's duration: a long upload is bounded by the backend idle
+    // timeout between body bytes, not by a clock that cuts it at 5 minutes (Node's default).
+    srv.requestTimeout = 0;
+  }
+
+  /** Limits of an applied snapshot: every request from now on is held to them. */
+  setLimits(limits: TcpLimits): void {
+    this.limits = limits;
+    this.applyHeaderTimeout();
   }
 
   /** Open TCP connections. */
@@ -370,7 +401,7 @@ export class TcpListener {
   }
 
   private dispatch(stream: ClientStream, head: Head): void {
-    const built = buildRequest(head, this.options.limits);
+    const built = buildRequest(head, this.limits);
     if (built.ok) this.options.handler.onRequest(stream, built.request);
     else this.options.handler.onRejected(stream, built.status, built.reason);
   }

@@ -155,6 +155,9 @@ export interface Performance {
   maxRequestHeadersCount: number;
   maxRequestHeadersBytes: number;
   shutdownDrainTimeoutMs: number;
+  requestHeaderTimeoutMs: number;
+  maxConnectionAgeMs: number;
+  memoryLimitMib: number;
 }
 
 export interface Log {
@@ -1934,6 +1937,9 @@ function createBasePerformance(): Performance {
     maxRequestHeadersCount: 0,
     maxRequestHeadersBytes: 0,
     shutdownDrainTimeoutMs: 0,
+    requestHeaderTimeoutMs: 0,
+    maxConnectionAgeMs: 0,
+    memoryLimitMib: 0,
   };
 }
 
@@ -2004,6 +2010,15 @@ export const Performance: MessageFns<Performance> = {
     }
     if (message.shutdownDrainTimeoutMs !== 0) {
       writer.uint32(176).uint32(message.shutdownDrainTimeoutMs);
+    }
+    if (message.requestHeaderTimeoutMs !== 0) {
+      writer.uint32(184).uint32(message.requestHeaderTimeoutMs);
+    }
+    if (message.maxConnectionAgeMs !== 0) {
+      writer.uint32(192).uint32(message.maxConnectionAgeMs);
+    }
+    if (message.memoryLimitMib !== 0) {
+      writer.uint32(200).uint32(message.memoryLimitMib);
     }
     return writer;
   },
@@ -2197,6 +2212,30 @@ export const Performance: MessageFns<Performance> = {
             message.shutdownDrainTimeoutMs = reader.uint32();
             continue;
           }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.requestHeaderTimeoutMs = reader.uint32();
+            continue;
+          }
+          case 24: {
+            if (tag !== 192) {
+              break;
+            }
+
+            message.maxConnectionAgeMs = reader.uint32();
+            continue;
+          }
+          case 25: {
+            if (tag !== 200) {
+              break;
+            }
+
+            message.memoryLimitMib = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2321,6 +2360,21 @@ export const Performance: MessageFns<Performance> = {
         : isSet(object.shutdown_drain_timeout_ms)
         ? globalThis.Number(object.shutdown_drain_timeout_ms)
         : 0,
+      requestHeaderTimeoutMs: isSet(object.requestHeaderTimeoutMs)
+        ? globalThis.Number(object.requestHeaderTimeoutMs)
+        : isSet(object.request_header_timeout_ms)
+        ? globalThis.Number(object.request_header_timeout_ms)
+        : 0,
+      maxConnectionAgeMs: isSet(object.maxConnectionAgeMs)
+        ? globalThis.Number(object.maxConnectionAgeMs)
+        : isSet(object.max_connection_age_ms)
+        ? globalThis.Number(object.max_connection_age_ms)
+        : 0,
+      memoryLimitMib: isSet(object.memoryLimitMib)
+        ? globalThis.Number(object.memoryLimitMib)
+        : isSet(object.memory_limit_mib)
+        ? globalThis.Number(object.memory_limit_mib)
+        : 0,
     };
   },
 
@@ -2392,6 +2446,15 @@ export const Performance: MessageFns<Performance> = {
     if (message.shutdownDrainTimeoutMs !== 0) {
       obj.shutdownDrainTimeoutMs = Math.round(message.shutdownDrainTimeoutMs);
     }
+    if (message.requestHeaderTimeoutMs !== 0) {
+      obj.requestHeaderTimeoutMs = Math.round(message.requestHeaderTimeoutMs);
+    }
+    if (message.maxConnectionAgeMs !== 0) {
+      obj.maxConnectionAgeMs = Math.round(message.maxConnectionAgeMs);
+    }
+    if (message.memoryLimitMib !== 0) {
+      obj.memoryLimitMib = Math.round(message.memoryLimitMib);
+    }
     return obj;
   },
 
@@ -2422,6 +2485,9 @@ export const Performance: MessageFns<Performance> = {
     message.maxRequestHeadersCount = object.maxRequestHeadersCount ?? 0;
     message.maxRequestHeadersBytes = object.maxRequestHeadersBytes ?? 0;
     message.shutdownDrainTimeoutMs = object.shutdownDrainTimeoutMs ?? 0;
+    message.requestHeaderTimeoutMs = object.requestHeaderTimeoutMs ?? 0;
+    message.maxConnectionAgeMs = object.maxConnectionAgeMs ?? 0;
+    message.memoryLimitMib = object.memoryLimitMib ?? 0;
     return message;
   },
 };
