@@ -82,6 +82,8 @@ class Pair implements QuicTransport {
   scheduleFlush(): void {}
   deferFlush(): void {}
   forget(): void {}
+  /** Part of the transport interface on main (protective closes); nothing to count here. */
+  shed(): void {}
 
   clientDatagrams(): Buffer[] {
     const out: Buffer[] = [];
