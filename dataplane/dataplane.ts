@@ -168,6 +168,10 @@ export class DataPlane {
       const endpoint = await QuicEndpoint.listen(listen.address, listen.port, {
         config: quicConfig,
         admit,
+        retry: () => {
+          const p = this.snapshot.config.performance;
+          return { mode: p.quic_retry, newConnectionsPerSec: p.new_connections_per_sec };
+        },
         onConnection: (conn) => {
           const session = new H3ServerSession(conn, forwarder, sessionOptions());
           this.sessions.add(session);

@@ -169,6 +169,23 @@ export class DataPlaneMetrics {
     counter('spooky_quic_packets_lost_total', 'Packets QUIC declared lost (closed connections)', [], (c, f) =>
       follow(c, 'lost', f.counters.lostPackets),
     );
+    counter(
+      'spooky_quic_retry_total',
+      'Stateless Retry: Retry packets sent, tokens validated, and tokens refused by reason',
+      ['outcome'],
+      (c, f) => {
+        for (const [outcome, n] of Object.entries(f.counters.retries)) follow(c, `retry:${outcome}`, n, { outcome });
+      },
+    );
+    counter(
+      'spooky_quic_amplification_limited_total',
+      'Datagrams held back (or discarded) to keep sends before address validation within 3x (closed connections)',
+      ['action'],
+      (c, f) => {
+        follow(c, 'amp:held', f.counters.amplificationHeld, { action: 'held' });
+        follow(c, 'amp:discarded', f.counters.amplificationDiscarded, { action: 'discarded' });
+      },
+    );
   }
 
   shed(reason: OverloadReason): void {

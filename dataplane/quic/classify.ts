@@ -6,7 +6,7 @@ import { quiche } from './quiche.js';
 
 export type DatagramVerdict =
   | { kind: 'known'; key: string }
-  | { kind: 'new'; dcid: Uint8Array }
+  | { kind: 'new'; dcid: Uint8Array; scid: Uint8Array; token: Uint8Array; version: number }
   | { kind: 'negotiate'; scid: Uint8Array; dcid: Uint8Array }
   | { kind: 'drop'; reason: DropReason };
 
@@ -20,6 +20,7 @@ export type DropReason =
 
 /** RFC 9000 §7.2: a client's first destination connection id is at least 8 bytes. */
 const MIN_INITIAL_DCID_LEN = 8;
+const EMPTY = new Uint8Array(0);
 
 export function connectionKey(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
@@ -47,5 +48,5 @@ export function classifyDatagram(msg: Uint8Array, isServer: boolean, known: (key
   if (hdr.ty !== T.Initial) return { kind: 'drop', reason: 'unknown_connection' };
   if (msg.length < quiche.MIN_CLIENT_INITIAL_LEN) return { kind: 'drop', reason: 'short_initial' };
   if (hdr.dcid.length < MIN_INITIAL_DCID_LEN) return { kind: 'drop', reason: 'short_dcid' };
-  return { kind: 'new', dcid: hdr.dcid };
+  return { kind: 'new', dcid: hdr.dcid, scid: hdr.scid, token: hdr.token ?? EMPTY, version: hdr.version };
 }

@@ -4,6 +4,7 @@
  * short writes, and tells its application (HTTP/3 server or client) when streams are readable,
  * writable again, or reset. Used by both the server endpoint and the client.
  */
+import { AmplificationLimit } from './amplification.js';
 import type { OverheadGuard } from './overhead-guard.js';
 import type { Connection, Host } from './quiche.js';
 
@@ -62,6 +63,18 @@ const STOPPED = -1;
 const EMPTY = new Uint8Array(0);
 
 const STREAM_ERR = /\((\d+)\)/;
+/** Path events read per received datagram at most (quiche queues a few per new path). */
+const MAX_PATH_EVENTS = 16;
+
+interface OutgoingDatagram {
+  data: Buffer;
+  to: Host;
+  readonly byteLength: number;
+}
+
+function sameAddress(a: Host, b: Host): boolean {
+  return a.port === b.port && a.host === b.host;
+}
 
 /** quiche reports stream errors as `StreamReset(code)` / `StreamStopped(code)` in the message. */
 function errorCode(e: unknown): { kind: string; code: number } {
@@ -91,13 +104,32 @@ export class QuicConnection {
   /** performance.now() when the connection was created. */
   readonly createdAt = performance.now();
 
+  /**
+   * Until the client's address is validated (a Retry token, or the completed handshake), what
+   * this server connection may send (RFC 9000 §8.1); null once validated, and on clients.
+   */
+  private amplification: AmplificationLimit<OutgoingDatagram> | null;
+  /** Datagrams the anti-amplification limit held back / discarded (read by the metrics at close). */
+  readonly amplificationFigures = { held: 0, discarded: 0 };
+  /** The address the handshake runs on (where the first Initial came from). */
+  private readonly handshakePeer: Host;
+
+  /**
+   * `peer` is the client's address for the application (forwarded headers, logs, hashing). It
+   * starts as the source of the first Initial and changes only when quiche reports that the
+   * client migrated to a validated path (RFC 9000 §9), never from a datagram's source alone.
+   */
   constructor(
     readonly conn: Connection,
     readonly transport: QuicTransport,
     readonly local: Host,
     public peer: Host,
     private readonly sendBuffer: Uint8Array,
-  ) {}
+    addressValidated = true,
+  ) {
+    this.handshakePeer = peer;
+    this.amplification = addressValidated ? null : new AmplificationLimit();
+  }
 
   get isEstablished(): boolean {
     return this.established;
@@ -109,12 +141,20 @@ export class QuicConnection {
    * read as a few large chunks rather than one callback per packet.
    */
   receive(data: Uint8Array, from: Host): boolean {
-    this.peer = from;
+    const limit = this.amplification;
+    // RFC 9000 §8.1: every datagram from the address under validation counts, even one quiche
+    // rejects; datagrams from elsewhere earn nothing toward it.
+    if (limit && sameAddress(from, this.handshakePeer)) {
+      limit.onReceived(data.length);
+      if (limit.hasHeld) this.transport.scheduleFlush(this);
+    }
     try {
       this.conn.recv(data, { from, to: this.local });
     } catch {
       return false;
     }
+    // Only a packet quiche authenticated can start a migration; its path events say when.
+    if (!sameAddress(from, this.peer)) this.followMigration();
     this.inputPending = true;
     this.receivedSinceSend++;
     this.transport.scheduleFlush(this);
@@ -129,6 +169,28 @@ export class QuicConnection {
     if (this.conn.isClosed() || this.conn.isDraining()) return;
     this.transport.shed(this, reason);
     this.close(true, EXCESSIVE_LOAD, message);
+  }
+
+  /**
+   * quiche makes a path from a new address active once it received an authenticated, non-probing
+   * packet there, and reports `PeerMigrated` only when that path is validated (at once for a path
+   * validated earlier, else after PATH_CHALLENGE/PATH_RESPONSE). Only then does `peer` change.
+   */
+  private followMigration(): void {
+    let migrated = false;
+    for (let i = 0; i < MAX_PATH_EVENTS; i++) {
+      const ev = this.conn.pathEventNext() as { type: string } | null | undefined;
+      if (!ev) break;
+      if (ev.type === 'PeerMigrated') migrated = true;
+    }
+    if (!migrated) return;
+    try {
+      for (const p of this.conn.pathStats()) {
+        if (p.active) this.peer = { host: p.peerHost.host, port: p.peerHost.port };
+      }
+    } catch {
+      // Statistics unavailable: keep the last validated address.
+    }
   }
 
   /** Surfaces handshake completion and readable streams to the application. */
@@ -293,6 +355,7 @@ export class QuicConnection {
     }
     this.receivedSinceSend = 0;
     this.wroteSinceSend = false;
+    if (this.amplification) this.sendHeld();
     const buf = this.sendBuffer;
     for (;;) {
       let res: ReturnType<Connection['send']>;
@@ -305,13 +368,40 @@ export class QuicConnection {
       const [len, info] = res;
       this.overhead?.onSent(len);
       // dgram keeps a reference until the send completes, so hand it a copy.
-      this.transport.sendDatagram(Buffer.from(buf.subarray(0, len)), info.to);
+      const data = Buffer.from(buf.subarray(0, len));
+      if (this.amplification) this.sendLimited({ data, to: info.to, byteLength: len });
+      else this.transport.sendDatagram(data, info.to);
     }
     if (this.conn.isClosed()) {
       this.retire();
       return;
     }
     this.armTimer();
+  }
+
+  /**
+   * Before validation: once the handshake completed (the client read our Handshake keys) the
+   * limit ends and what was held leaves; until then held datagrams leave as credit allows.
+   */
+  private sendHeld(): void {
+    const limit = this.amplification as AmplificationLimit<OutgoingDatagram>;
+    if (this.conn.isEstablished()) {
+      for (const d of limit.release()) this.transport.sendDatagram(d.data, d.to);
+      this.noteAmplification(limit);
+      this.amplification = null;
+      return;
+    }
+    for (const d of limit.offer(null)) this.transport.sendDatagram(d.data, d.to);
+  }
+
+  private sendLimited(d: OutgoingDatagram): void {
+    const limit = this.amplification as AmplificationLimit<OutgoingDatagram>;
+    for (const out of limit.offer(d)) this.transport.sendDatagram(out.data, out.to);
+  }
+
+  private noteAmplification(limit: AmplificationLimit<OutgoingDatagram>): void {
+    this.amplificationFigures.held = limit.heldCount;
+    this.amplificationFigures.discarded = limit.discardedCount;
   }
 
   private armTimer(): void {
@@ -337,6 +427,7 @@ export class QuicConnection {
   }
 
   private retire(): void {
+    if (this.amplification) this.noteAmplification(this.amplification);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.sendQueues.clear();

@@ -10,6 +10,8 @@ import { classifyDatagram, connectionKey, type DatagramVerdict } from './classif
 import { QuicConnection, type QuicTransport, type ShedReason } from './connection.js';
 import { OverheadGuard } from './overhead-guard.js';
 import { type Config, type Host, quiche } from './quiche.js';
+import { RetryPolicy, type RetrySettings } from './retry-policy.js';
+import { checkRetryToken, isRetryTokenFormat, mintRetryToken, newRetryTokenKey } from './retry-token.js';
 
 export const CONN_ID_LEN: number = quiche.MAX_CONN_ID_LEN;
 
@@ -28,6 +30,17 @@ export interface EndpointCounters {
   lostPackets: number;
   /** Connections closed or drained by Spooky's protective limits, by reason. */
   shed: Partial<Record<ShedReason, number>>;
+  /** Stateless Retry: `sent`, `validated` (a good token), and refused tokens by reason. */
+  retries: Record<string, number>;
+  /** Datagrams held back by the anti-amplification limit, and those discarded (closed connections). */
+  amplificationHeld: number;
+  amplificationDiscarded: number;
+}
+
+/** What the admission hook learns about a new connection attempt. */
+export interface AdmissionInfo {
+  /** The client echoed a valid Retry token: its source address is not spoofed. */
+  addressValidated: boolean;
 }
 
 const clock = () => performance.now();
@@ -37,7 +50,9 @@ export interface ServerEndpointOptions {
   /** Called for each accepted connection; attach the application before returning. */
   onConnection(conn: QuicConnection): void;
   /** Admission hook: return false to ignore a new connection attempt (counted as dropped). */
-  admit?(peer: Host): boolean;
+  admit?(peer: Host, info: AdmissionInfo): boolean;
+  /** `performance.quic_retry` and the rate `auto` compares with, read per new handshake. */
+  retry?(): RetrySettings;
 }
 
 export class QuicEndpoint implements QuicTransport {
@@ -50,6 +65,9 @@ export class QuicEndpoint implements QuicTransport {
     handshakeFailures: {},
     lostPackets: 0,
     shed: {},
+    retries: {},
+    amplificationHeld: 0,
+    amplificationDiscarded: 0,
   };
   /** Called with each connection's smoothed RTT (ms) when it closes. */
   onConnectionRtt: ((rttMs: number) => void) | null = null;
@@ -66,6 +84,9 @@ export class QuicEndpoint implements QuicTransport {
   private readonly deferred = new Set<QuicConnection>();
   private deferTimer: NodeJS.Timeout | null = null;
   private socketOpen = true;
+  /** Retry tokens are sealed with a key of this process: no other process can mint or read them. */
+  private readonly retryKey = newRetryTokenKey();
+  private readonly retryPolicy = new RetryPolicy();
 
   private constructor(family: 'udp4' | 'udp6') {
     this.socket = dgram.createSocket({ type: family });
@@ -171,33 +192,74 @@ export class QuicEndpoint implements QuicTransport {
         return;
       }
       case 'new':
-        this.accept(msg, from, verdict.dcid);
+        this.accept(msg, from, verdict);
         return;
     }
   }
 
-  private accept(msg: Buffer, from: Host, odcid: Uint8Array): void {
+  private countRetry(outcome: string): void {
+    this.counters.retries[outcome] = (this.counters.retries[outcome] ?? 0) + 1;
+  }
+
+  /**
+   * A new connection attempt. A token of ours must be valid (RFC 9000 §8.1.2–8.1.3): one that is
+   * forged, from another address or port, or expired is dropped without an answer, so a spoofed
+   * source draws nothing (the RFC allows dropping instead of closing with INVALID_TOKEN). Any other
+   * token counts as none. Without a valid token the Retry policy may ask for a Retry first.
+   */
+  private accept(msg: Buffer, from: Host, hdr: Extract<DatagramVerdict, { kind: 'new' }>): void {
     const server = this.server;
     if (!server || this.closed) return this.drop('not_accepting');
-    if (server.admit && !server.admit(from)) return this.drop('admission');
-    const scid = newConnectionId();
+    const now = performance.now();
+    let odcid: Uint8Array | null = null;
+    if (isRetryTokenFormat(hdr.token)) {
+      const check = checkRetryToken(this.retryKey, hdr.token, from, hdr.dcid, now);
+      if (!check.ok) {
+        this.countRetry(`token_${check.reason}`);
+        return this.drop('invalid_token');
+      }
+      this.countRetry('validated');
+      odcid = check.odcid;
+    } else if (server.retry && this.retryPolicy.shouldRetry(server.retry(), now)) {
+      return this.sendRetry(from, hdr, now);
+    }
+    if (server.admit && !server.admit(from, { addressValidated: odcid !== null })) return this.drop('admission');
+    // After a Retry the client addresses the id the Retry gave it (ours, CONN_ID_LEN long), and
+    // quiche must announce it as retry_source_connection_id with the original id (RFC 9000 §7.3).
+    const scid = odcid ? hdr.dcid : newConnectionId();
     let conn: QuicConnection;
     try {
-      const qc = quiche.Connection.accept(scid, null, this.local, from, server.config);
-      conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer);
+      const qc = quiche.Connection.accept(scid, odcid, this.local, from, server.config);
+      conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer, odcid !== null);
       conn.overhead = new OverheadGuard(clock);
     } catch {
       return this.drop('rejected');
     }
-    // The client keeps addressing its original destination id until it learns ours.
-    this.register(conn, scid, odcid);
-    conn.originalDcid = Buffer.from(odcid).toString('hex');
+    // Without Retry the client keeps addressing its original destination id until it learns ours.
+    if (odcid) this.register(conn, scid);
+    else this.register(conn, scid, hdr.dcid);
+    conn.originalDcid = Buffer.from(odcid ?? hdr.dcid).toString('hex');
     this.counters.accepted++;
     server.onConnection(conn);
     if (!conn.receive(msg, from)) {
       this.drop('rejected');
       conn.flush();
     }
+  }
+
+  /** A stateless Retry (one small packet, well under 3× the Initial) carrying a fresh token. */
+  private sendRetry(from: Host, hdr: Extract<DatagramVerdict, { kind: 'new' }>, now: number): void {
+    const retryScid = newConnectionId();
+    const out = Buffer.allocUnsafe(quiche.MAX_DATAGRAM_SIZE);
+    let n: number;
+    try {
+      const token = mintRetryToken(this.retryKey, from, retryScid, hdr.dcid, now);
+      n = quiche.retry(hdr.scid, hdr.dcid, retryScid, token, hdr.version, out);
+    } catch {
+      return this.drop('garbage');
+    }
+    this.countRetry('sent');
+    this.sendDatagram(out.subarray(0, n), from);
   }
 
   private register(conn: QuicConnection, ...ids: Uint8Array[]): void {
@@ -262,6 +324,8 @@ export class QuicEndpoint implements QuicTransport {
 
   /** Figures of a connection that is going away, for the metrics. */
   private recordClose(conn: QuicConnection): void {
+    this.counters.amplificationHeld += conn.amplificationFigures.held;
+    this.counters.amplificationDiscarded += conn.amplificationFigures.discarded;
     try {
       this.counters.lostPackets += Number(conn.conn.stats().lost);
       const path = conn.conn.pathStats()[0];
