@@ -2,10 +2,10 @@
 // and column of the offending key (or of its nearest existing parent when the key is missing).
 // Wording lives in issues.ts and yaml-errors.ts; file checks in files.ts.
 
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { CONFIG_MAX_BYTES, FileRefusedError, readRegularTextFile } from '../../lib/regular-file.js';
 import { checkCrossFieldRules } from './cross-field.js';
 import { checkCaBundle, checkCertificatePair, checkReadableFile, type FileCheckIssue } from './files.js';
 import { type ConfigIssue, dedupe, errorMap, formatPath, issuesFromZod, locate } from './issues.js';
@@ -137,6 +137,19 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
   return { ok: false, errors, warnings: [] };
 }
 
+/** The text of a config file: a regular file of at most CONFIG_MAX_BYTES (see lib/regular-file.ts). */
+export function readConfigFileText(path: string): string {
+  return readRegularTextFile(path, CONFIG_MAX_BYTES);
+}
+
+/** `cannot read FILE: why`, for an error thrown by readConfigFileText. */
+export function describeConfigReadError(path: string, err: unknown): string {
+  if (err instanceof FileRefusedError) return `cannot read the config file: ${err.message}`;
+  const code = (err as NodeJS.ErrnoException).code;
+  const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+  return `cannot read ${path}: ${reason}`;
+}
+
 /** Loads a config file; its certificate, key, CA and token files are checked too. */
 export function loadConfigFile(
   path: string,
@@ -144,12 +157,9 @@ export function loadConfigFile(
 ): LoadResult {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readConfigFileText(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    return { ok: false, errors: [{ path: '', message: `cannot read ${path}: ${reason}` }], warnings: [] };
+    return { ok: false, errors: [{ path: '', message: describeConfigReadError(path, err) }], warnings: [] };
   }
   const baseDir = opts.checkFiles === false ? undefined : dirname(resolve(path));
   return loadConfigText(text, path, { baseDir, now: opts.now });
