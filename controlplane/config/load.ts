@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { CONFIG_MAX_BYTES, FileRefusedError, readRegularTextFile } from '../../lib/regular-file.js';
-import { checkCrossFieldRules } from './cross-field.js';
+import { checkCrossFieldRules, checkReservedNames } from './cross-field.js';
 import { checkCaBundle, checkCertificatePair, checkReadableFile, type FileCheckIssue } from './files.js';
 import { type ConfigIssue, dedupe, errorMap, formatPath, issuesFromZod, locate } from './issues.js';
 import { type Config, ConfigSchema } from './schema.js';
@@ -104,10 +104,12 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
   } catch (err) {
     return { ok: false, errors: [{ path: '', message: `YAML: ${(err as Error).message}` }], warnings: [] };
   }
+  const reserved: FileCheckIssue[] = [];
+  checkReservedNames(data, (path, message) => reserved.push({ path, severity: 'error', message }));
   const result = ConfigSchema.safeParse(data, { error: errorMap });
   if (result.success) {
     const config = result.data;
-    const found = configWarnings(config);
+    const found = [...reserved, ...configWarnings(config)];
     if (opts.baseDir !== undefined) found.push(...checkReferencedFiles(config, opts.baseDir, opts.now ?? new Date()));
     const at = (issue: FileCheckIssue): ConfigIssue => {
       const { line, col } = lines.linePos(locate(doc, issue.path));
@@ -129,6 +131,7 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
     return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, config, warnings };
   }
   const issues: z.core.$ZodIssue[] = [...result.error.issues];
+  for (const r of reserved) issues.push({ code: 'custom', path: r.path, message: r.message });
   // zod skips the cross-field rule when a field aborted (a non-integer number does); run it on
   // the raw data so those problems are still reported in the same pass.
   checkCrossFieldRules(data, (path, message) => issues.push({ code: 'custom', path, message }));
