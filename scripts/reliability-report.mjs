@@ -24,6 +24,9 @@ const TEST_ENTRIES = [
   'dist/e2e/faults.test.js',
   'dist/e2e/hostile-clients.test.js',
   'dist/e2e/hostile.test.js',
+  'dist/e2e/attack-file-paths.test.js',
+  'dist/e2e/attack-reserved-names.test.js',
+  'dist/e2e/attack-connection-fairness.test.js',
   'dist/fuzz/',
 ];
 const FILE_TIMEOUT_MS = 30 * 60_000;

@@ -6,6 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import type { AdmissionAttempt, AdmissionLease, AdmissionVerdict } from '../admission/connection-admission.js';
 import { classifyDatagram, connectionKey, type DatagramVerdict } from './classify.js';
 import { QuicConnection, type QuicTransport } from './connection.js';
 import { type Config, type Host, quiche } from './quiche.js';
@@ -31,8 +32,12 @@ export interface ServerEndpointOptions {
   config: Config;
   /** Called for each accepted connection; attach the application before returning. */
   onConnection(conn: QuicConnection): void;
-  /** Admission hook: return false to ignore a new connection attempt (counted as dropped). */
-  admit?(peer: Host): boolean;
+  /**
+   * Admission hook, asked before a new connection is created: a refusal drops the Initial
+   * (counted as dropped: admission); an admitted connection holds the lease until it is forgotten.
+   * `addressValidated` is true only for an Initial that carries a valid Retry token.
+   */
+  admit?(attempt: AdmissionAttempt): AdmissionVerdict;
 }
 
 export class QuicEndpoint implements QuicTransport {
@@ -50,6 +55,8 @@ export class QuicEndpoint implements QuicTransport {
   private readonly socket: dgram.Socket;
   private readonly table = new Map<string, QuicConnection>();
   private readonly connections = new Set<QuicConnection>();
+  /** The admission lease of each accepted connection, released in `forget`. */
+  private readonly leases = new Map<QuicConnection, AdmissionLease>();
   private readonly pendingFlush = new Set<QuicConnection>();
   private flushQueued = false;
   private readonly sendBuffer = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
@@ -173,15 +180,19 @@ export class QuicEndpoint implements QuicTransport {
   private accept(msg: Buffer, from: Host, odcid: Uint8Array): void {
     const server = this.server;
     if (!server || this.closed) return this.drop('not_accepting');
-    if (server.admit && !server.admit(from)) return this.drop('admission');
+    // No address validation yet: every Initial is judged as possibly spoofed.
+    const verdict = server.admit?.({ peer: from, addressValidated: false });
+    if (verdict && !verdict.ok) return this.drop('admission');
     const scid = newConnectionId();
     let conn: QuicConnection;
     try {
       const qc = quiche.Connection.accept(scid, null, this.local, from, server.config);
       conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer);
     } catch {
+      verdict?.lease.release();
       return this.drop('rejected');
     }
+    if (verdict) this.leases.set(conn, verdict.lease);
     // The client keeps addressing its original destination id until it learns ours.
     this.register(conn, scid, odcid);
     conn.originalDcid = Buffer.from(odcid).toString('hex');
@@ -238,6 +249,8 @@ export class QuicEndpoint implements QuicTransport {
 
   forget(conn: QuicConnection): void {
     if (this.connections.has(conn)) this.recordClose(conn);
+    this.leases.get(conn)?.release();
+    this.leases.delete(conn);
     for (const key of conn.ids) if (this.table.get(key) === conn) this.table.delete(key);
     this.connections.delete(conn);
     this.pendingFlush.delete(conn);

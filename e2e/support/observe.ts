@@ -77,6 +77,8 @@ export interface ObservedOptions {
   extra?: string;
   /** How often the data plane sends Stats (and so its metrics) to the control plane. */
   statsIntervalMs?: number;
+  /** Turn the TCP listener (HTTP/1.1 + HTTP/2 over TLS) on; the pair config has it off. */
+  tcp?: boolean;
 }
 
 export interface RecoveryOptions {
@@ -118,10 +120,9 @@ export class Observed {
   static async start(pools: string, opts: ObservedOptions = {}): Promise<Observed> {
     const statsIntervalMs = opts.statsIntervalMs ?? 200;
     const setup = newSetup();
-    const text = config(setup, pools, { extra: opts.extra ?? '' }).replace(
-      'metrics: { enabled: false }',
-      'metrics: { enabled: true, port: 0 }',
-    );
+    const text = config(setup, pools, { extra: opts.extra ?? '' })
+      .replace('metrics: { enabled: false }', 'metrics: { enabled: true, port: 0 }')
+      .replace('tcp: { enabled: false }', `tcp: { enabled: ${opts.tcp ?? false} }`);
     assert.ok(text.includes('metrics: { enabled: true, port: 0 }'), 'metrics turned on in the pair config');
     writeFileSync(setup.file, text);
     const cp = await startControl(setup.file);

@@ -155,6 +155,11 @@ export interface Performance {
   maxRequestHeadersCount: number;
   maxRequestHeadersBytes: number;
   shutdownDrainTimeoutMs: number;
+  /** 40+: numbers other branches of issue #12 do not take, so that merges need no renumbering. */
+  perSourceMaxConnections: number;
+  perSourceNewConnectionsPerSec: number;
+  perSourceNewConnectionsBurst: number;
+  tlsHandshakeTimeoutMs: number;
 }
 
 export interface Log {
@@ -1934,6 +1939,10 @@ function createBasePerformance(): Performance {
     maxRequestHeadersCount: 0,
     maxRequestHeadersBytes: 0,
     shutdownDrainTimeoutMs: 0,
+    perSourceMaxConnections: 0,
+    perSourceNewConnectionsPerSec: 0,
+    perSourceNewConnectionsBurst: 0,
+    tlsHandshakeTimeoutMs: 0,
   };
 }
 
@@ -2004,6 +2013,18 @@ export const Performance: MessageFns<Performance> = {
     }
     if (message.shutdownDrainTimeoutMs !== 0) {
       writer.uint32(176).uint32(message.shutdownDrainTimeoutMs);
+    }
+    if (message.perSourceMaxConnections !== 0) {
+      writer.uint32(320).uint32(message.perSourceMaxConnections);
+    }
+    if (message.perSourceNewConnectionsPerSec !== 0) {
+      writer.uint32(328).uint32(message.perSourceNewConnectionsPerSec);
+    }
+    if (message.perSourceNewConnectionsBurst !== 0) {
+      writer.uint32(336).uint32(message.perSourceNewConnectionsBurst);
+    }
+    if (message.tlsHandshakeTimeoutMs !== 0) {
+      writer.uint32(344).uint32(message.tlsHandshakeTimeoutMs);
     }
     return writer;
   },
@@ -2197,6 +2218,38 @@ export const Performance: MessageFns<Performance> = {
             message.shutdownDrainTimeoutMs = reader.uint32();
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.perSourceMaxConnections = reader.uint32();
+            continue;
+          }
+          case 41: {
+            if (tag !== 328) {
+              break;
+            }
+
+            message.perSourceNewConnectionsPerSec = reader.uint32();
+            continue;
+          }
+          case 42: {
+            if (tag !== 336) {
+              break;
+            }
+
+            message.perSourceNewConnectionsBurst = reader.uint32();
+            continue;
+          }
+          case 43: {
+            if (tag !== 344) {
+              break;
+            }
+
+            message.tlsHandshakeTimeoutMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2321,6 +2374,26 @@ export const Performance: MessageFns<Performance> = {
         : isSet(object.shutdown_drain_timeout_ms)
         ? globalThis.Number(object.shutdown_drain_timeout_ms)
         : 0,
+      perSourceMaxConnections: isSet(object.perSourceMaxConnections)
+        ? globalThis.Number(object.perSourceMaxConnections)
+        : isSet(object.per_source_max_connections)
+        ? globalThis.Number(object.per_source_max_connections)
+        : 0,
+      perSourceNewConnectionsPerSec: isSet(object.perSourceNewConnectionsPerSec)
+        ? globalThis.Number(object.perSourceNewConnectionsPerSec)
+        : isSet(object.per_source_new_connections_per_sec)
+        ? globalThis.Number(object.per_source_new_connections_per_sec)
+        : 0,
+      perSourceNewConnectionsBurst: isSet(object.perSourceNewConnectionsBurst)
+        ? globalThis.Number(object.perSourceNewConnectionsBurst)
+        : isSet(object.per_source_new_connections_burst)
+        ? globalThis.Number(object.per_source_new_connections_burst)
+        : 0,
+      tlsHandshakeTimeoutMs: isSet(object.tlsHandshakeTimeoutMs)
+        ? globalThis.Number(object.tlsHandshakeTimeoutMs)
+        : isSet(object.tls_handshake_timeout_ms)
+        ? globalThis.Number(object.tls_handshake_timeout_ms)
+        : 0,
     };
   },
 
@@ -2392,6 +2465,18 @@ export const Performance: MessageFns<Performance> = {
     if (message.shutdownDrainTimeoutMs !== 0) {
       obj.shutdownDrainTimeoutMs = Math.round(message.shutdownDrainTimeoutMs);
     }
+    if (message.perSourceMaxConnections !== 0) {
+      obj.perSourceMaxConnections = Math.round(message.perSourceMaxConnections);
+    }
+    if (message.perSourceNewConnectionsPerSec !== 0) {
+      obj.perSourceNewConnectionsPerSec = Math.round(message.perSourceNewConnectionsPerSec);
+    }
+    if (message.perSourceNewConnectionsBurst !== 0) {
+      obj.perSourceNewConnectionsBurst = Math.round(message.perSourceNewConnectionsBurst);
+    }
+    if (message.tlsHandshakeTimeoutMs !== 0) {
+      obj.tlsHandshakeTimeoutMs = Math.round(message.tlsHandshakeTimeoutMs);
+    }
     return obj;
   },
 
@@ -2422,6 +2507,10 @@ export const Performance: MessageFns<Performance> = {
     message.maxRequestHeadersCount = object.maxRequestHeadersCount ?? 0;
     message.maxRequestHeadersBytes = object.maxRequestHeadersBytes ?? 0;
     message.shutdownDrainTimeoutMs = object.shutdownDrainTimeoutMs ?? 0;
+    message.perSourceMaxConnections = object.perSourceMaxConnections ?? 0;
+    message.perSourceNewConnectionsPerSec = object.perSourceNewConnectionsPerSec ?? 0;
+    message.perSourceNewConnectionsBurst = object.perSourceNewConnectionsBurst ?? 0;
+    message.tlsHandshakeTimeoutMs = object.tlsHandshakeTimeoutMs ?? 0;
     return message;
   },
 };
