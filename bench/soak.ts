@@ -348,8 +348,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     // No circuit breaker: the intended 504s of `timeout` must stay 504s. A 5 s QUIC idle timeout:
     // a client that vanishes without its CONNECTION_CLOSE reaching Spooky (see `abort`) holds
     // its connection, streams and upstream requests until then, and the settle wait covers it.
+    // Per-source limits off in effect: all the load comes from one address.
     const extra =
-      'resilience: { circuit_breaker: { enabled: false } }\nperformance: { quic_max_idle_timeout_ms: 5000 }\n';
+      'resilience: { circuit_breaker: { enabled: false } }\nperformance: { quic_max_idle_timeout_ms: 5000, ' +
+      'per_source_max_connections: 100000, per_source_new_connections_per_sec: 100000, ' +
+      'per_source_new_connections_burst: 100000 }\n';
     const text = config(s, pools, { extra }).replace(
       'metrics: { enabled: false }',
       'metrics: { enabled: true, port: 0 }',

@@ -140,6 +140,10 @@ security:
   privileges: { enabled: false }
 performance:
   quic_initial_max_streams_bidi: 1000
+  # All load comes from one address here; in production it would be many sources.
+  per_source_max_connections: 100000
+  per_source_new_connections_per_sec: 100000
+  per_source_new_connections_burst: 100000
 `,
   );
   const p = await startProcess(

@@ -3,10 +3,10 @@
  * environment, or the config file given with --config), and JSON calls with a timeout. Every
  * failure is a ControlFailure: one sentence for stderr and the exit code. The token is never printed.
  */
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { CONFIG_MAX_BYTES, FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
 import { VERSION } from '../lib/version.js';
 
 export const DEFAULT_CONTROL_URL = 'http://127.0.0.1:9902';
@@ -60,8 +60,10 @@ export function controlUrlFor(address: string, port: number): string {
 export function configDefaults(file: string): ConfigDefaults {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularTextFile(file, CONFIG_MAX_BYTES);
   } catch (err) {
+    if (err instanceof FileRefusedError)
+      throw new ControlFailure(`spooky: cannot read the config file: ${err.message}`);
     const code = (err as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
     throw new ControlFailure(`spooky: cannot read the config file ${file} (${reason})`, code === 'ENOENT' ? 2 : 1);
@@ -107,8 +109,11 @@ export function normalizeControlUrl(raw: string, source = '--control '): string 
 function readTokenFile(file: string): string {
   let token: string;
   try {
-    token = readFileSync(file, 'utf8').trim();
+    token = readRegularTextFile(file, PEM_MAX_BYTES).trim();
   } catch (err) {
+    if (err instanceof FileRefusedError) {
+      throw new ControlFailure(`spooky: cannot use the token file: ${err.message}; pass --token or set SPOOKY_TOKEN`);
+    }
     const code = (err as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
     throw new ControlFailure(

@@ -3,7 +3,7 @@
  * undrain. Human output by default (progress and errors on stderr, results on stdout), `--json`
  * prints the API's bodies on stdout. Exit codes: 0 ok, 1 failure, 2 usage error.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type {
   AppliedConfigBody,
@@ -19,7 +19,12 @@ import type {
   ReadyBody,
   ValidateBody,
 } from '../controlplane/api/types.js';
-import { formatIssues, loadConfigFile } from '../controlplane/config/load.js';
+import {
+  describeConfigReadError,
+  formatIssues,
+  loadConfigFile,
+  readConfigFileText,
+} from '../controlplane/config/load.js';
 import {
   APPLY_TIMEOUT_MS,
   type ConnectionOptions,
@@ -126,7 +131,13 @@ export async function runApply(file: string, opts: ControlOptions & { dryRun?: b
     if (local.warnings.length > 0) err(formatIssues(file, local.warnings, 'warning'));
     err(`validated: ${summaryLine(summarize(local.config))}`);
   }
-  const yaml = readFileSync(file, 'utf8');
+  let yaml: string;
+  try {
+    yaml = readConfigFileText(file);
+  } catch (e) {
+    err(`spooky apply: ${describeConfigReadError(file, e)}`);
+    return 1;
+  }
   if (opts.dryRun) {
     const res = await client.request<ValidateBody | ErrorBody>('POST', '/v1/config/validate', { body: yaml });
     if (res.status !== 200) {

@@ -14,6 +14,7 @@ import type { RuntimeBackend, RuntimeConfig } from '../controlplane/config/runti
 import { probeBackend } from '../controlplane/health/prober.js';
 import { type QuicStack, quicStack } from '../dataplane/quic/stack.js';
 import { NODE_FLOOR_MAJOR, NODE_UPGRADE_FIX, nodeMajor } from '../lib/node-runtime.js';
+import { FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
 import { controlUrlFor } from './control-client.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
@@ -74,6 +75,7 @@ function check(id: string, title: string): Record<CheckStatus, Make> {
   return { pass: make('pass'), warn: make('warn'), fail: make('fail') };
 }
 const reason = (err: unknown) => {
+  if (err instanceof FileRefusedError) return err.message;
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? String(err));
 };
@@ -105,7 +107,7 @@ function certificates(cfg: DoctorConfig, c: Record<CheckStatus, Make>): X509Cert
   const fix = `set listen.tls.cert in ${cfg.file} to the full chain PEM file (spooky validate ${cfg.file})`;
   if (cfg.cert === undefined) return c.fail(`no listen.tls.cert in ${cfg.file}`, fix);
   try {
-    const text = readFileSync(cfg.cert, 'utf8');
+    const text = readRegularTextFile(cfg.cert, PEM_MAX_BYTES);
     const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
     if (blocks.length === 0) return c.fail(`${cfg.cert}: no PEM certificate`, fix);
     return blocks.map((b) => new X509Certificate(b));

@@ -4,11 +4,11 @@
  * warning and failure. Exit 1 when any check fails, else 0. The hidden --proc-root and --etc-root
  * options point the host checks at a fake procfs and /etc (tests).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parse } from 'yaml';
-import { loadConfigFile } from '../controlplane/config/load.js';
+import { loadConfigFile, readConfigFileText } from '../controlplane/config/load.js';
+import { PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
 import {
   type CheckResult,
   type DoctorBackend,
@@ -35,7 +35,7 @@ export function readDoctorConfig(file: string, env: DoctorEnv): DoctorConfig {
   if (load.ok) data = load.config;
   else {
     try {
-      data = parse(readFileSync(file, 'utf8'), { merge: true });
+      data = parse(readConfigFileText(file), { merge: true });
     } catch {
       // unreadable or not YAML: config-valid says so; the other checks use the defaults
     }
@@ -44,7 +44,7 @@ export function readDoctorConfig(file: string, env: DoctorEnv): DoctorConfig {
   const path = (v: unknown) => (str(v) === undefined ? undefined : resolve(base, v as string));
   const pem = (v: unknown) => {
     try {
-      return path(v) === undefined ? undefined : readFileSync(path(v)!, 'utf8');
+      return path(v) === undefined ? undefined : readRegularTextFile(path(v)!, PEM_MAX_BYTES);
     } catch {
       return undefined;
     }

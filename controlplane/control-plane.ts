@@ -104,7 +104,14 @@ export class ControlPlane implements ControlApiHandlers {
       this.opts.log.error({ errors: loaded.errors }, 'the persisted applied config no longer validates; ignoring it');
       return null;
     }
-    const runtime = buildRuntimeConfig(loaded.config, { baseDir: record.baseDir });
+    let runtime: RuntimeConfig;
+    try {
+      runtime = buildRuntimeConfig(loaded.config, { baseDir: record.baseDir });
+    } catch (e) {
+      // A file it names changed into something unreadable since it validated.
+      this.opts.log.error({ err: (e as Error).message }, 'the persisted applied config cannot be loaded; ignoring it');
+      return null;
+    }
     this.lastVersion = record.version;
     this.activate(record, loaded.config, runtime);
     return record;

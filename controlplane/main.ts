@@ -5,7 +5,6 @@
  * (persisted under `control.state_dir`), not the file; SIGHUP re-reads the file and applies it.
  */
 import '../lib/node-floor.js';
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { Registry } from 'prom-client';
@@ -13,7 +12,7 @@ import { createLogger } from '../lib/log.js';
 import { VERSION_LINE } from '../lib/node-runtime.js';
 import { resolveApiToken } from './api/auth.js';
 import { type RunningControlApi, startControlApi } from './api/server.js';
-import { formatIssues, loadConfigFile } from './config/load.js';
+import { describeConfigReadError, formatIssues, loadConfigFile, readConfigFileText } from './config/load.js';
 import { buildBootstrapConfig, resolveLogLevel } from './config/runtime.js';
 import { ControlPlane } from './control-plane.js';
 import { ControlPlaneMetrics, type RunningMetricsServer, startMetricsServer } from './metrics.js';
@@ -62,7 +61,14 @@ const restored = control.restore();
 if (restored) {
   log.info({ version: restored.version, applied_by: restored.appliedBy }, 'serving the last applied config');
 } else {
-  const result = await control.applyYaml(readFileSync(file, 'utf8'), `spooky-control start (${file})`, baseDir);
+  let text: string;
+  try {
+    text = readConfigFileText(file);
+  } catch (e) {
+    fail(`spooky-control: ${describeConfigReadError(file, e)}`);
+  }
+  const result = await control.applyYaml(text, `spooky-control start (${file})`, baseDir);
+  if (result.kind === 'invalid') fail(formatIssues(file, result.errors));
   if (result.kind !== 'applied') fail(`spooky-control: cannot apply ${file}: ${result.kind}`);
 }
 
@@ -116,9 +122,9 @@ process.on('SIGHUP', () => {
   log.info({ file }, 'SIGHUP: re-reading the config file');
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readConfigFileText(file);
   } catch (e) {
-    log.error({ file, err: (e as Error).message }, 'cannot read the config file; nothing changed');
+    log.error({ file, err: describeConfigReadError(file, e) }, 'cannot read the config file; nothing changed');
     return;
   }
   control.applyYaml(text, 'SIGHUP', baseDir).then(

@@ -6,6 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
+import {
+  type AdmissionAttempt,
+  type AdmissionLimits,
+  type AdmissionVerdict,
+  ConnectionAdmission,
+} from './admission/connection-admission.js';
 import { BackendRuntime } from './backend-runtime.js';
 import { BackendStates } from './backend-states.js';
 import { ConnectionGuard } from './connection-guard.js';
@@ -15,7 +21,6 @@ import { DataPlaneMetrics } from './metrics.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { QuicEndpoint } from './quic/endpoint.js';
 import { type Config, quiche } from './quic/quiche.js';
-import { TokenBucket } from './resilience/token-bucket.js';
 import { Snapshot } from './snapshot.js';
 import { type TcpLimits, TcpListener } from './tcp/listener.js';
 import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
@@ -67,6 +72,18 @@ export function buildQuicServerConfig(
   return cfg;
 }
 
+/** The admission limits of the performance section. */
+export function admissionLimits(perf: Performance): AdmissionLimits {
+  return {
+    maxActive: perf.max_active_connections,
+    newPerSec: perf.new_connections_per_sec,
+    newBurst: perf.new_connections_burst,
+    perSourceMaxActive: perf.per_source_max_connections,
+    perSourceNewPerSec: perf.per_source_new_connections_per_sec,
+    perSourceNewBurst: perf.per_source_new_connections_burst,
+  };
+}
+
 /** The result of offering a snapshot to the data plane (ACK or NACK). */
 export type ApplyOutcome = { ok: true } | { ok: false; error: string; restartRequired: boolean };
 
@@ -94,6 +111,8 @@ export class DataPlane {
   private readonly sessions = new Set<H3ServerSession>();
   private readonly guard: ConnectionGuard;
   private stopping: Promise<void> | null = null;
+  /** Caps and rates on new connections, QUIC and TCP together (see admission/). */
+  private readonly admission: ConnectionAdmission;
 
   constructor(
     config: RuntimeConfig,
@@ -109,6 +128,8 @@ export class DataPlane {
       for (const s of this.sessions) streams += s.streams.size;
       return { connections: ep.connectionCount + (this.tcp?.connectionCount ?? 0), streams, counters: ep.counters };
     });
+    this.admission = new ConnectionAdmission(admissionLimits(config.performance), performance.now());
+    this.metrics.bindAdmission(() => this.admission.trackedSources);
     this.snapshot = new Snapshot(version, config, this.runtime.load);
     this.guard = new ConnectionGuard(this.sessions, () => this.snapshot.config.performance, log);
     this.agent = new UpstreamAgent(upstreamTlsOptions(config.upstreamTls));
@@ -149,18 +170,13 @@ export class DataPlane {
         requestHeaderTimeoutMs: p.request_header_timeout_ms,
       };
     };
-    // max_active_connections counts QUIC and TCP connections together; both share the bucket.
-    const admit = (): boolean => {
+    // One admission for QUIC and TCP: the memory guard first, then caps and rates (dataplane/admission/).
+    const admit = (attempt: AdmissionAttempt): AdmissionVerdict => {
       if (this.guard.memory.refusing) {
         this.metrics.shed('memory');
-        return false;
+        return { ok: false, reason: 'memory' };
       }
-      const open = (this.endpoint?.connectionCount ?? 0) + (this.tcp?.connectionCount ?? 0);
-      if (open >= this.snapshot.config.performance.max_active_connections) {
-        this.metrics.shed('connection_cap');
-        return false;
-      }
-      return this.admitConnection();
+      return this.admitConnection(attempt);
     };
     let port = 0;
     // With port 0 the OS picks a free UDP port; the same TCP port may be taken: pick again.
@@ -191,6 +207,7 @@ export class DataPlane {
         limits: tcpLimits(perf),
         log: this.log.child({ component: 'tcp' }),
         admit,
+        tlsHandshakeTimeoutMs: perf.tls_handshake_timeout_ms,
         clientCaPem: listen.clientAuth?.caPem ?? null,
       });
       try {
@@ -228,32 +245,15 @@ export class DataPlane {
     }
   }
 
-  private connectionBucket: { key: string; bucket: TokenBucket } | null = null;
-
   /**
-   * A new QUIC connection may start only within the connection token bucket and under
-   * max_active_connections; a refused Initial is dropped (the client's handshake times out or it
-   * retries later) and counted.
+   * A new connection (a QUIC Initial, an accepted TCP socket) starts only within the caps and
+   * rates of ConnectionAdmission; a refused Initial is dropped (the client's handshake times out
+   * or it retries later), a refused TCP connection closed, and either is counted by reason.
    */
-  private admitConnection(): boolean {
-    const perf = this.snapshot.config.performance;
-    const now = performance.now();
-    if ((this.endpoint?.connectionCount ?? 0) >= perf.max_active_connections) {
-      this.metrics.shed('connection_cap');
-      return false;
-    }
-    const key = `${perf.new_connections_per_sec}/${perf.new_connections_burst}`;
-    if (this.connectionBucket?.key !== key) {
-      this.connectionBucket = {
-        key,
-        bucket: new TokenBucket(perf.new_connections_per_sec, perf.new_connections_burst, now),
-      };
-    }
-    if (!this.connectionBucket.bucket.tryTake(now)) {
-      this.metrics.shed('connection_rate');
-      return false;
-    }
-    return true;
+  private admitConnection(attempt: AdmissionAttempt): AdmissionVerdict {
+    const verdict = this.admission.admit(attempt, performance.now());
+    if (!verdict.ok) this.metrics.shed(verdict.reason);
+    return verdict;
   }
 
   private metricsText = '';
@@ -346,6 +346,8 @@ export class DataPlane {
     this.snapshot = snapshot;
     this.tcp?.setLimits(tcpLimits(config.performance));
     this.guard.configure(config.performance);
+    this.admission.configure(admissionLimits(config.performance), performance.now());
+    this.tcp?.setTlsHandshakeTimeout(config.performance.tls_handshake_timeout_ms);
     this.runtime.configure(config);
     this.agent.retain(config.pools.values());
     this.updateAltSvc();

@@ -19,6 +19,8 @@ export type OverloadReason =
   | 'connection_rate'
   | 'connection_cap'
   | 'memory'
+  | 'source_connection_rate'
+  | 'source_connection_cap'
   | 'circuit_open'
   | 'no_healthy_backend';
 
@@ -90,6 +92,18 @@ export class DataPlaneMetrics {
     new Gauge({
       name: 'spooky_upstream_inflight',
       help: 'Requests in flight to backends (holding an in-flight limit slot)',
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
+  /** Per-source admission shares tracked (bounded by open connections and recent admissions). */
+  bindAdmission(read: () => number): void {
+    new Gauge({
+      name: 'spooky_admission_sources',
+      help: 'Client sources (IPv4 address or IPv6 /64) with per-source admission state',
       registers: [this.registry],
       collect() {
         this.set(read());

@@ -46,7 +46,13 @@ export async function runDataPlane(file: string): Promise<void> {
   for (const w of support.warnings) log.warn(w);
   for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
 
-  const fromFile = buildRuntimeConfig(loaded.config, { baseDir });
+  let fromFile: RuntimeConfig;
+  try {
+    fromFile = buildRuntimeConfig(loaded.config, { baseDir });
+  } catch (e) {
+    // A certificate or key changed into something unreadable since validation a moment ago.
+    fail(`spooky-dataplane: ${(e as Error).message}`);
+  }
   let runtime: RuntimeConfig = fromFile;
   let version = 0;
   const stateDir = bootstrap.control.stateDir;

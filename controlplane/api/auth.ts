@@ -7,6 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../lib/atomic-file.js';
+import { FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../../lib/regular-file.js';
 
 export const TOKEN_FILE_NAME = 'control.token';
 
@@ -34,8 +35,12 @@ function uid(): string {
 function readTokenFile(path: string, what: string, missingOk: boolean): string | undefined {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularTextFile(path, PEM_MAX_BYTES);
   } catch (err) {
+    // A directory keeps the EISDIR wording below; a FIFO, a device or a huge file is named here.
+    if (err instanceof FileRefusedError && err.code !== 'EISDIR') {
+      throw new Error(`cannot use the control API token file: ${err.message}`);
+    }
     const code = errCode(err);
     if (code === 'ENOENT' && missingOk) return undefined;
     const fix =

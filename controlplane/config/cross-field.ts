@@ -71,3 +71,18 @@ export function checkCrossFieldRules(config: unknown, report: ReportIssue): void
     }
   }
 }
+
+/**
+ * Names the schema cannot hold: zod drops a `__proto__` key from a map (assigning it to a plain
+ * object would replace the object's prototype), so a pool of that name would vanish without a
+ * word. Reported from the raw YAML data, where the key still exists.
+ */
+export function checkReservedNames(raw: unknown, report: ReportIssue): void {
+  if (!isRecord(raw) || !isRecord(raw.upstream)) return;
+  if (Object.hasOwn(raw.upstream, '__proto__')) {
+    report(
+      ['upstream', '__proto__'],
+      'pool name "__proto__" is not allowed: a pool name starts with a letter or digit (and this one, the prototype key of JavaScript objects, would make the pool vanish); choose another name',
+    );
+  }
+}

@@ -3,8 +3,8 @@
 // Every message names the file and ends with what the operator should do about it.
 
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../../lib/regular-file.js';
 
 export interface FileCheckIssue {
   /** YAML path segments of the config key that names the file, e.g. ['listen','tls','cert']. */
@@ -59,14 +59,13 @@ function readText(ref: TlsFilesRef, baseDir: string, label: string, report: Repo
   const abs = resolveConfigPath(ref.file, baseDir);
   const where = `${label} ${ref.file}`;
   try {
-    if (statSync(abs).isDirectory()) {
-      report('error', `${where}: ${abs} is a directory, not a file; point the setting at the file inside it`);
-      return undefined;
-    }
-    return readFileSync(abs, 'utf8');
+    return readRegularTextFile(abs, PEM_MAX_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
+    if (err instanceof FileRefusedError) {
+      // A FIFO, a device or a huge file: refused before reading (see lib/regular-file.ts).
+      report('error', `${where}: ${err.message}`);
+    } else if (code === 'ENOENT' || code === 'ENOTDIR') {
       report(
         'error',
         `${where}: no such file (${abs}); fix the path (relative paths are resolved against the config file's directory)`,

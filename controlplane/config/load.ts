@@ -2,11 +2,11 @@
 // and column of the offending key (or of its nearest existing parent when the key is missing).
 // Wording lives in issues.ts and yaml-errors.ts; file checks in files.ts.
 
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { checkCrossFieldRules } from './cross-field.js';
+import { CONFIG_MAX_BYTES, FileRefusedError, readRegularTextFile } from '../../lib/regular-file.js';
+import { checkCrossFieldRules, checkReservedNames } from './cross-field.js';
 import { checkCaBundle, checkCertificatePair, checkReadableFile, type FileCheckIssue } from './files.js';
 import { type ConfigIssue, dedupe, errorMap, formatPath, issuesFromZod, locate } from './issues.js';
 import { type Config, ConfigSchema } from './schema.js';
@@ -104,10 +104,12 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
   } catch (err) {
     return { ok: false, errors: [{ path: '', message: `YAML: ${(err as Error).message}` }], warnings: [] };
   }
+  const reserved: FileCheckIssue[] = [];
+  checkReservedNames(data, (path, message) => reserved.push({ path, severity: 'error', message }));
   const result = ConfigSchema.safeParse(data, { error: errorMap });
   if (result.success) {
     const config = result.data;
-    const found = configWarnings(config);
+    const found = [...reserved, ...configWarnings(config)];
     if (opts.baseDir !== undefined) found.push(...checkReferencedFiles(config, opts.baseDir, opts.now ?? new Date()));
     const at = (issue: FileCheckIssue): ConfigIssue => {
       const { line, col } = lines.linePos(locate(doc, issue.path));
@@ -129,12 +131,26 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
     return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, config, warnings };
   }
   const issues: z.core.$ZodIssue[] = [...result.error.issues];
+  for (const r of reserved) issues.push({ code: 'custom', path: r.path, message: r.message });
   // zod skips the cross-field rule when a field aborted (a non-integer number does); run it on
   // the raw data so those problems are still reported in the same pass.
   checkCrossFieldRules(data, (path, message) => issues.push({ code: 'custom', path, message }));
   const errors = dedupe(issuesFromZod(issues, doc, lines, data, fileName));
   errors.sort(byPosition);
   return { ok: false, errors, warnings: [] };
+}
+
+/** The text of a config file: a regular file of at most CONFIG_MAX_BYTES (see lib/regular-file.ts). */
+export function readConfigFileText(path: string): string {
+  return readRegularTextFile(path, CONFIG_MAX_BYTES);
+}
+
+/** `cannot read FILE: why`, for an error thrown by readConfigFileText. */
+export function describeConfigReadError(path: string, err: unknown): string {
+  if (err instanceof FileRefusedError) return `cannot read the config file: ${err.message}`;
+  const code = (err as NodeJS.ErrnoException).code;
+  const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+  return `cannot read ${path}: ${reason}`;
 }
 
 /** Loads a config file; its certificate, key, CA and token files are checked too. */
@@ -144,12 +160,9 @@ export function loadConfigFile(
 ): LoadResult {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readConfigFileText(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    return { ok: false, errors: [{ path: '', message: `cannot read ${path}: ${reason}` }], warnings: [] };
+    return { ok: false, errors: [{ path: '', message: describeConfigReadError(path, err) }], warnings: [] };
   }
   const baseDir = opts.checkFiles === false ? undefined : dirname(resolve(path));
   return loadConfigText(text, path, { baseDir, now: opts.now });

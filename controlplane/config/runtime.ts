@@ -2,9 +2,9 @@
 // addresses parsed, routes indexed, everything frozen. A snapshot built from
 // it is shared by every request in flight, so nothing may mutate it.
 
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RouteTable } from '../../dataplane/router/route-table.js';
+import { PEM_MAX_BYTES, readRegularTextFile } from '../../lib/regular-file.js';
 import { type Config, type LbPolicy, LOG_LEVEL_ALIASES, type LogLevelName, parseBackendAddress } from './schema.js';
 
 export type RuntimeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -160,7 +160,8 @@ export function assembleRuntimeConfig(parts: RuntimeParts): RuntimeConfig {
 }
 
 export type ReadPem = (path: string) => Pem;
-const readPemFile: ReadPem = (path) => readFileSync(path, 'utf8');
+// Only a regular file under the PEM cap: a FIFO or device named here must not wedge the process.
+const readPemFile: ReadPem = (path) => readRegularTextFile(path, PEM_MAX_BYTES);
 
 /**
  * Build the frozen runtime view of a validated config, reading the certificate, key and CA files

@@ -360,6 +360,13 @@ const PerformanceSchema = z
     new_connections_per_sec: count(10_000_000).default(2000),
     new_connections_burst: count(10_000_000).default(500),
     max_active_connections: count(10_000_000).default(20_000),
+    // One source (an IPv4 address or an IPv6 /64): its open connections and new-connection rate,
+    // so that one address cannot take the capacity of all (docs/traffic.md "Admission").
+    per_source_max_connections: count(10_000_000).default(1000),
+    per_source_new_connections_per_sec: count(10_000_000).default(100),
+    per_source_new_connections_burst: count(10_000_000).default(200),
+    // TCP listener: from accept to a completed TLS handshake (Node's own limit is 120 s).
+    tls_handshake_timeout_ms: int(100, 120_000).default(10_000),
     global_inflight_limit: count(10_000_000).default(4096),
     per_upstream_inflight_limit: count(10_000_000).default(1024),
     per_backend_inflight_limit: count(10_000_000).default(256),

@@ -6,6 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import type { AdmissionAttempt, AdmissionLease, AdmissionVerdict } from '../admission/connection-admission.js';
 import { classifyDatagram, connectionKey, type DatagramVerdict } from './classify.js';
 import { QuicConnection, type QuicTransport, type ShedReason } from './connection.js';
 import { OverheadGuard } from './overhead-guard.js';
@@ -37,20 +38,18 @@ export interface EndpointCounters {
   amplificationDiscarded: number;
 }
 
-/** What the admission hook learns about a new connection attempt. */
-export interface AdmissionInfo {
-  /** The client echoed a valid Retry token: its source address is not spoofed. */
-  addressValidated: boolean;
-}
-
 const clock = () => performance.now();
 
 export interface ServerEndpointOptions {
   config: Config;
   /** Called for each accepted connection; attach the application before returning. */
   onConnection(conn: QuicConnection): void;
-  /** Admission hook: return false to ignore a new connection attempt (counted as dropped). */
-  admit?(peer: Host, info: AdmissionInfo): boolean;
+  /**
+   * Admission hook, asked before a new connection is created: a refusal drops the Initial
+   * (counted as dropped: admission); an admitted connection holds the lease until it is forgotten.
+   * `addressValidated` is true only for an Initial that carries a valid Retry token.
+   */
+  admit?(attempt: AdmissionAttempt): AdmissionVerdict;
   /** `performance.quic_retry` and the rate `auto` compares with, read per new handshake. */
   retry?(): RetrySettings;
 }
@@ -74,6 +73,8 @@ export class QuicEndpoint implements QuicTransport {
   private readonly socket: dgram.Socket;
   private readonly table = new Map<string, QuicConnection>();
   private readonly connections = new Set<QuicConnection>();
+  /** The admission lease of each accepted connection, released in `forget`. */
+  private readonly leases = new Map<QuicConnection, AdmissionLease>();
   private readonly pendingFlush = new Set<QuicConnection>();
   private flushQueued = false;
   private readonly sendBuffer = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
@@ -223,7 +224,15 @@ export class QuicEndpoint implements QuicTransport {
     } else if (server.retry && this.retryPolicy.shouldRetry(server.retry(), now)) {
       return this.sendRetry(from, hdr, now);
     }
-    if (server.admit && !server.admit(from, { addressValidated: odcid !== null })) return this.drop('admission');
+    const verdict = server.admit?.({ peer: from, addressValidated: odcid !== null });
+    if (verdict && !verdict.ok) {
+      // The shared bucket for unvalidated handshakes is empty: unless Retry is off, ask the
+      // client to prove its address; validated clients are judged by their per-source share only.
+      if (verdict.reason === 'connection_rate' && odcid === null && server.retry?.().mode !== 'never') {
+        return this.sendRetry(from, hdr, now);
+      }
+      return this.drop('admission');
+    }
     // After a Retry the client addresses the id the Retry gave it (ours, CONN_ID_LEN long), and
     // quiche must announce it as retry_source_connection_id with the original id (RFC 9000 §7.3).
     const scid = odcid ? hdr.dcid : newConnectionId();
@@ -233,8 +242,10 @@ export class QuicEndpoint implements QuicTransport {
       conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer, odcid !== null);
       conn.overhead = new OverheadGuard(clock);
     } catch {
+      verdict?.lease.release();
       return this.drop('rejected');
     }
+    if (verdict) this.leases.set(conn, verdict.lease);
     // Without Retry the client keeps addressing its original destination id until it learns ours.
     if (odcid) this.register(conn, scid);
     else this.register(conn, scid, hdr.dcid);
@@ -316,6 +327,8 @@ export class QuicEndpoint implements QuicTransport {
 
   forget(conn: QuicConnection): void {
     if (this.connections.has(conn)) this.recordClose(conn);
+    this.leases.get(conn)?.release();
+    this.leases.delete(conn);
     for (const key of conn.ids) if (this.table.get(key) === conn) this.table.delete(key);
     this.connections.delete(conn);
     this.pendingFlush.delete(conn);

@@ -16,6 +16,7 @@ import http2, {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { AdmissionAttempt, AdmissionVerdict } from '../admission/connection-admission.js';
 import type { ClientRequest, ClientStream, RequestHandler } from '../proxy/client-stream.js';
 import { certificateSubject } from '../tls/subject.js';
 import { H1ClientStream, H2ClientStream } from './stream.js';
@@ -41,8 +42,13 @@ export interface TcpListenerOptions {
   handler: RequestHandler;
   limits: TcpLimits;
   log: Log;
-  /** Asked for each new TCP connection: false closes it at once (rate and connection caps). */
-  admit?: () => boolean;
+  /**
+   * Asked for each new TCP connection before TLS (caps and rates, per source and global): a
+   * refusal closes it at once; an admitted connection holds the lease until its socket closes.
+   */
+  admit?: (attempt: AdmissionAttempt) => AdmissionVerdict;
+  /** A connection whose TLS handshake has not completed this long after it opened is closed. */
+  tlsHandshakeTimeoutMs?: number;
   /** An HTTP/2 connection without traffic this long gets GOAWAY (default 120 s). */
   idleTimeoutMs?: number;
   /** mTLS: the CA bundle client certificates must chain to; the handshake fails without one. */
@@ -144,6 +150,14 @@ function peerIp(addr: string | undefined): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }
 
+/** The TLS socket and the TCP socket under it share the peer's address and port. */
+function handshakeKey(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
+/** performance.tls_handshake_timeout_ms's default. */
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 interface Conn {
   key: string;
   clientIp: string;
@@ -161,6 +175,9 @@ export class TcpListener {
   private readonly h1 = new Map<TLSSocket, Conn>();
   private nextKey = 0;
   private draining = false;
+  /** Connections still in their TLS handshake, by peer address and port, with their deadline. */
+  private readonly handshaking = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
+  private handshakeTimeoutMs: number;
   private closing: Promise<void> | null = null;
 
   /** Header limits, replaced by `setLimits` when a snapshot changes them. */
@@ -170,6 +187,9 @@ export class TcpListener {
     const { limits } = options;
     this.limits = limits;
     const ca = options.clientCaPem ?? null;
+    // Node's own handshake timer (120 s, restarted by every byte) stays as a backstop; the
+    // deadline of tls_handshake_timeout_ms (at most 120 s) is set per connection in onConnection.
+    this.handshakeTimeoutMs = options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS;
     this.server = http2.createSecureServer({
       cert: options.certPem,
       key: options.keyPem,
@@ -231,6 +251,11 @@ export class TcpListener {
     this.applyHeaderTimeout();
   }
 
+  /** Connections opened from now on get this long to complete their TLS handshake. */
+  setTlsHandshakeTimeout(ms: number): void {
+    this.handshakeTimeoutMs = ms;
+  }
+
   /** Open TCP connections. */
   get connectionCount(): number {
     return this.sockets.size;
@@ -286,12 +311,37 @@ export class TcpListener {
   }
 
   private onConnection(socket: Socket): void {
-    if (this.draining || (this.options.admit && !this.options.admit())) {
+    if (this.draining) {
       socket.destroy();
       return;
     }
+    // The three-way handshake proved the source address: judged by its per-source share.
+    const verdict = this.options.admit?.({ peer: { host: peerIp(socket.remoteAddress) }, addressValidated: true });
+    if (verdict && !verdict.ok) {
+      socket.destroy();
+      return;
+    }
+    const lease = verdict?.lease;
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    // A deadline from accept, not an idle timer: a ClientHello dripped a byte at a time
+    // must not hold the connection (and its admission share) for minutes.
+    const key = handshakeKey(socket);
+    const timer = setTimeout(() => socket.destroy(), this.handshakeTimeoutMs);
+    timer.unref();
+    this.handshaking.set(key, { socket, timer });
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.handshakeDone(key, socket);
+      lease?.release();
+    });
+  }
+
+  /** The TLS handshake of the connection from `key` completed (or the connection closed). */
+  private handshakeDone(key: string, socket?: Socket): void {
+    const pending = this.handshaking.get(key);
+    if (!pending || (socket && pending.socket !== socket)) return;
+    clearTimeout(pending.timer);
+    this.handshaking.delete(key);
   }
 
   private newConn(remoteAddress: string | undefined, socket?: TLSSocket): Conn {
@@ -309,6 +359,7 @@ export class TcpListener {
   }
 
   private onSecureConnection(socket: TLSSocket): void {
+    this.handshakeDone(handshakeKey(socket));
     if (socket.alpnProtocol === 'h2') return; // the session handler has it
     this.h1.set(socket, this.newConn(socket.remoteAddress, socket));
     socket.once('close', () => this.h1.delete(socket));

@@ -11,8 +11,11 @@ import type { ClientStream, Fields } from '../proxy/client-stream.js';
 
 type HeaderObject = Record<string, string | string[] | number>;
 
-/** Ordered fields as a Node header object (repeated names become arrays). */
-function headerObject(fields: Fields, into: HeaderObject = {}): HeaderObject {
+/**
+ * Ordered fields as a Node header object (repeated names become arrays). The object has no
+ * prototype, so fields named `constructor` or `__proto__` are stored like any other.
+ */
+function headerObject(fields: Fields, into: HeaderObject = Object.create(null) as HeaderObject): HeaderObject {
   for (const [name, value] of fields) {
     const prev = into[name];
     if (prev === undefined) into[name] = value;
@@ -148,7 +151,7 @@ export class H2ClientStream extends TcpClientStream {
 
   respond(status: number, headers: Fields, endStream = false): void {
     if (this.outDone || this.headersSent || !this.usable) return;
-    const obj = headerObject(headers, { [constants.HTTP2_HEADER_STATUS]: status });
+    const obj = headerObject(headers, Object.assign(Object.create(null), { [constants.HTTP2_HEADER_STATUS]: status }));
     try {
       if (status < 200) {
         if (status !== 101) this.s.additionalHeaders(obj);

@@ -70,11 +70,13 @@ export class H2Client implements Dispatcher {
   }
 
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
-    const headers: http2.OutgoingHttpHeaders = {
+    // No prototype: a client's `constructor` or `__proto__` field is a field like any other
+    // (on a plain object the first would read Object's constructor, the second set the prototype).
+    const headers: http2.OutgoingHttpHeaders = Object.assign(Object.create(null) as http2.OutgoingHttpHeaders, {
       ':method': request.method,
       ':path': request.path,
       ':authority': request.authority,
-    };
+    });
     for (const [name, value] of request.headers) {
       const prev = headers[name];
       if (prev === undefined) headers[name] = value;
@@ -239,7 +241,7 @@ class H2Exchange implements UpstreamExchange {
     if (trailers && trailers.length > 0) {
       // http2 sends trailers after the last DATA when asked for them before end().
       this.stream.once('wantTrailers', () => {
-        const t: http2.OutgoingHttpHeaders = {};
+        const t = Object.create(null) as http2.OutgoingHttpHeaders;
         for (const [k, v] of trailers) t[k] = v;
         this.stream.sendTrailers(t);
       });

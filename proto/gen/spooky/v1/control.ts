@@ -158,6 +158,10 @@ export interface Performance {
   requestHeaderTimeoutMs: number;
   maxConnectionAgeMs: number;
   memoryLimitMib: number;
+  perSourceMaxConnections: number;
+  perSourceNewConnectionsPerSec: number;
+  perSourceNewConnectionsBurst: number;
+  tlsHandshakeTimeoutMs: number;
 }
 
 export interface Log {
@@ -1940,6 +1944,10 @@ function createBasePerformance(): Performance {
     requestHeaderTimeoutMs: 0,
     maxConnectionAgeMs: 0,
     memoryLimitMib: 0,
+    perSourceMaxConnections: 0,
+    perSourceNewConnectionsPerSec: 0,
+    perSourceNewConnectionsBurst: 0,
+    tlsHandshakeTimeoutMs: 0,
   };
 }
 
@@ -2019,6 +2027,18 @@ export const Performance: MessageFns<Performance> = {
     }
     if (message.memoryLimitMib !== 0) {
       writer.uint32(200).uint32(message.memoryLimitMib);
+    }
+    if (message.perSourceMaxConnections !== 0) {
+      writer.uint32(208).uint32(message.perSourceMaxConnections);
+    }
+    if (message.perSourceNewConnectionsPerSec !== 0) {
+      writer.uint32(216).uint32(message.perSourceNewConnectionsPerSec);
+    }
+    if (message.perSourceNewConnectionsBurst !== 0) {
+      writer.uint32(224).uint32(message.perSourceNewConnectionsBurst);
+    }
+    if (message.tlsHandshakeTimeoutMs !== 0) {
+      writer.uint32(232).uint32(message.tlsHandshakeTimeoutMs);
     }
     return writer;
   },
@@ -2236,6 +2256,38 @@ export const Performance: MessageFns<Performance> = {
             message.memoryLimitMib = reader.uint32();
             continue;
           }
+          case 26: {
+            if (tag !== 208) {
+              break;
+            }
+
+            message.perSourceMaxConnections = reader.uint32();
+            continue;
+          }
+          case 27: {
+            if (tag !== 216) {
+              break;
+            }
+
+            message.perSourceNewConnectionsPerSec = reader.uint32();
+            continue;
+          }
+          case 28: {
+            if (tag !== 224) {
+              break;
+            }
+
+            message.perSourceNewConnectionsBurst = reader.uint32();
+            continue;
+          }
+          case 29: {
+            if (tag !== 232) {
+              break;
+            }
+
+            message.tlsHandshakeTimeoutMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2375,6 +2427,26 @@ export const Performance: MessageFns<Performance> = {
         : isSet(object.memory_limit_mib)
         ? globalThis.Number(object.memory_limit_mib)
         : 0,
+      perSourceMaxConnections: isSet(object.perSourceMaxConnections)
+        ? globalThis.Number(object.perSourceMaxConnections)
+        : isSet(object.per_source_max_connections)
+        ? globalThis.Number(object.per_source_max_connections)
+        : 0,
+      perSourceNewConnectionsPerSec: isSet(object.perSourceNewConnectionsPerSec)
+        ? globalThis.Number(object.perSourceNewConnectionsPerSec)
+        : isSet(object.per_source_new_connections_per_sec)
+        ? globalThis.Number(object.per_source_new_connections_per_sec)
+        : 0,
+      perSourceNewConnectionsBurst: isSet(object.perSourceNewConnectionsBurst)
+        ? globalThis.Number(object.perSourceNewConnectionsBurst)
+        : isSet(object.per_source_new_connections_burst)
+        ? globalThis.Number(object.per_source_new_connections_burst)
+        : 0,
+      tlsHandshakeTimeoutMs: isSet(object.tlsHandshakeTimeoutMs)
+        ? globalThis.Number(object.tlsHandshakeTimeoutMs)
+        : isSet(object.tls_handshake_timeout_ms)
+        ? globalThis.Number(object.tls_handshake_timeout_ms)
+        : 0,
     };
   },
 
@@ -2455,6 +2527,18 @@ export const Performance: MessageFns<Performance> = {
     if (message.memoryLimitMib !== 0) {
       obj.memoryLimitMib = Math.round(message.memoryLimitMib);
     }
+    if (message.perSourceMaxConnections !== 0) {
+      obj.perSourceMaxConnections = Math.round(message.perSourceMaxConnections);
+    }
+    if (message.perSourceNewConnectionsPerSec !== 0) {
+      obj.perSourceNewConnectionsPerSec = Math.round(message.perSourceNewConnectionsPerSec);
+    }
+    if (message.perSourceNewConnectionsBurst !== 0) {
+      obj.perSourceNewConnectionsBurst = Math.round(message.perSourceNewConnectionsBurst);
+    }
+    if (message.tlsHandshakeTimeoutMs !== 0) {
+      obj.tlsHandshakeTimeoutMs = Math.round(message.tlsHandshakeTimeoutMs);
+    }
     return obj;
   },
 
@@ -2488,6 +2572,10 @@ export const Performance: MessageFns<Performance> = {
     message.requestHeaderTimeoutMs = object.requestHeaderTimeoutMs ?? 0;
     message.maxConnectionAgeMs = object.maxConnectionAgeMs ?? 0;
     message.memoryLimitMib = object.memoryLimitMib ?? 0;
+    message.perSourceMaxConnections = object.perSourceMaxConnections ?? 0;
+    message.perSourceNewConnectionsPerSec = object.perSourceNewConnectionsPerSec ?? 0;
+    message.perSourceNewConnectionsBurst = object.perSourceNewConnectionsBurst ?? 0;
+    message.tlsHandshakeTimeoutMs = object.tlsHandshakeTimeoutMs ?? 0;
     return message;
   },
 };
