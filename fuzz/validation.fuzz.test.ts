@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type H3Request, MalformedRequest, validateRequest } from '../dataplane/h3/request-validation.js';
+import { validAuthority } from '../dataplane/proxy/authority.js';
+import { normalizePath } from '../dataplane/router/normalize-path.js';
 import { check, testTimeoutMs, typedOutcome, withinMs } from './support.js';
 
 type Field = [string, string];
@@ -69,17 +71,35 @@ const fieldsArb = fc.oneof(
   },
 );
 
+/** An RFC 3986 authority without userinfo: reg-name or IP literal, optional port. */
+const authorityArb = fc
+  .tuple(
+    fc.oneof(
+      fc.string({
+        unit: char("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;="),
+        minLength: 1,
+        maxLength: 30,
+      }),
+      fc.ipV4(),
+      fc.ipV6().map((a) => `[${a}]`),
+    ),
+    fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }),
+  )
+  .map(([host, port]) => (port === undefined ? host : `${host}:${port}`));
+
+/** Request targets Spooky accepts: no malformed escapes, no `..` above the root. */
+const pathArb = visible(0, 40)
+  .map((p) => `/${p}`)
+  .filter((p) => 'path' in normalizePath(p));
+
 /** A request that RFC 9114 accepts, with its expected interpretation. */
 const validRequestArb = fc
   .record({
     method: methodToken.filter((m) => m !== 'CONNECT'),
-    scheme: fc.constantFrom('https', 'http', 'foo'),
-    authority: fc.option(visible(1, 30), { nil: undefined }),
+    scheme: fc.constantFrom('https', 'http'),
+    authority: fc.option(authorityArb, { nil: undefined }),
     sendHost: fc.boolean(),
-    path: fc.oneof(
-      visible(0, 40).map((p) => `/${p}`),
-      fc.constant('*'),
-    ),
+    path: fc.oneof(pathArb, fc.constant('*')),
     regular: fc.array(
       fc.tuple(
         token.filter((n) => !CONNECTION_SPECIFIC.includes(n) && !['te', 'host', 'content-length'].includes(n)),
@@ -93,17 +113,17 @@ const validRequestArb = fc
   })
   .map((r) => {
     const method = r.path === '*' ? 'OPTIONS' : r.method;
-    const authority = r.authority ?? (r.scheme === 'foo' ? undefined : 'example.com');
+    const authority = r.authority ?? 'example.com';
     const pseudo: Field[] = [
       [':method', method],
       [':scheme', r.scheme],
       [':path', r.path],
     ];
-    if (authority !== undefined && !r.sendHost) pseudo.push([':authority', authority]);
+    if (!r.sendHost) pseudo.push([':authority', authority]);
     // Pseudo-headers may come in any order, as long as they precede regular fields.
     const order = pseudo.map((f, i) => [r.pseudoOrder[i], i, f] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     const regular: Field[] = [...r.regular];
-    if (authority !== undefined && r.sendHost) regular.push(['host', authority]);
+    if (r.sendHost) regular.push(['host', authority]);
     if (r.te) regular.push(['te', 'trailers']);
     if (r.contentLength !== undefined) regular.push(['content-length', String(r.contentLength)]);
     const fields: Field[] = [...order.map((o) => o[2]), ...regular];
@@ -111,8 +131,9 @@ const validRequestArb = fc
       fields,
       method,
       scheme: r.scheme,
-      authority: authority ?? '',
-      path: r.path,
+      authority,
+      // What routing sees: the path normalised (router/normalize-path.ts).
+      path: (normalizePath(r.path) as { path: string }).path,
       regular,
       contentLength: r.contentLength ?? -1,
     };
@@ -124,7 +145,9 @@ function assertSound(req: H3Request, fields: readonly Field[], max: number): voi
   assert.notEqual(req.method, 'CONNECT');
   assert.ok(TOKEN_RE.test(req.method.toLowerCase()), `accepted method ${JSON.stringify(req.method)}`);
   assert.ok(req.path.startsWith('/') || (req.path === '*' && req.method === 'OPTIONS'), `path ${req.path}`);
-  if (req.scheme === 'http' || req.scheme === 'https') assert.notEqual(req.authority, '');
+  assert.ok(req.scheme === 'http' || req.scheme === 'https', `scheme ${req.scheme}`);
+  assert.ok(validAuthority(req.authority), `authority ${JSON.stringify(req.authority)}`);
+  assert.ok('path' in normalizePath(req.path), `path ${JSON.stringify(req.path)}`);
   assert.ok(req.contentLength === -1 || Number.isSafeInteger(req.contentLength));
   for (const [name, value] of [
     ...req.headers,

@@ -70,10 +70,31 @@ describe('validateRequest (RFC 9114 §4.1.2, §4.2, §4.3)', () => {
       501,
     ],
     ['too many fields', [...base, ...Array.from({ length: 10 }, (_, i): [string, string] => [`x-${i}`, 'v'])], 431],
+    // Issue #12 item 1: what a backend would reset as malformed never gets past the edge.
+    ['a space in :authority', [...base.slice(0, 2), [':authority', 'a b/c'], base[3]], 400],
+    ['userinfo in :authority', [...base.slice(0, 2), [':authority', 'user@example.com'], base[3]], 400],
+    ['a bad port', [...base.slice(0, 2), [':authority', 'example.com:65536'], base[3]], 400],
+    ['a space in host', [...base.filter((f) => f[0] !== ':authority'), ['host', 'a b']], 400],
+    ['an unsupported :scheme', [base[0], [':scheme', 'ftp'], ...base.slice(2)], 400],
+    // Item 10a: dot-segments that climb above the root, malformed escapes.
+    ['a path above the root', [...base.slice(0, 3), [':path', '/a/../../etc']], 400],
+    ['a malformed escape', [...base.slice(0, 3), [':path', '/a%zz']], 400],
   ];
   for (const [name, fields, expected] of cases) {
     it(`${name} → ${expected}`, () => assert.equal(status(fields), expected));
   }
+  it('accepts IPv6 literals and ports in :authority', () => {
+    for (const a of ['[::1]:8443', '[2001:db8::1]', '127.0.0.1:443', 'xn--bcher-kva.example']) {
+      assert.equal(validateRequest([...base.slice(0, 2), [':authority', a], base[3]], limits).authority, a);
+    }
+  });
+  it('normalises the path it routes on (dot-segments, escaped unreserved characters)', () => {
+    const path = (p: string) => validateRequest([...base.slice(0, 3), [':path', p]], limits).path;
+    assert.equal(path('/h1/../admin'), '/admin');
+    assert.equal(path('/h1/%2e%2E/admin?x=/../y'), '/admin?x=/../y');
+    assert.equal(path('/%7Euser/./a'), '/~user/a');
+    assert.equal(path('/a%2Fb'), '/a%2Fb');
+  });
   it('allows OPTIONS *', () => {
     assert.equal(
       status([

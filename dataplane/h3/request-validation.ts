@@ -1,7 +1,10 @@
 /**
  * RFC 9114 §4.1.2–§4.3 request validation: a decoded field section becomes a typed request or a
  * `MalformedRequest` carrying the status Spooky answers with (400, 431, or 501 for CONNECT).
+ * The path comes out normalised for routing (router/normalize-path.ts).
  */
+import { validAuthority, validScheme } from '../proxy/authority.js';
+import { normalizePath } from '../router/normalize-path.js';
 
 export interface H3Request {
   readonly method: string;
@@ -135,6 +138,7 @@ export function validateRequest(fields: ReadonlyArray<readonly [string, string]>
   if (protocol !== undefined) throw new MalformedRequest(400, ':protocol is only valid with CONNECT');
   if (!validName(method.toLowerCase())) throw new MalformedRequest(400, 'invalid :method');
   if (scheme === undefined) throw new MalformedRequest(400, 'missing :scheme');
+  if (!validScheme(scheme)) throw new MalformedRequest(400, ':scheme must be https or http');
   if (path === undefined || path === '') throw new MalformedRequest(400, 'missing :path');
   if (path.charCodeAt(0) !== 0x2f && !(path === '*' && method === 'OPTIONS')) {
     throw new MalformedRequest(400, ':path must start with "/"');
@@ -143,6 +147,9 @@ export function validateRequest(fields: ReadonlyArray<readonly [string, string]>
     throw new MalformedRequest(400, ':authority and host differ');
   }
   const auth = authority ?? host ?? '';
-  if ((scheme === 'https' || scheme === 'http') && auth === '') throw new MalformedRequest(400, 'missing :authority');
-  return { method, scheme, authority: auth, path, headers, contentLength };
+  if (auth === '') throw new MalformedRequest(400, 'missing :authority');
+  if (!validAuthority(auth)) throw new MalformedRequest(400, ':authority is not a valid host[:port]');
+  const normalised = normalizePath(path);
+  if ('problem' in normalised) throw new MalformedRequest(400, `:path: ${normalised.problem}`);
+  return { method, scheme, authority: auth, path: normalised.path, headers, contentLength };
 }

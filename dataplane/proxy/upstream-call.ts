@@ -13,11 +13,22 @@ import type { DataPlaneMetrics, OverloadReason } from '../metrics.js';
 import type { PoolState, Snapshot } from '../snapshot.js';
 import type { UpstreamAgent } from '../upstream/agent.js';
 import type { UpstreamExchange } from '../upstream/dispatcher.js';
-import type { UpstreamError } from '../upstream/errors.js';
+import { UpstreamError } from '../upstream/errors.js';
 import type { ClientRequest, ClientStream, Fields } from './client-stream.js';
 
 /** RFC 9110 §9.2.2: safe to repeat. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * Interim (1xx) responses relayed per request; one more fails it with 502 (docs/traffic.md).
+ * Real exchanges have one or two (100 Continue, 103 Early Hints).
+ */
+export const MAX_INTERIM_RESPONSES = 8;
+
+/** RFC 9110 §15: a status is three digits, 100–599 being the classes defined. */
+function validStatus(status: number, interim: boolean): boolean {
+  return Number.isInteger(status) && (interim ? status >= 100 && status < 200 : status >= 200 && status <= 599);
+}
 
 /** What the call needs from the forwarder that owns it. */
 export interface CallHost {
@@ -170,6 +181,7 @@ export class UpstreamCall {
     const bodyless = request.method === 'HEAD';
     const dispatcher = this.host.agent.get(backend, this.pool.pool);
     let attempt: Attempt | null = null;
+    let interim = 0;
     const exchange = dispatcher.dispatch(
       {
         method: request.method,
@@ -179,9 +191,19 @@ export class UpstreamCall {
         hasBody: this.hasBody,
       },
       {
-        onInformational: (status, fields) => stream.respond(status, this.host.responseFields(fields, null)),
+        onInformational: (status, fields) => {
+          const a = attempt as Attempt;
+          if (a.done) return;
+          if (!validStatus(status, true)) return this.badResponse(a, `interim status ${status}`);
+          if (++interim > MAX_INTERIM_RESPONSES) {
+            return this.badResponse(a, `more than ${MAX_INTERIM_RESPONSES} interim responses`);
+          }
+          stream.respond(status, this.host.responseFields(fields, null));
+        },
         onResponseStart: (status, fields) => {
           const a = attempt as Attempt;
+          if (a.done) return;
+          if (!validStatus(status, false)) return this.badResponse(a, `status ${status}`);
           a.responded = true;
           const ms = performance.now() - a.started;
           this.host.runtime.record(backend.id, true, ms);
@@ -209,11 +231,19 @@ export class UpstreamCall {
     if (this.requestEnded && this.hasBody) exchange.end(this.trailers);
   }
 
+  /** The backend's response cannot be relayed: stop the exchange and answer 502 instead. */
+  private badResponse(a: Attempt, what: string): void {
+    a.exchange.abort();
+    this.onAttemptError(a, new UpstreamError('bad_response', `${a.backend.id} answered with ${what}`));
+  }
+
   private onAttemptError(a: Attempt, err: UpstreamError): void {
-    // An idle body (a client that stopped reading or sending) or our own abort says nothing
-    // about the backend's health: only failures the backend caused feed its breaker.
-    if (err.kind !== 'aborted' && err.kind !== 'idle_timeout') this.host.runtime.record(a.backend.id, false, null);
-    else if (err.kind === 'idle_timeout') this.host.runtime.breaker(a.backend.id).onCancel();
+    // Only failures that speak of the backend's availability feed its breaker. An idle body (a
+    // client that stopped reading or sending), our own abort, a request the backend refused as
+    // malformed, or a response we will not relay say nothing of it: a client could otherwise
+    // open the breaker for everyone with a few bad requests. They free a half-open probe slot.
+    if (err.countsAgainstBackend) this.host.runtime.record(a.backend.id, false, null);
+    else if (err.kind !== 'aborted') this.host.runtime.breaker(a.backend.id).onCancel();
     this.release(a, err.kind);
     const reason = this.retryReason(a, err);
     if (reason && !this.stream.headersSent && this.retriesLeft > 0 && this.host.runtime.retryBudget.tryStartRetry()) {

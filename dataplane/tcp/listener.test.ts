@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { generateSelfSigned } from '../../cli/certs.js';
 import { H3 } from '../h3/errors.js';
 import type { ClientRequest, ClientStream, RequestHandler } from '../proxy/client-stream.js';
-import { TcpListener } from './listener.js';
+import { buildRequest, TcpListener } from './listener.js';
 
 function pems(): { cert: string; key: string } {
   const c = generateSelfSigned(mkdtempSync(join(tmpdir(), 'spooky-tcp-')));
@@ -305,5 +305,54 @@ describe('TcpListener', () => {
       }),
       /ECONNREFUSED/,
     );
+  });
+});
+
+describe('buildRequest (issue #12: authority, scheme, transfer codings, path normalisation)', () => {
+  const limits = { maxHeaderCount: 40, maxHeaderBytes: 4096 };
+  const h1 = (raw: string[], target = '/a') =>
+    buildRequest(
+      {
+        method: 'POST',
+        target,
+        authority: undefined,
+        scheme: undefined,
+        raw,
+        pseudo: [[':method', 'POST']],
+        bodyless: false,
+        requireHost: true,
+      },
+      limits,
+    );
+  const h2 = (authority: string, scheme = 'https', target = '/a') =>
+    buildRequest(
+      { method: 'GET', target, authority, scheme, raw: [], pseudo: [], bodyless: true, requireHost: true },
+      limits,
+    );
+  const status = (b: ReturnType<typeof buildRequest>) => (b.ok ? 0 : b.status);
+
+  it('answers 501 for a transfer coding other than chunked, 400 for chunked twice', () => {
+    assert.equal(status(h1(['host', 'a.example', 'transfer-encoding', 'gzip, chunked'])), 501);
+    assert.equal(status(h1(['host', 'a.example', 'transfer-encoding', 'gzip', 'transfer-encoding', 'chunked'])), 501);
+    assert.equal(status(h1(['host', 'a.example', 'transfer-encoding', 'chunked, chunked'])), 400);
+    const ok = h1(['host', 'a.example', 'Transfer-Encoding', 'Chunked']);
+    assert.ok(ok.ok);
+    assert.equal(ok.request.contentLength, -1);
+  });
+  it('refuses a malformed host or :authority, and a scheme other than http(s)', () => {
+    assert.equal(status(h1(['host', 'a b'])), 400);
+    assert.equal(status(h1(['host', 'user@a.example'])), 400);
+    assert.equal(status(h1(['host', ''])), 400);
+    assert.equal(status(h1([], 'https://user@a.example/x')), 400);
+    assert.equal(status(h2('a b/c')), 400);
+    assert.equal(status(h2('a.example:99999')), 400);
+    assert.equal(status(h2('a.example', 'ftp')), 400);
+    assert.equal(status(h2('[::1]:8443')), 0);
+  });
+  it('routes and forwards the normalised path', () => {
+    const r = h2('a.example', 'https', '/h1/%2e%2e/admin?q=/../x');
+    assert.ok(r.ok);
+    assert.equal(r.request.path, '/admin?q=/../x');
+    assert.equal(status(h2('a.example', 'https', '/../x')), 400);
   });
 });

@@ -3,8 +3,9 @@
  * the QUIC port, for clients that have not discovered HTTP/3 yet (Alt-Svc). Requests reach the
  * same RequestHandler (the forwarder) as HTTP/3 ones, as ClientRequest + ClientStream.
  * Node's parsers (nghttp2, llhttp) reject bad framing and smuggling attempts themselves; this
- * file adds what HTTP/3 validation adds on top: header limits (431), CONNECT (501), conflicting
- * host / :authority (400), and the removal of connection-specific fields.
+ * file adds what HTTP/3 validation adds on top: header limits (431), CONNECT (501), transfer
+ * codings other than chunked (501), conflicting or malformed host / :authority and :scheme (400),
+ * path normalisation, and the removal of connection-specific fields.
  */
 import { ServerResponse as Http1Response, type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, {
@@ -17,8 +18,11 @@ import http2, {
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { AdmissionAttempt, AdmissionVerdict } from '../admission/connection-admission.js';
+import { validAuthority, validScheme } from '../proxy/authority.js';
 import type { ClientRequest, ClientStream, RequestHandler } from '../proxy/client-stream.js';
+import { normalizePath } from '../router/normalize-path.js';
 import { certificateSubject } from '../tls/subject.js';
+import { guardSession, watchStream } from './h2-abuse.js';
 import { H1ClientStream, H2ClientStream } from './stream.js';
 
 export interface TcpLimits {
@@ -59,14 +63,17 @@ export interface TcpListenerOptions {
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 const FIELD_OVERHEAD = 32;
 
-type Built = { ok: true; request: ClientRequest } | { ok: false; status: 400 | 431 | 501; reason: string };
+type Refusal = { ok: false; status: 400 | 431 | 501; reason: string };
+type Built = { ok: true; request: ClientRequest } | Refusal;
 
-interface Head {
+export interface Head {
   method: string;
   /** :path (HTTP/2) or the request target (HTTP/1.1). */
   target: string;
   /** :authority (HTTP/2), when sent. */
   authority: string | undefined;
+  /** :scheme (HTTP/2); HTTP/1.1 has none. */
+  scheme: string | undefined;
   /** Regular fields, flat [name, value, ...] as received. */
   raw: readonly string[];
   /** Pseudo-header fields (HTTP/2) or their implied equivalents (HTTP/1.1), for the limits. */
@@ -90,15 +97,18 @@ export function buildRequest(h: Head, limits: TcpLimits): Built {
     return { ok: false, status: 431, reason: `header section of ${size} bytes exceeds ${limits.maxHeaderBytes}` };
   }
   if (h.method === 'CONNECT') return { ok: false, status: 501, reason: 'CONNECT is not supported' };
+  if (h.scheme !== undefined && !validScheme(h.scheme)) {
+    return { ok: false, status: 400, reason: ':scheme must be https or http' };
+  }
   const dropped = new Set<string>();
   let host: string | undefined;
   let contentLength = -1;
-  let chunked = false;
+  const codings: string[] = [];
   for (let i = 0; i < h.raw.length; i += 2) {
     const name = h.raw[i].toLowerCase();
     const value = h.raw[i + 1];
     if (name === 'connection') for (const t of value.split(',')) dropped.add(t.trim().toLowerCase());
-    else if (name === 'transfer-encoding') chunked = true;
+    else if (name === 'transfer-encoding') codings.push(...value.split(','));
     else if (name === 'host') {
       if (host !== undefined && host !== value) return { ok: false, status: 400, reason: 'conflicting host headers' };
       host = value;
@@ -110,6 +120,9 @@ export function buildRequest(h: Head, limits: TcpLimits): Built {
       contentLength = n;
     }
   }
+  const coding = transferCoding(codings);
+  if (typeof coding === 'object' && coding !== null) return coding;
+  const chunked = coding === 'chunked';
   const headers: Array<readonly [string, string]> = [];
   for (let i = 0; i < h.raw.length; i += 2) {
     const name = h.raw[i].toLowerCase();
@@ -134,14 +147,42 @@ export function buildRequest(h: Head, limits: TcpLimits): Built {
   if (authority !== undefined && host !== undefined && authority !== host) {
     return { ok: false, status: 400, reason: ':authority and host differ' };
   }
-  if (authority === undefined && host === undefined && h.requireHost) {
-    return { ok: false, status: 400, reason: 'missing :authority or host' };
+  const auth = authority ?? host;
+  if (auth === undefined || auth === '') {
+    // HTTP/1.0 may leave it out; then only host-less routes match.
+    if (h.requireHost) return { ok: false, status: 400, reason: 'missing :authority or host' };
+  } else if (!validAuthority(auth)) {
+    return { ok: false, status: 400, reason: ':authority or host is not a valid host[:port]' };
   }
+  const normalised = normalizePath(path);
+  if ('problem' in normalised) return { ok: false, status: 400, reason: `request target: ${normalised.problem}` };
   if (contentLength === -1 && h.bodyless && !chunked) contentLength = 0;
   return {
     ok: true,
-    request: { method: h.method, scheme: 'https', authority: authority ?? host ?? '', path, headers, contentLength },
+    request: {
+      method: h.method,
+      scheme: 'https',
+      authority: auth ?? '',
+      path: normalised.path,
+      headers,
+      contentLength,
+    },
   };
+}
+
+/**
+ * The request's transfer coding (HTTP/1.1 only: HTTP/2 forbids the field): null without one,
+ * ok for `chunked` alone, else the refusal. llhttp has already checked that chunked comes last;
+ * Spooky implements no other coding, so it may not pass one on as a plain body (RFC 9112 §6.1: 501).
+ */
+function transferCoding(values: readonly string[]): Refusal | 'chunked' | null {
+  if (values.length === 0) return null;
+  const list = values.map((v) => v.trim().toLowerCase()).filter((v) => v !== '');
+  if (list.some((c) => c !== 'chunked')) {
+    return { ok: false, status: 501, reason: 'transfer codings other than chunked are not implemented' };
+  }
+  if (list.length !== 1) return { ok: false, status: 400, reason: 'chunked must be applied exactly once' };
+  return 'chunked';
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`: the same client looks the same over TCP and QUIC. */
@@ -368,6 +409,7 @@ export class TcpListener {
 
   private onSession(session: ServerHttp2Session): void {
     this.sessions.set(session, this.newConn(session.socket?.remoteAddress, session.socket as TLSSocket | undefined));
+    guardSession(session);
     session.on('error', () => {}); // its streams see 'close'
     session.once('close', () => this.sessions.delete(session));
     session.setTimeout(this.options.idleTimeoutMs ?? 120_000, () => session.close());
@@ -380,6 +422,7 @@ export class TcpListener {
       this.sessions.get(session) ??
       this.newConn(session.socket?.remoteAddress, session.socket as TLSSocket | undefined);
     const stream = new H2ClientStream(s, conn.clientIp, conn.key);
+    watchStream(session, s, () => stream.responseEnded);
     stream.clientCertSubject = conn.clientCertSubject;
     const raw: string[] = [];
     const pseudo: Array<readonly [string, string]> = [];
@@ -393,6 +436,7 @@ export class TcpListener {
       method: String(h[constants.HTTP2_HEADER_METHOD] ?? ''),
       target: String(h[constants.HTTP2_HEADER_PATH] ?? ''),
       authority: authority === undefined ? undefined : String(authority),
+      scheme: pseudo.find(([n]) => n === ':scheme')?.[1],
       raw,
       pseudo,
       bodyless: (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0,
@@ -434,7 +478,16 @@ export class TcpListener {
       [':path', target],
     ];
     const requireHost = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
-    return { method, target, authority: undefined, raw: req.rawHeaders, pseudo, bodyless: !framed, requireHost };
+    return {
+      method,
+      target,
+      authority: undefined,
+      scheme: undefined,
+      raw: req.rawHeaders,
+      pseudo,
+      bodyless: !framed,
+      requireHost,
+    };
   }
 
   /** HTTP/1.1 CONNECT arrives as its own event (Node detaches the socket): answer 501. */

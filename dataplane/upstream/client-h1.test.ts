@@ -373,11 +373,13 @@ describe('H1Client', () => {
     assert.equal(c.inFlight, 0);
   });
 
-  it('reports protocol after dispatch() returns for an unsendable header', async () => {
+  it('reports request_rejected (not a backend fault) after dispatch() returns for an unsendable header', async () => {
     const { origin } = await httpServer((_rq, rs) => rs.end());
     const { outcome, done } = run(client(origin), req('GET', '/', { headers: [['x-bad', 'a\r\nb']] }));
     assert.deepEqual(outcome.events, [], 'no callback inside dispatch()');
-    assert.equal((await done).error?.kind, 'protocol');
+    const error = (await done).error;
+    assert.equal(error?.kind, 'request_rejected');
+    assert.equal(error?.countsAgainstBackend, false);
   });
 
   it('speaks HTTPS to a backend trusted through tls.ca, and refuses it otherwise', async () => {

@@ -286,8 +286,10 @@ function fieldsFromRaw(raw: Undici.DispatchController['rawHeaders']): Fields {
 /** DNS, TCP and TLS failures (certificate errors included): nothing reached the backend. */
 const CONNECT_CODE =
   /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_)/;
-/** A response llhttp cannot parse (HPE_*), or a request we cannot send: nothing retryable. */
-const PROTOCOL_CODE = /^(HPE_|UND_ERR_(INVALID_ARG|NOT_SUPPORTED|HEADERS_OVERFLOW|REQ_CONTENT_LENGTH_MISMATCH)$)/;
+/** A response llhttp cannot parse (HPE_*) or that overflows undici's limits: nothing retryable. */
+const PROTOCOL_CODE = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$)/;
+/** A request undici will not send as it is: the request's fault, not the backend's. */
+const UNSENDABLE_CODE = /^UND_ERR_(INVALID_ARG|NOT_SUPPORTED|REQ_CONTENT_LENGTH_MISMATCH)$/;
 
 function classify(err: Error, origin: string, started: boolean): UpstreamError {
   if (err instanceof UpstreamError) return err;
@@ -295,6 +297,7 @@ function classify(err: Error, origin: string, started: boolean): UpstreamError {
   const make = (kind: UpstreamError['kind'], what: string) =>
     new UpstreamError(kind, `${what} ${origin}: ${err.message}`, { cause: err });
   if (CONNECT_CODE.test(code)) return make('connect', 'cannot connect to');
+  if (UNSENDABLE_CODE.test(code)) return make('request_rejected', 'cannot send the request to');
   // undici 7 leaves HTTPParserError's code undefined (it looks llhttp's number up by name).
   if (PROTOCOL_CODE.test(code) || err.name === 'HTTPParserError') return make('protocol', 'bad exchange with');
   // Anything before undici had a connected socket for the request (a TLS handshake reset, the

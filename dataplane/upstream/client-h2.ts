@@ -16,7 +16,17 @@ import type {
 import { UpstreamError } from './errors.js';
 import { fieldsFromNodeHeaders } from './fields.js';
 
-const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
+
+/** Node's synchronous refusals of a header list it will not encode: the request's fault. */
+const UNSENDABLE_REQUEST = new Set([
+  'ERR_HTTP2_INVALID_HEADER_VALUE',
+  'ERR_HTTP2_INVALID_CONNECTION_HEADERS',
+  'ERR_HTTP2_HEADER_SINGLE_VALUE',
+  'ERR_HTTP2_INVALID_PSEUDOHEADER',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_CHAR',
+]);
 
 /** Request-body bytes buffered per upstream stream before the client is paused. */
 const REQUEST_BODY_BUFFER = 256 * 1024;
@@ -144,8 +154,9 @@ class H2Exchange implements UpstreamExchange {
       // Invalid header values and sessions closing underneath us surface here, synchronously.
       this.stream = null as unknown as http2.ClientHttp2Stream;
       this.headersTimer = null;
+      const kind = UNSENDABLE_REQUEST.has((e as NodeJS.ErrnoException).code ?? '') ? 'request_rejected' : 'protocol';
       queueMicrotask(() =>
-        this.fail(new UpstreamError('protocol', `cannot send request to ${origin}: ${(e as Error).message}`)),
+        this.fail(new UpstreamError(kind, `cannot send request to ${origin}: ${(e as Error).message}`)),
       );
       return;
     }
@@ -159,6 +170,7 @@ class H2Exchange implements UpstreamExchange {
       if (this.responded) this.fail(new UpstreamError('idle_timeout', `${origin} idle for ${timeouts.idleMs} ms`));
     });
     stream.on('headers', (h) => {
+      if (this.done) return; // aborted: more interim responses may still be queued
       const status = Number(h[':status']);
       if (status >= 100 && status < 200) handler.onInformational(status, fieldsFromNodeHeaders(h));
     });
@@ -201,7 +213,20 @@ class H2Exchange implements UpstreamExchange {
       handler.onComplete(trailers);
     });
     stream.on('drain', () => this.onRequestDrain?.());
-    stream.on('error', (err: NodeJS.ErrnoException) => this.fail(classify(err, origin)));
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // RST_STREAM(PROTOCOL_ERROR) on a live session before any response: the backend's verdict
+      // on this one request (or nghttp2's on this one response), not on the backend.
+      if (
+        !this.responded &&
+        err.code === 'ERR_HTTP2_STREAM_ERROR' &&
+        stream.rstCode === NGHTTP2_PROTOCOL_ERROR &&
+        !stream.session?.destroyed
+      ) {
+        this.fail(new UpstreamError('request_rejected', `${origin} reset the request as malformed (PROTOCOL_ERROR)`));
+        return;
+      }
+      this.fail(classify(err, origin));
+    });
     stream.on('close', () => {
       if (this.done) return;
       const code = stream.rstCode;

@@ -15,6 +15,17 @@ export type UpstreamErrorKind =
   | 'reset'
   /** The backend answered something that cannot be forwarded. */
   | 'protocol'
+  /**
+   * The request itself was refused: the backend reset the stream with PROTOCOL_ERROR before any
+   * response (RFC 9113 §8.1.1: its verdict on a malformed message), or the request could not be
+   * encoded for the backend. Says nothing about the backend's health.
+   */
+  | 'request_rejected'
+  /**
+   * The backend answered, with a response Spooky does not relay: a status outside 100–599, or
+   * more interim (1xx) responses than a request may have. The backend is up; the response is bad.
+   */
+  | 'bad_response'
   /** We aborted the exchange (client went away). */
   | 'aborted';
 
@@ -26,6 +37,21 @@ export class UpstreamError extends Error {
   ) {
     super(message, options);
     this.name = 'UpstreamError';
+  }
+
+  /**
+   * Whether the failure speaks of the backend's availability, and so feeds its circuit breaker.
+   * Failures a client's request can cause (a malformed request, a response the backend chose for
+   * that request) must not: otherwise five bad requests open the breaker for every client.
+   */
+  get countsAgainstBackend(): boolean {
+    return (
+      this.kind === 'connect' ||
+      this.kind === 'refused' ||
+      this.kind === 'headers_timeout' ||
+      this.kind === 'reset' ||
+      this.kind === 'protocol'
+    );
   }
 
   /** The status Spooky answers with when this happens before response headers were sent. */
