@@ -245,14 +245,12 @@ export class TcpListener {
       },
     });
     const srv = this.http1Settings();
-    srv.maxHeadersCount = limits.maxHeaderCount + 1;
-    srv.maxHeaderSize = limits.maxHeaderBytes * 2 + 8192;
     srv.keepAliveTimeout = 5000;
     srv.insecureHTTPParser = false;
     // HTTP/1.1 slow headers (slowloris): Node checks its connections every
     // connectionsCheckingInterval (30 s by default, so a 10 s limit fired after up to 40 s).
     srv.connectionsCheckingInterval = 1000;
-    this.applyHeaderTimeout();
+    this.applyHttp1Limits();
     // HTTP/2 is served through the core stream API: drop the compatibility layer that adding a
     // 'request' listener (needed for HTTP/1.1) would otherwise install.
     this.server.removeAllListeners('newListener');
@@ -278,8 +276,13 @@ export class TcpListener {
     };
   }
 
-  private applyHeaderTimeout(): void {
+  /** The HTTP/1.1 parser's own limits, from ours (new connections take them). */
+  private applyHttp1Limits(): void {
     const srv = this.http1Settings();
+    // Slack over our limits, as for HTTP/2: Node 24's parser answers 431 by itself past
+    // maxHeadersCount (Node 20 truncated), and an oversized head should get our 431 and its log line.
+    srv.maxHeadersCount = this.limits.maxHeaderCount * 2 + 16;
+    srv.maxHeaderSize = this.limits.maxHeaderBytes * 2 + 8192;
     srv.headersTimeout = this.limits.requestHeaderTimeoutMs ?? 60_000;
     // No cap on a whole request's duration: a long upload is bounded by the backend idle
     // timeout between body bytes, not by a clock that cuts it at 5 minutes (Node's default).
@@ -289,7 +292,7 @@ export class TcpListener {
   /** Limits of an applied snapshot: every request from now on is held to them. */
   setLimits(limits: TcpLimits): void {
     this.limits = limits;
-    this.applyHeaderTimeout();
+    this.applyHttp1Limits();
   }
 
   /** Connections opened from now on get this long to complete their TLS handshake. */
