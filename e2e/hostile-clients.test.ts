@@ -400,11 +400,12 @@ resilience:
     await h1?.close();
   });
 
-  it('Initial flood beyond the token bucket (5/s, burst 5): most of 50 attempts dropped and counted as connection_rate, established clients served, a client after the refill connects', async (t) => {
-    // Its own pair: a 5/s bucket would throttle every other case.
+  it('Initial flood beyond the token bucket (5/s, burst 5, quic_retry never): most of 50 attempts dropped and counted as connection_rate, established clients served, a client after the refill connects', async (t) => {
+    // Its own pair: a 5/s bucket would throttle every other case. Without Retry an empty bucket
+    // can only drop (with Retry, see the next case).
     flood = await Observed.start(
       `  only:\n    route: { host: only.example }\n    backends: [{ id: a, address: "${a.origin}" }]\n`,
-      { extra: 'performance: { new_connections_per_sec: 5, new_connections_burst: 5 }\n' },
+      { extra: 'performance: { new_connections_per_sec: 5, new_connections_burst: 5, quic_retry: never }\n' },
     );
     const f = flood;
     await withBystander(f.port, async () => {
@@ -452,6 +453,35 @@ resilience:
     });
     const rec = await f.assertRecovered();
     t.diagnostic(`recovered in ${rec.ms} ms: ${JSON.stringify(rec)}`);
+    await f.stop();
+    flood = null;
+  });
+
+  it('the same flood with quic_retry auto: past the bucket each client gets a Retry, and clients that answer it (their address is proven) are all served', async (t) => {
+    flood = await Observed.start(
+      `  only:\n    route: { host: only.example }\n    backends: [{ id: a, address: "${a.origin}" }]\n`,
+      { extra: 'performance: { new_connections_per_sec: 5, new_connections_burst: 5, quic_retry: auto }\n' },
+    );
+    const f = flood;
+    let connected = 0;
+    const errors: string[] = [];
+    for (let wave = 0; wave < 2; wave++) {
+      await Promise.all(
+        Array.from({ length: 25 }, async () => {
+          try {
+            const c = await connect(f.port, 3000);
+            connected++;
+            await c.close();
+          } catch (e) {
+            errors.push((e as Error).message);
+          }
+        }),
+      );
+    }
+    t.diagnostic(`with Retry: ${connected} of 50 connected; ${JSON.stringify(errors.slice(0, 3))}`);
+    assert.equal(connected, 50, 'every client that answers a Retry is admitted');
+    const sent = await f.waitFor('spooky_quic_retry_total', (v) => (v ?? 0) >= 1, 5000, { outcome: 'sent' });
+    t.diagnostic(`spooky_quic_retry_total{outcome="sent"} ${sent}`);
     await f.stop();
     flood = null;
   });
