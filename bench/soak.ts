@@ -28,8 +28,6 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
  * [--out FILE]`; `npm run soak` runs the 10-minute one. Writes the result as JSON (default
  * bench/results/soak-latest.json) and exits 1 when a criterion fails.
  */
-import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -42,6 +40,7 @@ import {
   startDataplane,
 } from '../e2e/support/harness.js';
 import { config, newSetup } from '../e2e/support/pair.js';
+import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
 import { type LoadResult, runLoad } from './loadgen.js';
 
 export const DEFAULT_OUT = join(REPO, 'bench', 'results', 'soak-latest.json');
@@ -208,77 +207,6 @@ export async function until(check: () => Promise<boolean>, limitMs: number, ever
 
 // ------------------------------------------------------------------------------- the soak
 
-interface SoakBackend {
-  origin: string;
-  close(): Promise<void>;
-}
-
-/**
- * The soak's HTTP/2 backend: lib/demo-backend's routes (/echo, /bytes/N, /hang, /late-end?ms=N,
- * anything else a small JSON body), keeping nothing per request. (The demo backend records every
- * request it sees; at thousands of requests/s for 10 minutes that alone fills this process's
- * heap: it ran out of memory 3.5 minutes into a soak.)
- */
-async function startSoakBackend(name: string): Promise<SoakBackend> {
-  const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('close', () => sessions.delete(session));
-    session.on('error', () => {});
-  });
-  const json = Buffer.from(`${JSON.stringify({ backend: name })}\n`);
-  const chunk = Buffer.alloc(65536, 'soak');
-  server.on('stream', (stream, headers) => {
-    stream.on('error', () => {});
-    const url = new URL(String(headers[':path']), 'http://x');
-    if (url.pathname === '/echo') {
-      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
-      stream.pipe(stream);
-      return;
-    }
-    if (url.pathname === '/hang') {
-      stream.resume(); // never answers
-      return;
-    }
-    if (url.pathname.startsWith('/bytes/')) {
-      let left = Math.min(Number(url.pathname.slice(7)) || 0, 64 << 20);
-      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', 'content-length': String(left) });
-      const pump = () => {
-        while (left > 0) {
-          const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
-          left -= part.length;
-          if (!stream.write(part)) return void stream.once('drain', pump);
-        }
-        stream.end();
-      };
-      pump();
-    } else if (url.pathname === '/late-end') {
-      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
-      stream.write('first line\n');
-      const timer = setTimeout(() => stream.end(), Math.min(Number(url.searchParams.get('ms')) || 0, 10_000));
-      stream.on('close', () => clearTimeout(timer));
-    } else {
-      stream.respond({ ':status': 200, 'content-type': 'application/json', 'content-length': String(json.length) });
-      stream.end(json);
-    }
-    stream.resume();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const session of sessions) session.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 const emptyFigures = (): WorkloadFigures => ({ sent: 0, ok: 0, intended: 0, failed: 0, errors: {}, connections: 0 });
 
 class Tally {
@@ -330,12 +258,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   if (o.warmupMs >= o.durationMs) throw new Error('the warm-up must be shorter than the duration');
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const startedAt = new Date().toISOString();
-  const backends: SoakBackend[] = [];
+  const backends: DemoBackend[] = [];
   let cp: RunningControl | null = null;
   let dp: RunningDataplane | null = null;
   let stopping = false;
   try {
-    backends.push(await startSoakBackend('a'), await startSoakBackend('b'));
+    backends.push(await startDemoBackend('a', { record: false }), await startDemoBackend('b', { record: false }));
     const s = newSetup();
     const [a, b] = backends;
     const pools = `  web:

@@ -13,6 +13,7 @@ import { encodeSettings } from '../dataplane/h3/frames.js';
 import { OVERHEAD_BASE_BYTES } from '../dataplane/quic/overhead-guard.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
 import { Observed } from './support/observe.js';
+import { onlyPool } from './support/pair.js';
 import { RawQuicClient } from './support/raw-client.js';
 
 describe('QUIC input that is not stream data', { timeout: 60_000 }, () => {
@@ -21,9 +22,7 @@ describe('QUIC input that is not stream data', { timeout: 60_000 }, () => {
 
   before(async () => {
     a = await startDemoBackend('a');
-    obs = await Observed.start(
-      `  only:\n    route: { host: only.example }\n    backends: [{ id: a, address: "${a.origin}" }]\n`,
-    );
+    obs = await Observed.start(onlyPool(a.origin));
   });
 
   after(async () => {

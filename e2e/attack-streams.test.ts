@@ -12,9 +12,11 @@ import { H3ClientSession } from '../dataplane/h3/client.js';
 import { H3, h3ErrorName } from '../dataplane/h3/errors.js';
 import { encodeFrame, encodeSettings, Frame } from '../dataplane/h3/frames.js';
 import { encodeFieldSection } from '../dataplane/h3/qpack/encoder.js';
-import { MAX_STREAMS_AWAITING_HEADERS, RESET_BURST } from '../dataplane/h3/stream-guard.js';
+import { MAX_STREAMS_AWAITING_HEADERS } from '../dataplane/h3/stream-guard.js';
+import { CANCELLED_STREAMS_BURST } from '../dataplane/resilience/cancelled-streams.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
 import { Observed } from './support/observe.js';
+import { onlyPool } from './support/pair.js';
 import { RawQuicClient } from './support/raw-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,13 +74,10 @@ describe('stream attacks', { timeout: 120_000 }, () => {
 
   before(async () => {
     a = await startDemoBackend('a');
-    obs = await Observed.start(
-      `  only:\n    route: { host: only.example }\n    backends: [{ id: a, address: "${a.origin}" }]\n`,
-      {
-        tcp: true,
-        extra: `performance:\n  quic_initial_max_streams_bidi: ${STREAM_LIMIT}\n  request_header_timeout_ms: ${HEADER_TIMEOUT_MS}\n`,
-      },
-    );
+    obs = await Observed.start(onlyPool(a.origin), {
+      tcp: true,
+      extra: `performance:\n  quic_initial_max_streams_bidi: ${STREAM_LIMIT}\n  request_header_timeout_ms: ${HEADER_TIMEOUT_MS}\n`,
+    });
   });
 
   after(async () => {
@@ -120,7 +119,10 @@ describe('stream attacks', { timeout: 120_000 }, () => {
       assert.equal(h3ErrorName(info.code), 'H3_EXCESSIVE_LOAD');
       assert.ok(opened < 3000, 'cut before the attack ran its course');
       // The budget plus what was in flight when it ran out (a batch, and a little refill).
-      assert.ok(a.seen.length - seenBefore <= RESET_BURST + 200, `backend requests ${a.seen.length - seenBefore}`);
+      assert.ok(
+        a.seen.length - seenBefore <= CANCELLED_STREAMS_BURST + 200,
+        `backend requests ${a.seen.length - seenBefore}`,
+      );
     } finally {
       await c.close();
       const statuses = await by.stop();

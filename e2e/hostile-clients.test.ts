@@ -24,6 +24,7 @@ import { encodeInteger, integerLength } from '../dataplane/h3/qpack/integer.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
 import { DIST } from './support/harness.js';
 import { Observed } from './support/observe.js';
+import { onlyPool } from './support/pair.js';
 import { RawQuicClient } from './support/raw-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -403,10 +404,9 @@ resilience:
   it('Initial flood beyond the token bucket (5/s, burst 5, quic_retry never): most of 50 attempts dropped and counted as connection_rate, established clients served, a client after the refill connects', async (t) => {
     // Its own pair: a 5/s bucket would throttle every other case. Without Retry an empty bucket
     // can only drop (with Retry, see the next case).
-    flood = await Observed.start(
-      `  only:\n    route: { host: only.example }\n    backends: [{ id: a, address: "${a.origin}" }]\n`,
-      { extra: 'performance: { new_connections_per_sec: 5, new_connections_burst: 5, quic_retry: never }\n' },
-    );
+    flood = await Observed.start(onlyPool(a.origin), {
+      extra: 'performance: { new_connections_per_sec: 5, new_connections_burst: 5, quic_retry: never }\n',
+    });
     const f = flood;
     await withBystander(f.port, async () => {
       await sleep(300);
@@ -458,10 +458,9 @@ resilience:
   });
 
   it('the same flood with quic_retry auto: past the bucket each client gets a Retry, and clients that answer it (their address is proven) are all served', async (t) => {
-    flood = await Observed.start(
-      `  only:\n    route: { host: only.example }\n    backends: [{ id: a, address: "${a.origin}" }]\n`,
-      { extra: 'performance: { new_connections_per_sec: 5, new_connections_burst: 5, quic_retry: auto }\n' },
-    );
+    flood = await Observed.start(onlyPool(a.origin), {
+      extra: 'performance: { new_connections_per_sec: 5, new_connections_burst: 5, quic_retry: auto }\n',
+    });
     const f = flood;
     let connected = 0;
     const errors: string[] = [];

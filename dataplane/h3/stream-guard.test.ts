@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_STREAMS_AWAITING_HEADERS, RESET_BURST, RESET_RATE_PER_SEC, StreamGuard } from './stream-guard.js';
+import { CANCELLED_STREAMS_BURST, CANCELLED_STREAMS_PER_SEC } from '../resilience/cancelled-streams.js';
+import { MAX_STREAMS_AWAITING_HEADERS, StreamGuard } from './stream-guard.js';
 
 test('resets: a burst is allowed, a flood is not, and the budget refills over time', () => {
   const g = new StreamGuard(10_000);
   let t = 1000;
-  for (let i = 0; i < RESET_BURST; i++) assert.equal(g.onPrematureReset(t), true, `reset ${i}`);
+  for (let i = 0; i < CANCELLED_STREAMS_BURST; i++) assert.equal(g.onPrematureReset(t), true, `reset ${i}`);
   assert.equal(g.onPrematureReset(t), false, 'the reset after the burst');
   t += 1000;
-  for (let i = 0; i < RESET_RATE_PER_SEC; i++) assert.equal(g.onPrematureReset(t), true, `refilled ${i}`);
+  for (let i = 0; i < CANCELLED_STREAMS_PER_SEC; i++) assert.equal(g.onPrematureReset(t), true, `refilled ${i}`);
   assert.equal(g.onPrematureReset(t), false);
   // A steady rate under the limit never runs out.
   const steady = new StreamGuard(10_000);
-  for (let i = 0; i < 10 * RESET_BURST; i++) assert.ok(steady.onPrematureReset(i * (1000 / (RESET_RATE_PER_SEC / 2))));
+  for (let i = 0; i < 10 * CANCELLED_STREAMS_BURST; i++)
+    assert.ok(steady.onPrematureReset(i * (1000 / (CANCELLED_STREAMS_PER_SEC / 2))));
 });
 
 test('header deadlines: expire in order, only once, and free their slot', () => {

@@ -4,16 +4,13 @@
  *
  * - Streams the client resets before their response completed: HTTP/2's "rapid reset"
  *   (CVE-2023-44487) works the same way over HTTP/3, each HEADERS + RESET_STREAM pair starting a
- *   backend request. A token bucket allows bursts (a browser cancelling a page's images) and a
- *   steady trickle, not thousands a second; past it the connection is closed.
+ *   backend request: the same allowance as on HTTP/2 (resilience/cancelled-streams.ts); past it
+ *   the connection is closed.
  * - Streams whose request HEADERS have not completed (slowloris): each must complete within the
  *   header timeout, and only a few may be incomplete at once on one connection.
  */
-import { TokenBucket } from '../resilience/token-bucket.js';
-
-/** Resets a connection may make at once, and per second after that (nghttp2's defaults are 1000 / 33). */
-export const RESET_BURST = 200;
-export const RESET_RATE_PER_SEC = 50;
+import { cancelledStreamsBucket } from '../resilience/cancelled-streams.js';
+import type { TokenBucket } from '../resilience/token-bucket.js';
 /** Request streams of one connection whose HEADERS are still incomplete. */
 export const MAX_STREAMS_AWAITING_HEADERS = 32;
 
@@ -27,7 +24,7 @@ export class StreamGuard {
   /** A client reset a request stream before its response completed; false once over the budget. */
   onPrematureReset(nowMs: number): boolean {
     // Created on first use: most connections never reset a stream.
-    this.resets ??= new TokenBucket(RESET_RATE_PER_SEC, RESET_BURST, nowMs);
+    this.resets ??= cancelledStreamsBucket(nowMs);
     return this.resets.tryTake(nowMs);
   }
 

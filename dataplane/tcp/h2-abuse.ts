@@ -5,15 +5,8 @@
  * ENHANCE_YOUR_CALM for floods (§10.5), PROTOCOL_ERROR for invalid frames, FLOW_CONTROL_ERROR.
  */
 import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import { TokenBucket } from '../resilience/token-bucket.js';
-
-/**
- * Streams a client may cancel before their response is complete: a burst, then so many per
- * second. Below nghttp2's own limit on received RST_STREAMs (1,000, then 33/s), so that this
- * one answers a rapid reset first, with ENHANCE_YOUR_CALM.
- */
-export const CANCELLED_STREAMS_BURST = 200;
-export const CANCELLED_STREAMS_PER_SEC = 20;
+import { cancelledStreamsBucket } from '../resilience/cancelled-streams.js';
+import type { TokenBucket } from '../resilience/token-bucket.js';
 
 /** nghttp2 library errors (nghttp2.h) Node destroys a session with. */
 const NGHTTP2_ERR_PROTO = -505;
@@ -58,7 +51,7 @@ export function guardSession(session: ServerHttp2Session): void {
   const destroy = session.destroy.bind(session);
   session.destroy = ((error?: Error, code?: number) =>
     destroy(error, code ?? goawayCodeFor(error))) as typeof session.destroy;
-  watches.set(session, new TokenBucket(CANCELLED_STREAMS_PER_SEC, CANCELLED_STREAMS_BURST, performance.now()));
+  watches.set(session, cancelledStreamsBucket(performance.now()));
 }
 
 /**

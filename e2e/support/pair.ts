@@ -37,6 +37,10 @@ control: { socket: ${join(s.dir, 'control.sock')}, state_dir: ${join(s.dir, 'sta
 ${opts.extra ?? ''}`;
 }
 
+/** The YAML under `upstream:` of one pool `only` (host only.example) with one backend `a`. */
+export const onlyPool = (origin: string): string =>
+  `  only:\n    route: { host: only.example }\n    backends: [{ id: a, address: "${origin}" }]\n`;
+
 export function newSetup(): Setup {
   const dir = tempDir('spooky-control-e2e-');
   return { dir, file: join(dir, 'spooky.yaml'), certs: generateSelfSigned(join(dir, 'certs')) };
