@@ -129,7 +129,7 @@ export class DataPlane {
       return { connections: ep.connectionCount + (this.tcp?.connectionCount ?? 0), streams, counters: ep.counters };
     });
     this.admission = new ConnectionAdmission(admissionLimits(config.performance), performance.now());
-    this.metrics.bindAdmission(() => this.admission.trackedSources);
+    this.metrics.bindAdmission(() => this.admission.trackedSources(performance.now()));
     this.snapshot = new Snapshot(version, config, this.runtime.load);
     this.guard = new ConnectionGuard(this.sessions, () => this.snapshot.config.performance, log);
     this.agent = new UpstreamAgent(upstreamTlsOptions(config.upstreamTls));

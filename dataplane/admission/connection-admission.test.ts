@@ -118,14 +118,21 @@ describe('ConnectionAdmission', () => {
     const a = new ConnectionAdmission(LIMITS, 0);
     const kept = lease(a.admit(attempt('192.0.2.1', true), 0));
     for (const l of burst(a, 4, '192.0.2.2', true, 0).leases) l.release();
-    assert.equal(a.trackedSources, 2);
+    assert.equal(a.trackedSources(0), 2);
     a.admit(attempt('192.0.2.3', true), 1000); // sweeps: 192.0.2.2 has 2 of 4 tokens back
-    assert.equal(a.trackedSources, 3);
+    assert.equal(a.trackedSources(1000), 3);
     a.admit(attempt('192.0.2.4', true), 2000); // 192.0.2.2 is full again: forgotten
-    assert.equal(a.trackedSources, 3, '192.0.2.1 (open), .3 (open), .4 (open)');
+    assert.equal(a.trackedSources(2000), 3, '192.0.2.1 (open), .3 (open), .4 (open)');
     kept.release();
     a.admit(attempt('192.0.2.5', true), 3000);
-    assert.equal(a.trackedSources, 3, '.1 forgotten, .5 added');
+    assert.equal(a.trackedSources(3000), 3, '.1 forgotten, .5 added');
+  });
+
+  it('forgets idle sources when asked for the count, with no new connection coming', () => {
+    const a = new ConnectionAdmission(LIMITS, 0);
+    for (const l of burst(a, 4, '192.0.2.2', true, 0).leases) l.release();
+    assert.equal(a.trackedSources(0), 1);
+    assert.equal(a.trackedSources(60_000), 0, 'the gauge returns to 0 after the load');
   });
 
   it('a refused attempt leaves no state behind', () => {
@@ -133,7 +140,7 @@ describe('ConnectionAdmission', () => {
     lease(a.admit(attempt('192.0.2.1'), 0));
     for (let i = 0; i < 1000; i++)
       assert.equal(reason(a.admit(attempt(`10.0.${i >> 8}.${i & 255}`), 0)), 'connection_rate');
-    assert.equal(a.trackedSources, 1);
+    assert.equal(a.trackedSources(0), 1);
     assert.equal(a.active, 1);
   });
 

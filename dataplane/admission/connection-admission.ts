@@ -82,8 +82,12 @@ export class ConnectionAdmission {
     return this.#active;
   }
 
-  /** Per-source shares tracked now (bounded by open connections plus recent admissions). */
-  get trackedSources(): number {
+  /**
+   * Per-source shares tracked at `nowMs` (bounded by open connections plus recent admissions).
+   * Sweeps first: with no new connections coming, nothing else would forget idle shares.
+   */
+  trackedSources(nowMs: number): number {
+    this.#sweep(nowMs);
     return this.#sources.size;
   }
 
