@@ -402,7 +402,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
               else tally.failed('timeout', `status ${r.status}`);
             } catch (e) {
               tally.failed('timeout', (e as Error).message.slice(0, 60));
-              if (client.closed) break;
+              if (client.closed || client.peerGoawayId >= 0) break;
             }
           }
         } finally {

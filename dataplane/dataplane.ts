@@ -184,6 +184,7 @@ export class DataPlane {
       const endpoint = await QuicEndpoint.listen(listen.address, listen.port, {
         config: quicConfig,
         admit,
+        streamWindowBytes: () => this.snapshot.config.performance.quic_initial_max_data,
         retry: () => {
           const p = this.snapshot.config.performance;
           return { mode: p.quic_retry, newConnectionsPerSec: p.new_connections_per_sec };

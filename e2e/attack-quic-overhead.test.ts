@@ -22,7 +22,8 @@ describe('QUIC input that is not stream data', { timeout: 60_000 }, () => {
 
   before(async () => {
     a = await startDemoBackend('a');
-    obs = await Observed.start(onlyPool(a.origin));
+    // A small flow-control window keeps the allowance (base + window) and so the flood short.
+    obs = await Observed.start(onlyPool(a.origin), { extra: 'performance:\n  quic_initial_max_data: 262144\n' });
   });
 
   after(async () => {
@@ -51,7 +52,7 @@ describe('QUIC input that is not stream data', { timeout: 60_000 }, () => {
       assert.ok(info, 'the connection was closed');
       assert.equal(info.isApp, true);
       assert.equal(h3ErrorName(info.code), 'H3_EXCESSIVE_LOAD');
-      assert.ok(sentBytes > OVERHEAD_BASE_BYTES, 'not before the base allowance');
+      assert.ok(sentBytes > OVERHEAD_BASE_BYTES + 262_144, 'not before the allowance (base + flow-control window)');
       await obs.waitFor('spooky_quic_connections_shed_total', (v) => (v ?? 0) >= 1, 5000, { reason: 'overhead' });
       const res = await bystander.fetch({ path: '/after-flood', authority: 'only.example' });
       assert.equal(res.status, 200, 'the bystander is still served');

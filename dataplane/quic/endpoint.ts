@@ -52,6 +52,8 @@ export interface ServerEndpointOptions {
   admit?(attempt: AdmissionAttempt): AdmissionVerdict;
   /** `performance.quic_retry` and the rate `auto` compares with, read per new handshake. */
   retry?(): RetrySettings;
+  /** The connection flow-control window (quic_initial_max_data), read per new connection. */
+  streamWindowBytes?(): number;
 }
 
 export class QuicEndpoint implements QuicTransport {
@@ -240,7 +242,7 @@ export class QuicEndpoint implements QuicTransport {
     try {
       const qc = quiche.Connection.accept(scid, odcid, this.local, from, server.config);
       conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer, odcid !== null);
-      conn.overhead = new OverheadGuard(clock);
+      conn.overhead = new OverheadGuard(clock, server.streamWindowBytes?.() ?? 0);
     } catch {
       verdict?.lease.release();
       return this.drop('rejected');

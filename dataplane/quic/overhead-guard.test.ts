@@ -34,6 +34,17 @@ test('uploads (stream data) and downloads (ACKs for what we send) stay within th
   }
 });
 
+test('stream data quiche holds unread (a paused upload) counts as stream data up to the flow-control window', () => {
+  const WINDOW = 10_000_000;
+  const g = new OverheadGuard(() => 0, WINDOW);
+  // The whole window arrives while the application is paused: nothing read yet.
+  for (let i = 0; i < WINDOW / DATAGRAM; i++) assert.ok(g.onReceived(DATAGRAM), `datagram ${i}`);
+  // Past the window plus the base, it can no longer be unread stream data.
+  let n = 0;
+  while (g.onReceived(DATAGRAM) && n < 10_000) n++;
+  assert.ok(n * DATAGRAM <= OVERHEAD_BASE_BYTES + 128 * 1024, `cut ${n * DATAGRAM} bytes past the window`);
+});
+
 test('the allowance starts over each window', () => {
   let t = 0;
   const g = new OverheadGuard(() => t);

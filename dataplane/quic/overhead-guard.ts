@@ -8,7 +8,9 @@
  * caller passes the clock).
  *
  * The allowance has to leave room for honest overhead: packet headers and padding, ACKs for what
- * we send (a downloading client sends little else), and frame headers around small requests.
+ * we send (a downloading client sends little else), and frame headers around small requests; and
+ * for stream data quiche holds that the application has not read yet (a paused upload): up to the
+ * connection's flow-control window, which is all a peer may send ahead of our reads.
  */
 export const OVERHEAD_WINDOW_MS = 10_000;
 /** Non-stream bytes always allowed per window. */
@@ -27,8 +29,14 @@ export class OverheadGuard {
   private sent = 0;
   private nextCheck = CHECK_EVERY_BYTES;
 
-  /** `now`: a millisecond clock, read only every CHECK_EVERY_BYTES. */
-  constructor(private readonly now: () => number) {
+  /**
+   * `now`: a millisecond clock, read only every CHECK_EVERY_BYTES. `unreadWindow`: the
+   * connection-level flow-control window (performance.quic_initial_max_data).
+   */
+  constructor(
+    private readonly now: () => number,
+    private readonly unreadWindow = 0,
+  ) {
     this.windowStart = now();
   }
 
@@ -68,7 +76,10 @@ export class OverheadGuard {
     return {
       overhead: Math.max(0, this.received - this.streamReceived),
       allowance:
-        OVERHEAD_BASE_BYTES + OVERHEAD_PER_BYTE_SENT * this.sent + OVERHEAD_PER_STREAM_BYTE * this.streamReceived,
+        OVERHEAD_BASE_BYTES +
+        this.unreadWindow +
+        OVERHEAD_PER_BYTE_SENT * this.sent +
+        OVERHEAD_PER_STREAM_BYTE * this.streamReceived,
     };
   }
 
