@@ -28,6 +28,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
  * [--out FILE]`; `npm run soak` runs the 10-minute one. Writes the result as JSON (default
  * bench/results/soak-latest.json) and exits 1 when a criterion fails.
  */
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -40,7 +42,6 @@ import {
   startDataplane,
 } from '../e2e/support/harness.js';
 import { config, newSetup } from '../e2e/support/pair.js';
-import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
 import { type LoadResult, runLoad } from './loadgen.js';
 
 export const DEFAULT_OUT = join(REPO, 'bench', 'results', 'soak-latest.json');
@@ -207,6 +208,77 @@ export async function until(check: () => Promise<boolean>, limitMs: number, ever
 
 // ------------------------------------------------------------------------------- the soak
 
+interface SoakBackend {
+  origin: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The soak's HTTP/2 backend: lib/demo-backend's routes (/echo, /bytes/N, /hang, /late-end?ms=N,
+ * anything else a small JSON body), keeping nothing per request. (The demo backend records every
+ * request it sees; at thousands of requests/s for 10 minutes that alone fills this process's
+ * heap: it ran out of memory 3.5 minutes into a soak.)
+ */
+async function startSoakBackend(name: string): Promise<SoakBackend> {
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+    session.on('error', () => {});
+  });
+  const json = Buffer.from(`${JSON.stringify({ backend: name })}\n`);
+  const chunk = Buffer.alloc(65536, 'soak');
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    const url = new URL(String(headers[':path']), 'http://x');
+    if (url.pathname === '/echo') {
+      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
+      stream.pipe(stream);
+      return;
+    }
+    if (url.pathname === '/hang') {
+      stream.resume(); // never answers
+      return;
+    }
+    if (url.pathname.startsWith('/bytes/')) {
+      let left = Math.min(Number(url.pathname.slice(7)) || 0, 64 << 20);
+      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', 'content-length': String(left) });
+      const pump = () => {
+        while (left > 0) {
+          const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+          left -= part.length;
+          if (!stream.write(part)) return void stream.once('drain', pump);
+        }
+        stream.end();
+      };
+      pump();
+    } else if (url.pathname === '/late-end') {
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.write('first line\n');
+      const timer = setTimeout(() => stream.end(), Math.min(Number(url.searchParams.get('ms')) || 0, 10_000));
+      stream.on('close', () => clearTimeout(timer));
+    } else {
+      stream.respond({ ':status': 200, 'content-type': 'application/json', 'content-length': String(json.length) });
+      stream.end(json);
+    }
+    stream.resume();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const session of sessions) session.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 const emptyFigures = (): WorkloadFigures => ({ sent: 0, ok: 0, intended: 0, failed: 0, errors: {}, connections: 0 });
 
 class Tally {
@@ -236,6 +308,20 @@ class Tally {
   connections(w: string, n: number, measure?: boolean): void {
     this.figures(w, measure).connections += n;
   }
+  /** Requests and failures so far, over every workload and phase (for the progress lines). */
+  summary(): string {
+    let sent = 0;
+    let failed = 0;
+    const kinds = new Set<string>();
+    for (const phases of Object.values(this.byWorkload)) {
+      for (const f of [phases.warmup, phases.measure]) {
+        sent += f.sent;
+        failed += f.failed;
+        for (const k of Object.keys(f.errors)) kinds.add(k);
+      }
+    }
+    return `${sent} sent, ${failed} failed${kinds.size ? ` (${[...kinds].slice(0, 3).join('; ')})` : ''}`;
+  }
   /** A runLoad round (no warm-up of its own), in the phase it ran in: every error is a failure. */
   round(w: string, r: LoadResult, connections: number, measure: boolean): void {
     this.ok(w, r.requests, measure);
@@ -258,12 +344,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   if (o.warmupMs >= o.durationMs) throw new Error('the warm-up must be shorter than the duration');
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const startedAt = new Date().toISOString();
-  const backends: DemoBackend[] = [];
+  const backends: SoakBackend[] = [];
   let cp: RunningControl | null = null;
   let dp: RunningDataplane | null = null;
   let stopping = false;
   try {
-    backends.push(await startDemoBackend('a', { record: false }), await startDemoBackend('b', { record: false }));
+    backends.push(await startSoakBackend('a'), await startSoakBackend('b'));
     const s = newSetup();
     const [a, b] = backends;
     const pools = `  web:
@@ -481,7 +567,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         const row = await sample(now - start, now < warmEnd ? 'warmup' : 'measure');
         if (samples.length % 10 === 0 || row.t * 1000 >= o.durationMs - o.sampleIntervalMs) {
           log(
-            `soak: t=${row.t}s ${row.phase} dataplane ${row.dataplane.rssMiB} MiB ${row.dataplane.fds} fds, ${row.connections} conns ${row.streams} streams ${row.inflight} inflight`,
+            `soak: t=${row.t}s ${row.phase} dataplane ${row.dataplane.rssMiB} MiB ${row.dataplane.fds} fds, ${row.connections} conns ${row.streams} streams ${row.inflight} inflight, load generator ${row.loadgenRssMiB} MiB, ${tally.summary()}`,
           );
         }
         next += o.sampleIntervalMs;

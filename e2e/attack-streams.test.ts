@@ -98,7 +98,9 @@ describe('stream attacks', { timeout: 120_000 }, () => {
         for (let i = 0; i < 20 && !c.isClosed; i++) {
           const id = opened * 4;
           try {
-            c.write(id, getHeaders(`/rapid/${opened}`));
+            // /hang: the backend never answers, so every reset beats its response, as in the
+            // attack (a fast backend's answer can arrive before the reset and end the stream).
+            c.write(id, getHeaders('/hang'));
           } catch {
             break; // no stream credit right now
           }

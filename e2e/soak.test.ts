@@ -33,7 +33,12 @@ describe('soak (CI: 60 s, 25 s warm-up)', () => {
         fdSlack: FD_SLACK,
         // The 10-minute run owns bench/results/soak-latest.json.
         out: null,
-        log: (l) => progress.push(l),
+        // Also live on stderr: should this process itself die (it holds the load generator and the
+        // backends), the CI log keeps how far it got and its own RSS.
+        log: (l) => {
+          progress.push(l);
+          process.stderr.write(`# ${l}\n`);
+        },
       });
     },
     { timeout: 170_000 },

@@ -18,9 +18,6 @@ export interface DemoBackendOptions {
   host?: string;
   /** Serve HTTP/2 over TLS (ALPN h2) with this certificate instead of cleartext. */
   tls?: { cert: Buffer; key: Buffer };
-  /** Keep every request in `seen` (default true). Long runs (the soak) turn it off: at thousands
-   *  of requests a second for minutes, the log alone fills the heap. */
-  record?: boolean;
 }
 
 export interface DemoBackend {
@@ -48,7 +45,7 @@ window.postResult.then((t) => { document.getElementById('out').textContent = t; 
 </script></body></html>`;
 
 export async function startDemoBackend(name: string, opts: DemoBackendOptions = {}): Promise<DemoBackend> {
-  const { port = 0, host = '127.0.0.1', tls, record = true } = opts;
+  const { port = 0, host = '127.0.0.1', tls } = opts;
   const seen: DemoBackend['seen'] = [];
   const server: http2.Http2Server | http2.Http2SecureServer = tls
     ? http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: false })
@@ -63,7 +60,7 @@ export async function startDemoBackend(name: string, opts: DemoBackendOptions = 
   server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
     const method = String(headers[':method']);
     const path = String(headers[':path']);
-    if (record) seen.push({ method, path, headers });
+    seen.push({ method, path, headers });
     stream.on('error', () => {});
     const url = new URL(path, 'http://x');
     if (url.pathname === '/health') {
