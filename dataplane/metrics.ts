@@ -128,7 +128,7 @@ export class DataPlaneMetrics {
           this.set(f ? read(f) : 0);
         },
       });
-    gauge('spooky_active_connections', 'Open client connections (QUIC)', (f) => f.connections);
+    gauge('spooky_active_connections', 'Open client connections (QUIC and TCP)', (f) => f.connections);
     gauge('spooky_active_streams', 'Open client request streams', (f) => f.streams);
     const counter = (
       name: string,
