@@ -146,17 +146,24 @@ export class DataPlaneMetrics {
           if (f) update(this, f);
         },
       });
+    // A counter with one series per key of an endpoint tally (reason → count).
+    const byLabel = (
+      name: string,
+      help: string,
+      label: string,
+      read: (f: TransportFigures) => Partial<Record<string, number>>,
+    ) =>
+      counter(name, help, [label], (c, f) => {
+        for (const [key, n] of Object.entries(read(f))) follow(c, `${name}:${key}`, n ?? 0, { [label]: key });
+      });
     counter('spooky_connections_total', 'Client connections accepted (QUIC)', [], (c, f) =>
       follow(c, 'conn', f.counters.accepted),
     );
-    counter(
+    byLabel(
       'spooky_quic_handshake_failures_total',
       'QUIC connections closed before the handshake completed, by reason',
-      ['reason'],
-      (c, f) => {
-        for (const [reason, n] of Object.entries(f.counters.handshakeFailures))
-          follow(c, `hs:${reason}`, n, { reason });
-      },
+      'reason',
+      (f) => f.counters.handshakeFailures,
     );
     counter('spooky_quic_packets_received_total', 'UDP datagrams received', [], (c, f) =>
       follow(c, 'in', f.counters.datagramsIn),
@@ -164,41 +171,32 @@ export class DataPlaneMetrics {
     counter('spooky_quic_packets_sent_total', 'UDP datagrams sent', [], (c, f) =>
       follow(c, 'out', f.counters.datagramsOut),
     );
-    counter(
+    byLabel(
       'spooky_quic_packets_dropped_total',
       'Datagrams dropped before reaching a connection, by reason',
-      ['reason'],
-      (c, f) => {
-        for (const [reason, n] of Object.entries(f.counters.dropped)) follow(c, `drop:${reason}`, n, { reason });
-      },
+      'reason',
+      (f) => f.counters.dropped,
     );
-    counter(
+    byLabel(
       'spooky_quic_connections_shed_total',
       'QUIC connections Spooky closed or drained to protect itself, by reason (overhead: input that is not stream data; max_age: performance.max_connection_age_ms; memory: over performance.memory_limit_mib)',
-      ['reason'],
-      (c, f) => {
-        for (const [reason, n] of Object.entries(f.counters.shed)) follow(c, `shed:${reason}`, n ?? 0, { reason });
-      },
+      'reason',
+      (f) => f.counters.shed,
     );
     counter('spooky_quic_packets_lost_total', 'Packets QUIC declared lost (closed connections)', [], (c, f) =>
       follow(c, 'lost', f.counters.lostPackets),
     );
-    counter(
+    byLabel(
       'spooky_quic_retry_total',
       'Stateless Retry: Retry packets sent, tokens validated, and tokens refused by reason',
-      ['outcome'],
-      (c, f) => {
-        for (const [outcome, n] of Object.entries(f.counters.retries)) follow(c, `retry:${outcome}`, n, { outcome });
-      },
+      'outcome',
+      (f) => f.counters.retries,
     );
-    counter(
+    byLabel(
       'spooky_quic_amplification_limited_total',
       'Datagrams held back (or discarded) to keep sends before address validation within 3x (closed connections)',
-      ['action'],
-      (c, f) => {
-        follow(c, 'amp:held', f.counters.amplificationHeld, { action: 'held' });
-        follow(c, 'amp:discarded', f.counters.amplificationDiscarded, { action: 'discarded' });
-      },
+      'action',
+      (f) => ({ held: f.counters.amplificationHeld, discarded: f.counters.amplificationDiscarded }),
     );
   }
 

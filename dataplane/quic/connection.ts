@@ -366,11 +366,14 @@ export class QuicConnection {
       }
       if (res === null) break;
       const [len, info] = res;
-      this.overhead?.onSent(len);
       // dgram keeps a reference until the send completes, so hand it a copy.
       const data = Buffer.from(buf.subarray(0, len));
       if (this.amplification) this.sendLimited({ data, to: info.to, byteLength: len });
-      else this.transport.sendDatagram(data, info.to);
+      else {
+        // Only what really leaves earns the peer ACK allowance (handshake sends stay under the base).
+        this.overhead?.onSent(len);
+        this.transport.sendDatagram(data, info.to);
+      }
     }
     if (this.conn.isClosed()) {
       this.retire();
