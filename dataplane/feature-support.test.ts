@@ -1,38 +1,41 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfigText } from '../controlplane/config/load.js';
-import { checkFeatureSupport } from './feature-support.js';
+import { buildRuntimeConfig } from '../controlplane/config/runtime.js';
+import { checkFeatureSupport, snapshotSupportError } from './feature-support.js';
 
-function config(extra: string, backend = '{ id: w, address: "http://127.0.0.1:1" }', tls = '') {
-  const r = loadConfigText(
-    `listen:\n  tls: { cert: c.pem, key: k.pem${tls} }\nupstream:\n  web:\n    backends: [${backend}]\n${extra}`,
+const OFF = 'security: { privileges: { enabled: false } }\n';
+
+function load(extra: string, tls = '') {
+  return loadConfigText(
+    `listen:\n  tls: { cert: c.pem, key: k.pem${tls} }\nupstream:\n  web:\n    backends: [{ id: w, address: "http://127.0.0.1:1" }]\n${OFF}${extra}`,
     't.yaml',
   );
-  assert.ok(r.ok);
-  return r.config;
 }
 
-describe('checkFeatureSupport', () => {
-  it('refuses optional mTLS and 0-RTT; allows the rest', () => {
-    const off = 'security: { privileges: { enabled: false } }\n';
-    assert.deepEqual(checkFeatureSupport(config(off)), { fatal: [], warnings: [] });
-    assert.deepEqual(checkFeatureSupport(config('')).fatal, [], 'privileges on: they are dropped after binding');
-    const mtls = config(off, undefined, ', client_auth: { enabled: true, ca_file: ca.pem }');
-    assert.deepEqual(checkFeatureSupport(mtls).fatal, []);
-    const optional = config(off, undefined, ', client_auth: { enabled: true, ca_file: ca.pem, require: false }');
-    assert.match(checkFeatureSupport(optional).fatal[0], /require: false is not supported/);
-    assert.deepEqual(checkFeatureSupport(config(`${off}performance: { quic_0rtt: true }\n`)).fatal, [
-      'performance.quic_0rtt: 0-RTT is not available in this build yet; set it to false',
-    ]);
-    const h1 = config(off, '{ id: w, address: "http://127.0.0.1:1", protocol: http1 }');
-    assert.deepEqual(checkFeatureSupport(h1).fatal, []);
+describe('what this build does not honour', () => {
+  it('validation refuses client_auth.require: false with the words the data plane NACKs with', () => {
+    const r = load('', ', client_auth: { enabled: true, ca_file: ca.pem, require: false }');
+    assert.equal(r.ok, false);
+    const issue = r.errors.find((e) => e.path === 'listen.tls.client_auth.require');
+    assert.ok(issue, JSON.stringify(r.errors));
+    assert.match(issue.message, /^false is not supported: .*set require: true, or enabled: false$/);
+
+    // A snapshot from a control plane that let it through is NACKed with the same words.
+    const ok = load('', ', client_auth: { enabled: true, ca_file: ca.pem }');
+    assert.ok(ok.ok);
+    const rt = buildRuntimeConfig(ok.config, { baseDir: '/', readPem: () => 'pem' });
+    assert.equal(snapshotSupportError(rt), null, 'require: true is served');
+    const optional = { ...rt, listen: { ...rt.listen, clientAuth: { ...rt.listen.clientAuth, require: false } } };
+    assert.equal(snapshotSupportError(optional as typeof rt), `listen.tls.client_auth.require: ${issue.message}`);
   });
 
-  it('has nothing to warn about for policies and health checks (all implemented)', () => {
-    const c = config(
-      'load_balancing: { type: least-connections }\nsecurity: { privileges: { enabled: false } }\n',
-      '{ id: w, address: "http://127.0.0.1:1", health_check: {} }',
+  it('starts with mTLS required, HTTP/1.1 backends and every policy', () => {
+    const r = load(
+      'load_balancing: { type: least-connections }\n',
+      ', client_auth: { enabled: true, ca_file: ca.pem }',
     );
-    assert.deepEqual(checkFeatureSupport(c), { fatal: [], warnings: [] });
+    assert.ok(r.ok);
+    assert.deepEqual(checkFeatureSupport(r.config), []);
   });
 });

@@ -1,39 +1,27 @@
 /**
- * What this build of the data plane does not honour yet, from a validated config. A setting that
- * protects traffic (optional mTLS, 0-RTT's replay guard) refuses the start: serving without
- * it would be worse than not serving. Settings that only tune behaviour start with a warning.
+ * What this build of the data plane does not honour. The config validation refuses it already
+ * (controlplane/config/build-support.ts); this is the data plane's own guard for a pushed
+ * snapshot from a control plane that validated differently: serving without a setting that
+ * protects traffic would be worse than not serving.
  */
+import { OPTIONAL_CLIENT_CERT_UNSUPPORTED } from '../controlplane/config/build-support.js';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
 import type { Config } from '../controlplane/config/schema.js';
 
-export interface FeatureSupport {
-  /** `yaml.path: what to do` lines; any one refuses the start. */
-  fatal: string[];
-  warnings: string[];
-}
-
-const OPTIONAL_CLIENT_CERT =
-  'listen.tls.client_auth.require: false is not supported (QUIC cannot ask for an optional client certificate); set require: true';
-
-export function checkFeatureSupport(config: Config): FeatureSupport {
+/** `yaml.path: what to do` lines; any one refuses the start. */
+export function checkFeatureSupport(config: Config): string[] {
   const fatal: string[] = [];
-  const warnings: string[] = [];
-  const clientAuth = config.listen.tls.client_auth;
-  if (clientAuth.enabled && !clientAuth.require) {
-    // The QUIC TLS stack (BoringSSL through quiche) either demands a client certificate or does
-    // not ask for one: an optional certificate cannot be requested.
-    fatal.push(OPTIONAL_CLIENT_CERT);
-  }
   if (config.performance.quic_0rtt) {
     // Early data is replayable; without the 425 guard for non-idempotent methods it is unsafe.
     fatal.push('performance.quic_0rtt: 0-RTT is not available in this build yet; set it to false');
   }
-  return { fatal, warnings };
+  return fatal;
 }
 
 /** The same refusals for a pushed snapshot (it is NACKed with this message), or null. */
 export function snapshotSupportError(rt: RuntimeConfig): string | null {
-  if (rt.listen.clientAuth && !rt.listen.clientAuth.require) return OPTIONAL_CLIENT_CERT;
+  if (rt.listen.clientAuth && !rt.listen.clientAuth.require)
+    return `listen.tls.client_auth.require: ${OPTIONAL_CLIENT_CERT_UNSUPPORTED}`;
   if (rt.performance.quic_0rtt)
     return 'performance.quic_0rtt: 0-RTT is not available in this build of spooky-dataplane yet';
   return null;

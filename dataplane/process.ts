@@ -41,9 +41,8 @@ export async function runDataPlane(file: string): Promise<void> {
   } catch (e) {
     fail(`spooky-dataplane: cannot open log.file ${bootstrap.logFile}: ${(e as Error).message}`);
   }
-  const support = checkFeatureSupport(loaded.config);
-  if (support.fatal.length > 0) fail(support.fatal.map((u) => `${file}: ${u}`).join('\n'));
-  for (const w of support.warnings) log.warn(w);
+  const unsupported = checkFeatureSupport(loaded.config);
+  if (unsupported.length > 0) fail(unsupported.map((u) => `${file}: ${u}`).join('\n'));
   for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
 
   let fromFile: RuntimeConfig;

@@ -162,7 +162,7 @@ performance:
   tls:
     cert: c.pem
     key: k.pem
-    client_auth: { enabled: true, ca_file: clients.pem, require: false }
+    client_auth: { enabled: true, ca_file: clients.pem, require: true }
   tcp: { enabled: false }
   alt_svc: { port: 443, max_age: 60 }
 upstream:
@@ -178,7 +178,7 @@ resilience:
 `),
       { baseDir: '/srv/spooky', readPem },
     );
-    assert.deepEqual(rt.listen.clientAuth, { caPem: 'PEM /srv/spooky/clients.pem', require: false });
+    assert.deepEqual(rt.listen.clientAuth, { caPem: 'PEM /srv/spooky/clients.pem', require: true });
     assert.equal(rt.listen.tcp, false);
     assert.deepEqual(rt.listen.altSvc, { port: 443, maxAge: 60 });
     assert.deepEqual(rt.upstreamTls, {

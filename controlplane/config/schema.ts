@@ -7,6 +7,7 @@
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ADDRESS_FORMS, analyseBackendAddress, routeHostProblem } from './address.js';
+import { OPTIONAL_CLIENT_CERT_UNSUPPORTED } from './build-support.js';
 import { checkCrossFieldRules } from './cross-field.js';
 
 export type { BackendAddress } from './address.js';
@@ -207,10 +208,14 @@ const ClientAuthSchema = z
   .strictObject({
     enabled: bool.default(false),
     ca_file: nonEmpty.optional(),
-    // With mTLS on, refusing unauthenticated clients is what operators mean; `false` only asks.
+    // With mTLS on, refusing unauthenticated clients is what operators mean. `false` (only ask)
+    // is refused below: this build cannot do it, and saying so beats ignoring it.
     require: bool.default(true),
   })
   .superRefine((ca, ctx) => {
+    if (ca.enabled && !ca.require) {
+      ctx.addIssue({ code: 'custom', path: ['require'], message: OPTIONAL_CLIENT_CERT_UNSUPPORTED });
+    }
     if (ca.enabled && ca.ca_file === undefined) {
       ctx.addIssue({
         code: 'custom',

@@ -21,7 +21,7 @@ function plain(rt: RuntimeConfig) {
 const FULL = `listen:
   address: "::"
   port: 8443
-  tls: { cert: c.pem, key: k.pem, client_auth: { enabled: true, ca_file: ca.pem, require: false } }
+  tls: { cert: c.pem, key: k.pem, client_auth: { enabled: true, ca_file: ca.pem, require: true } }
   tcp: { enabled: false }
   alt_svc: { port: 443, max_age: 60 }
 upstream:
