@@ -176,6 +176,24 @@ describe('ConfigSchema', () => {
     ]);
   });
 
+  it('refuses a path prefix that can never match a normalised request path, accepts the rest', () => {
+    const withPrefix = (path_prefix: string) =>
+      messages({
+        ...minimal(),
+        upstream: { app: { route: { path_prefix }, backends: [{ id: 'a', address: 'h:1' }] } },
+      });
+    assert.deepEqual(withPrefix('/a/../admin/'), [
+      'upstream.app.route.path_prefix: path prefix "/a/../admin/" can never match: requests are routed on their normalised path, where it reads "/admin/"; write that instead',
+    ]);
+    assert.match(withPrefix('/./api')[0], /where it reads "\/api"/);
+    assert.match(withPrefix('/%7Euser/')[0], /where it reads "\/~user\/"/);
+    assert.match(withPrefix('/%zz')[0], /can never match: malformed percent-encoding/);
+    assert.match(withPrefix('/../x')[0], /can never match: path climbs above the root/);
+    for (const ok of ['/', '/api', '/api/', '/a/..', '/.well-known/', '/a%2Fb', '/~user/']) {
+      assert.deepEqual(withPrefix(ok), [], ok);
+    }
+  });
+
   it('rejects identical routes after host normalisation', () => {
     const backends = (id: string) => [{ id, address: 'h:1' }];
     const msgs = messages({

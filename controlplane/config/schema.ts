@@ -6,6 +6,7 @@
 
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
+import { normalizePath } from '../../dataplane/router/normalize-path.js';
 import { ADDRESS_FORMS, analyseBackendAddress, routeHostProblem } from './address.js';
 import { OPTIONAL_CLIENT_CERT_UNSUPPORTED } from './build-support.js';
 import { checkCrossFieldRules } from './cross-field.js';
@@ -102,8 +103,25 @@ const routeHost = z.string({ error: 'expected a host name or a *.example.com wil
     ctx.addIssue({ code: 'custom', message: `invalid route host ${JSON.stringify(v)}: ${problem}` });
 });
 
+// Requests are routed on their normalised path (docs/traffic.md), so a prefix that
+// normalisation would change (a dot-segment, an escaped unreserved character) can never match.
+const pathPrefix = absolutePath('a path prefix').superRefine((v, ctx) => {
+  // The probe segment keeps a trailing `/..` a prefix of `/..x`, which does match.
+  const probe = `${v}x`;
+  const n = normalizePath(probe);
+  if ('problem' in n) {
+    ctx.addIssue({ code: 'custom', message: `path prefix ${JSON.stringify(v)} can never match: ${n.problem}` });
+  } else if (n.path !== probe) {
+    const normal = n.path.slice(0, -1);
+    ctx.addIssue({
+      code: 'custom',
+      message: `path prefix ${JSON.stringify(v)} can never match: requests are routed on their normalised path, where it reads ${JSON.stringify(normal)}; write that instead`,
+    });
+  }
+});
+
 const RouteSchema = z.strictObject({
-  path_prefix: absolutePath('a path prefix').default('/'),
+  path_prefix: pathPrefix.default('/'),
   host: routeHost.optional(),
 });
 
