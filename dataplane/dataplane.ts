@@ -185,6 +185,7 @@ export class DataPlane {
         config: quicConfig,
         admit,
         streamWindowBytes: () => this.snapshot.config.performance.quic_initial_max_data,
+        handshakeTimeoutMs: () => this.snapshot.config.performance.tls_handshake_timeout_ms,
         retry: () => {
           const p = this.snapshot.config.performance;
           return { mode: p.quic_retry, newConnectionsPerSec: p.new_connections_per_sec };

@@ -49,6 +49,8 @@ export type ShedReason = 'overhead' | 'max_age' | 'memory';
  * down here use the HTTP/3 code a client understands.
  */
 const EXCESSIVE_LOAD = 0x107;
+/** Transport error CONNECTION_REFUSED (RFC 9000 §20.1). */
+const CONNECTION_REFUSED = 0x2;
 
 interface SendQueue {
   chunks: Uint8Array[];
@@ -103,6 +105,10 @@ export class QuicConnection {
   overhead: OverheadGuard | null = null;
   /** performance.now() when the connection was created. */
   readonly createdAt = performance.now();
+  /** Server side: fires when the handshake is not complete in time (see armHandshakeDeadline). */
+  private handshakeDeadline: NodeJS.Timeout | null = null;
+  /** True when the server gave up on a handshake that did not complete in time. */
+  handshakeAbandoned = false;
 
   /**
    * Until the client's address is validated (a Retry token, or the completed handshake), what
@@ -133,6 +139,22 @@ export class QuicConnection {
 
   get isEstablished(): boolean {
     return this.established;
+  }
+
+  /**
+   * performance.tls_handshake_timeout_ms for QUIC: a handshake not complete `ms` after the first
+   * Initial is closed with CONNECTION_REFUSED, so a client that stops mid-handshake (or never
+   * meant to finish) gives back its admission slot then rather than at the idle timeout. Early
+   * data does not count as complete: 0-RTT without the handshake is not a connection yet.
+   */
+  armHandshakeDeadline(ms: number): void {
+    this.handshakeDeadline = setTimeout(() => {
+      this.handshakeDeadline = null;
+      if (this.conn.isEstablished() || this.conn.isClosed()) return;
+      this.handshakeAbandoned = true;
+      this.close(false, CONNECTION_REFUSED, 'handshake not completed within performance.tls_handshake_timeout_ms');
+    }, ms);
+    this.handshakeDeadline.unref();
   }
 
   /**
@@ -431,6 +453,8 @@ export class QuicConnection {
 
   private retire(): void {
     if (this.amplification) this.noteAmplification(this.amplification);
+    if (this.handshakeDeadline) clearTimeout(this.handshakeDeadline);
+    this.handshakeDeadline = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.sendQueues.clear();

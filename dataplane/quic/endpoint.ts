@@ -54,6 +54,8 @@ export interface ServerEndpointOptions {
   retry?(): RetrySettings;
   /** The connection flow-control window (quic_initial_max_data), read per new connection. */
   streamWindowBytes?(): number;
+  /** performance.tls_handshake_timeout_ms, read per new connection (none: the idle timeout only). */
+  handshakeTimeoutMs?(): number;
 }
 
 export class QuicEndpoint implements QuicTransport {
@@ -243,6 +245,8 @@ export class QuicEndpoint implements QuicTransport {
       const qc = quiche.Connection.accept(scid, odcid, this.local, from, server.config);
       conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer, odcid !== null);
       conn.overhead = new OverheadGuard(clock, server.streamWindowBytes?.() ?? 0);
+      const handshakeMs = server.handshakeTimeoutMs?.();
+      if (handshakeMs) conn.armHandshakeDeadline(handshakeMs);
     } catch {
       verdict?.lease.release();
       return this.drop('rejected');
@@ -352,7 +356,11 @@ export class QuicEndpoint implements QuicTransport {
       const local = conn.conn.localError();
       const peer = conn.conn.peerError();
       const err = local ?? peer;
-      const reason = err ? `${err === local ? 'local' : 'peer'}_0x${err.errorCode.toString(16)}` : 'timeout';
+      const reason = conn.handshakeAbandoned
+        ? 'deadline'
+        : err
+          ? `${err === local ? 'local' : 'peer'}_0x${err.errorCode.toString(16)}`
+          : 'timeout';
       this.counters.handshakeFailures[reason] = (this.counters.handshakeFailures[reason] ?? 0) + 1;
     }
   }
