@@ -134,7 +134,8 @@ export class H2Client implements Dispatcher {
 
 class H2Exchange implements UpstreamExchange {
   onRequestDrain: (() => void) | null = null;
-  private readonly stream: http2.ClientHttp2Stream;
+  /** Null when node refused to open it (the exchange then fails on the next microtask). */
+  private readonly stream: http2.ClientHttp2Stream | null;
   private headersTimer: NodeJS.Timeout | null;
   private done = false;
   private responded = false;
@@ -152,7 +153,9 @@ class H2Exchange implements UpstreamExchange {
       stream = client.openStream(headers, !request.hasBody);
     } catch (e) {
       // Invalid header values and sessions closing underneath us surface here, synchronously.
-      this.stream = null as unknown as http2.ClientHttp2Stream;
+      // The caller may write the body or end the request before the failure is reported:
+      // every method below treats a missing stream as an exchange that is already over.
+      this.stream = null;
       this.headersTimer = null;
       const kind = UNSENDABLE_REQUEST.has((e as NodeJS.ErrnoException).code ?? '') ? 'request_rejected' : 'protocol';
       queueMicrotask(() =>
@@ -254,24 +257,26 @@ class H2Exchange implements UpstreamExchange {
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.done) return true;
-    this.stream.write(chunk);
+    const stream = this.stream;
+    if (this.done || !stream) return true;
+    stream.write(chunk);
     // http2's own 16 KiB mark would pause the client every few packets; keep a deeper buffer so
     // the upload stays pipelined ('drain' still fires once the buffer empties).
-    return this.stream.writableLength < REQUEST_BODY_BUFFER;
+    return stream.writableLength < REQUEST_BODY_BUFFER;
   }
 
   end(trailers?: Fields | null): void {
-    if (this.done) return;
+    const stream = this.stream;
+    if (this.done || !stream) return;
     if (trailers && trailers.length > 0) {
       // http2 sends trailers after the last DATA when asked for them before end().
-      this.stream.once('wantTrailers', () => {
+      stream.once('wantTrailers', () => {
         const t = Object.create(null) as http2.OutgoingHttpHeaders;
         for (const [k, v] of trailers) t[k] = v;
-        this.stream.sendTrailers(t);
+        stream.sendTrailers(t);
       });
     }
-    this.stream.end();
+    stream.end();
   }
 
   abort(): void {
@@ -281,11 +286,11 @@ class H2Exchange implements UpstreamExchange {
   }
 
   pause(): void {
-    if (!this.done) this.stream.pause();
+    if (!this.done) this.stream?.pause();
   }
 
   resume(): void {
-    if (!this.done) this.stream.resume();
+    if (!this.done) this.stream?.resume();
   }
 }
 
