@@ -13,10 +13,10 @@ import type {
   DataPlaneInfo,
   DataPlaneOutcome,
   DataPlanesBody,
-  OverloadInfo,
   DrainBody,
   ErrorBody,
   HealthBody,
+  OverloadInfo,
   ReadyBody,
   ValidateBody,
 } from '../controlplane/api/types.js';

@@ -7,7 +7,7 @@
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
 import { type BackendLoad, PeakEwma } from './balancer/policies.js';
 import type { DataPlaneMetrics } from './metrics.js';
-import { type AdaptivePolicy, AdaptiveLimit } from './resilience/adaptive-limit.js';
+import { AdaptiveLimit, type AdaptivePolicy } from './resilience/adaptive-limit.js';
 import { Brownout, type BrownoutPolicy } from './resilience/brownout.js';
 import { type BreakerPolicy, CircuitBreaker } from './resilience/circuit-breaker.js';
 import { InflightLimits } from './resilience/inflight.js';

@@ -77,7 +77,10 @@ export function checkCrossFieldRules(config: unknown, report: ReportIssue): void
     brownout.core_routes.forEach((name: unknown, index) => {
       if (typeof name === 'string' && name !== '' && !Object.hasOwn(pools, name)) {
         const known = Object.keys(pools).join(', ');
-        report(['resilience', 'brownout', 'core_routes', index], `unknown pool ${JSON.stringify(name)} (pools: ${known})`);
+        report(
+          ['resilience', 'brownout', 'core_routes', index],
+          `unknown pool ${JSON.stringify(name)} (pools: ${known})`,
+        );
       }
     });
   }

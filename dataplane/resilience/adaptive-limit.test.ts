@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AdaptivePolicy, AdaptiveLimit } from './adaptive-limit.js';
+import { AdaptiveLimit, type AdaptivePolicy } from './adaptive-limit.js';
 
 const policy: AdaptivePolicy = {
   enabled: true,
