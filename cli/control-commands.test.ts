@@ -50,6 +50,10 @@ const CANNED: Record<string, [number, unknown]> = {
         {
           ...{ node_id: 'dp-east-1', pid: 4242, build: '0.1.0', connected_at: AT, served_version: 3 },
           ...{ last_ack: { version: 3, at: AT }, last_nack: null, active_connections: 17, requests_per_second: 123.5 },
+          overload: {
+            adaptive_admission: { enabled: true, limit: 48, in_flight: 40, shed_total: 7 },
+            brownout: { enabled: true, active: true, shed_total: 3 },
+          },
         },
       ],
     } satisfies DataPlanesBody,
@@ -350,7 +354,11 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
         /^control API: up at http:\/\/127\.0\.0\.1:\d+ \(spooky-control 0\.1\.0, uptime 1h 2m\)\n/,
       );
       assert.match(r.stdout, /\nconfig: version 3, sha256 abcdef012345, applied .* by alice\n/);
-      assert.match(r.stdout, /\ndata planes: 1 connected: dp-east-1 v3\nready: yes\n$/);
+      assert.match(r.stdout, /\ndata planes: 1 connected: dp-east-1 v3\n/);
+      assert.match(
+        r.stdout,
+        /\noverload dp-east-1: adaptive admission limit 48, 40 in flight, 7 shed; brownout ACTIVE, 3 shed\nready: yes\n$/,
+      );
     });
 
     it('status says when no config is applied and why it is not ready; --json is one object', async () => {

@@ -16,6 +16,7 @@ import type {
   DrainBody,
   ErrorBody,
   HealthBody,
+  OverloadInfo,
   ReadyBody,
   ValidateBody,
 } from '../controlplane/api/types.js';
@@ -198,9 +199,21 @@ export async function runStatus(opts: ControlOptions): Promise<number> {
   const dps = planes.body.dataplanes;
   const list = dps.map((d) => `${d.node_id} v${d.served_version}`).join(', ');
   out(dps.length === 0 ? 'data planes: none connected' : `data planes: ${dps.length} connected: ${list}`);
+  for (const d of dps) if (d.overload) out(`overload ${d.node_id}: ${overloadText(d.overload)}`);
   const r = ready.body;
   out(r.ready ? 'ready: yes' : `ready: no (${r.reasons.join('; ') || 'no reason given'})`);
   return 0;
+}
+
+/** Adaptive admission and brownout of one data plane, in one line. */
+export function overloadText(o: OverloadInfo): string {
+  const a = o.adaptive_admission;
+  const adaptive = a.enabled
+    ? `adaptive admission limit ${a.limit}, ${a.in_flight} in flight, ${a.shed_total} shed`
+    : `adaptive admission off, ${a.in_flight} in flight`;
+  const b = o.brownout;
+  const brownout = b.enabled ? `brownout ${b.active ? 'ACTIVE' : 'inactive'}, ${b.shed_total} shed` : 'brownout off';
+  return `${adaptive}; ${brownout}`;
 }
 
 function dataPlaneRow(d: DataPlaneInfo): string[] {

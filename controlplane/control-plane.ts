@@ -7,13 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { BackendStates, Snapshot } from '../proto/gen/spooky/v1/control.js';
+import type { BackendStates, OverloadState, Snapshot } from '../proto/gen/spooky/v1/control.js';
 import type { ApplyResult, ControlApiHandlers } from './api/server.js';
 import type {
   AppliedConfigBody,
   BackendInfo,
   DataPlaneOutcome,
   DataPlanesBody,
+  OverloadInfo,
   ReadyBody,
   ValidateBody,
 } from './api/types.js';
@@ -335,6 +336,7 @@ export class ControlPlane implements ControlApiHandlers {
           : null,
         active_connections: d.stats?.activeConnections ?? 0,
         requests_per_second: d.stats?.requestsPerSecond ?? 0,
+        overload: overloadInfo(d.stats?.overload),
       })),
     };
   }
@@ -353,4 +355,18 @@ export class ControlPlane implements ControlApiHandlers {
     }
     return { ready: reasons.length === 0, reasons };
   }
+}
+
+/** The data plane's overload figures in the API's shape. */
+function overloadInfo(o: OverloadState | undefined): OverloadInfo | null {
+  if (!o) return null;
+  return {
+    adaptive_admission: {
+      enabled: o.adaptiveEnabled,
+      limit: o.adaptiveLimit,
+      in_flight: o.inFlight,
+      shed_total: o.adaptiveShed,
+    },
+    brownout: { enabled: o.brownoutEnabled, active: o.brownoutActive, shed_total: o.brownoutShed },
+  };
 }

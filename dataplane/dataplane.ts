@@ -12,7 +12,7 @@ import {
   type AdmissionVerdict,
   ConnectionAdmission,
 } from './admission/connection-admission.js';
-import { BackendRuntime } from './backend-runtime.js';
+import { BackendRuntime, type OverloadState } from './backend-runtime.js';
 import { BackendStates } from './backend-states.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { h3ErrorName } from './h3/errors.js';
@@ -121,6 +121,7 @@ export class DataPlane {
   ) {
     this.runtime = new BackendRuntime(config, this.metrics);
     this.metrics.bindInflight(() => this.runtime.limits.total);
+    this.metrics.bindOverload(() => this.runtime.overloadState());
     this.metrics.bindTransport(() => {
       const ep = this.endpoint;
       if (!ep) return null;
@@ -269,6 +270,7 @@ export class DataPlane {
     requestsTotal: number;
     requestsPerSecond: number;
     metricsText: string;
+    overload: OverloadState;
   } {
     const now = performance.now();
     const total = this.forwarder?.requests ?? 0;
@@ -288,6 +290,7 @@ export class DataPlane {
       requestsTotal: total,
       requestsPerSecond: Math.round(rps * 10) / 10,
       metricsText: this.metricsText,
+      overload: this.runtime.overloadState(),
     };
   }
 

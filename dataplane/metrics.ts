@@ -22,7 +22,9 @@ export type OverloadReason =
   | 'source_connection_rate'
   | 'source_connection_cap'
   | 'circuit_open'
-  | 'no_healthy_backend';
+  | 'no_healthy_backend'
+  | 'brownout'
+  | 'adaptive_admission';
 
 export class DataPlaneMetrics {
   readonly registry = new Registry();
@@ -95,6 +97,27 @@ export class DataPlaneMetrics {
       registers: [this.registry],
       collect() {
         this.set(read());
+      },
+    });
+  }
+
+  /** Adaptive admission and brownout state, read at scrape time. */
+  bindOverload(read: () => { brownoutActive: boolean; adaptiveEnabled: boolean; adaptiveLimit: number }): void {
+    new Gauge({
+      name: 'spooky_brownout_active',
+      help: '1 while brownout sheds requests to non-core pools (resilience.brownout), else 0',
+      registers: [this.registry],
+      collect() {
+        this.set(read().brownoutActive ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'spooky_adaptive_admission_limit',
+      help: 'Current adaptive admission limit on requests in flight (0 while resilience.adaptive_admission is off)',
+      registers: [this.registry],
+      collect() {
+        const s = read();
+        this.set(s.adaptiveEnabled ? s.adaptiveLimit : 0);
       },
     });
   }

@@ -99,6 +99,12 @@ export interface DataPlaneInfo {
   last_nack: { version: number; at: string; error: string } | null;
   active_connections: number;
   requests_per_second: number;
+  /** Adaptive admission and brownout as last reported (null before the first stats). */
+  overload: OverloadInfo | null;
+}
+export interface OverloadInfo {
+  adaptive_admission: { enabled: boolean; limit: number; in_flight: number; shed_total: number };
+  brownout: { enabled: boolean; active: boolean; shed_total: number };
 }
 export interface DataPlanesBody {
   /** The control plane's current (applied) snapshot version. */

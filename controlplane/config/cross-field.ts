@@ -70,6 +70,20 @@ export function checkCrossFieldRules(config: unknown, report: ReportIssue): void
       routeOwners.set(key, poolName);
     }
   }
+
+  const brownout = isRecord(config.resilience) ? config.resilience.brownout : undefined;
+  if (isRecord(brownout) && Array.isArray(brownout.core_routes)) {
+    const pools = config.upstream;
+    brownout.core_routes.forEach((name: unknown, index) => {
+      if (typeof name === 'string' && name !== '' && !Object.hasOwn(pools, name)) {
+        const known = Object.keys(pools).join(', ');
+        report(
+          ['resilience', 'brownout', 'core_routes', index],
+          `unknown pool ${JSON.stringify(name)} (pools: ${known})`,
+        );
+      }
+    });
+  }
 }
 
 /**

@@ -868,6 +868,17 @@ const CASES: Case[] = [
     ],
   },
   {
+    file: '77-brownout-unknown-core-route.yaml',
+    errors: [
+      {
+        path: 'resilience.brownout.core_routes[1]',
+        line: 18,
+        column: 24,
+        message: 'unknown pool "/checkout" (pools: api)',
+      },
+    ],
+  },
+  {
     file: '99-five-independent-mistakes.yaml',
     errors: [
       {

@@ -95,8 +95,15 @@ describe('ConfigSchema', () => {
     assert.deepEqual(config.resilience, {
       retries: { attempts: 1, on: ['connect-failure', 'refused-stream', 'reset-before-response'], budget_percent: 20 },
       circuit_breaker: { enabled: true, consecutive_failures: 5, open_ms: 10_000, half_open_probes: 1 },
-      brownout: { enabled: false, trigger_percent: 90, recover_percent: 75, shed_percent: 10 },
-      adaptive_admission: { enabled: false, min_limit: 64, max_limit: 4096, increase_step: 8, decrease_percent: 10 },
+      brownout: { enabled: false, trigger_percent: 90, recover_percent: 75, shed_percent: 10, core_routes: [] },
+      adaptive_admission: {
+        enabled: false,
+        min_limit: 64,
+        max_limit: 4096,
+        increase_step: 8,
+        decrease_percent: 10,
+        high_latency_ms: 500,
+      },
     });
     const pool = config.upstream.app;
     assert.deepEqual(pool.route, { path_prefix: '/' });

@@ -434,14 +434,16 @@ const ResilienceSchema = z
         half_open_probes: int(1, 1000).default(1),
       })
       .prefault({}),
-    // Shed a share of new requests while in-flight use (of global_inflight_limit) is above
-    // trigger_percent, until it falls below recover_percent (hysteresis).
+    // Shed a share of the requests to non-core pools while in-flight use (of the admission
+    // capacity) is at trigger_percent or above, until it falls to recover_percent (hysteresis).
     brownout: z
       .strictObject({
         enabled: bool.default(false),
         trigger_percent: int(1, 100).default(90),
         recover_percent: int(0, 99).default(75),
         shed_percent: int(1, 100).default(10),
+        // Pool names never shed by brownout.
+        core_routes: z.array(nonEmpty, { error: 'expected a list of pool names' }).default([]),
       })
       .superRefine((b, ctx) => {
         if (b.recover_percent >= b.trigger_percent) {
@@ -453,8 +455,8 @@ const ResilienceSchema = z
         }
       })
       .prefault({}),
-    // AIMD limit on in-flight requests: grows by increase_step while latency holds, shrinks by
-    // decrease_percent when it degrades; never leaves [min_limit, max_limit].
+    // AIMD limit on in-flight requests: grows by increase_step while upstream latency stays below
+    // high_latency_ms, shrinks by decrease_percent when it does not; never leaves [min_limit, max_limit].
     adaptive_admission: z
       .strictObject({
         enabled: bool.default(false),
@@ -462,6 +464,7 @@ const ResilienceSchema = z
         max_limit: int(1, 10_000_000).default(4096),
         increase_step: int(1, 100_000).default(8),
         decrease_percent: int(1, 99).default(10),
+        high_latency_ms: int(1, 3_600_000).default(500),
       })
       .superRefine((a, ctx) => {
         if (a.min_limit > a.max_limit) {

@@ -1,6 +1,7 @@
 /**
  * The router stage of the request path: takes a validated HTTP/3 request, routes it on the
- * snapshot it started with, applies the global and per-upstream in-flight limits, and hands it
+ * snapshot it started with, applies brownout, adaptive admission and the global and per-upstream
+ * in-flight limits, and hands it
  * to an UpstreamCall (pick, retries, streaming). Every failure becomes the status
  * request-path.md assigns, or a stream reset once response headers have gone out (never a
  * truncated body presented as complete).
@@ -85,12 +86,11 @@ export class Forwarder implements RequestHandler {
     if (request.contentLength > perf.max_request_body_bytes) {
       return this.generate(ex, 413, `request body over ${perf.max_request_body_bytes} bytes`);
     }
-    const limits = this.options.runtime.limits;
-    const full = !limits.globalHasRoom()
-      ? 'global_inflight'
-      : !limits.upstreamHasRoom(poolName)
-        ? 'upstream_inflight'
-        : null;
+    const { runtime } = this.options;
+    const limits = runtime.limits;
+    const full =
+      runtime.admit(poolName) ??
+      (!limits.globalHasRoom() ? 'global_inflight' : !limits.upstreamHasRoom(poolName) ? 'upstream_inflight' : null);
     if (full) {
       this.options.metrics.shed(full);
       return this.generate(ex, 503, `overloaded: ${full}`, [['retry-after', '1']]);

@@ -276,7 +276,7 @@ export class UpstreamCall {
     if (!a || a.done) return;
     a.done = true;
     this.host.metrics.upstreamRequests.inc({ route: this.pool.pool.name, backend: a.backend.id, outcome });
-    this.host.runtime.limits.release(this.pool.pool.name, a.backend.id);
+    this.host.runtime.release(this.pool.pool.name, a.backend.id);
     if (a.retry) this.host.runtime.retryBudget.retryEnded();
   }
 

@@ -67,6 +67,23 @@ export interface Stats {
   requestsPerSecond: number;
   /** Prometheus text exposition of the data plane's own metrics. */
   metricsText: string;
+  /** Adaptive admission and brownout, for `spooky status`. */
+  overload: OverloadState | undefined;
+}
+
+/** resilience.adaptive_admission and resilience.brownout as the data plane applies them. */
+export interface OverloadState {
+  adaptiveEnabled: boolean;
+  /** The current AIMD limit on requests in flight. */
+  adaptiveLimit: number;
+  /** Requests holding an upstream in-flight slot. */
+  inFlight: number;
+  /** Requests refused by the adaptive limit since the data plane started. */
+  adaptiveShed: number;
+  brownoutEnabled: boolean;
+  brownoutActive: boolean;
+  /** Requests refused by brownout since the data plane started. */
+  brownoutShed: number;
 }
 
 export interface ControlPlaneMessage {
@@ -687,6 +704,7 @@ function createBaseStats(): Stats {
     requestsTotal: 0,
     requestsPerSecond: 0,
     metricsText: "",
+    overload: undefined,
   };
 }
 
@@ -709,6 +727,9 @@ export const Stats: MessageFns<Stats> = {
     }
     if (message.metricsText !== "") {
       writer.uint32(50).string(message.metricsText);
+    }
+    if (message.overload !== undefined) {
+      OverloadState.encode(message.overload, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -774,6 +795,14 @@ export const Stats: MessageFns<Stats> = {
             message.metricsText = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.overload = OverloadState.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -818,6 +847,7 @@ export const Stats: MessageFns<Stats> = {
         : isSet(object.metrics_text)
         ? globalThis.String(object.metrics_text)
         : "",
+      overload: isSet(object.overload) ? OverloadState.fromJSON(object.overload) : undefined,
     };
   },
 
@@ -841,6 +871,9 @@ export const Stats: MessageFns<Stats> = {
     if (message.metricsText !== "") {
       obj.metricsText = message.metricsText;
     }
+    if (message.overload !== undefined) {
+      obj.overload = OverloadState.toJSON(message.overload);
+    }
     return obj;
   },
 
@@ -855,6 +888,210 @@ export const Stats: MessageFns<Stats> = {
     message.requestsTotal = object.requestsTotal ?? 0;
     message.requestsPerSecond = object.requestsPerSecond ?? 0;
     message.metricsText = object.metricsText ?? "";
+    message.overload = (object.overload !== undefined && object.overload !== null)
+      ? OverloadState.fromPartial(object.overload)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseOverloadState(): OverloadState {
+  return {
+    adaptiveEnabled: false,
+    adaptiveLimit: 0,
+    inFlight: 0,
+    adaptiveShed: 0,
+    brownoutEnabled: false,
+    brownoutActive: false,
+    brownoutShed: 0,
+  };
+}
+
+export const OverloadState: MessageFns<OverloadState> = {
+  encode(message: OverloadState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.adaptiveEnabled !== false) {
+      writer.uint32(8).bool(message.adaptiveEnabled);
+    }
+    if (message.adaptiveLimit !== 0) {
+      writer.uint32(16).uint64(message.adaptiveLimit);
+    }
+    if (message.inFlight !== 0) {
+      writer.uint32(24).uint64(message.inFlight);
+    }
+    if (message.adaptiveShed !== 0) {
+      writer.uint32(32).uint64(message.adaptiveShed);
+    }
+    if (message.brownoutEnabled !== false) {
+      writer.uint32(40).bool(message.brownoutEnabled);
+    }
+    if (message.brownoutActive !== false) {
+      writer.uint32(48).bool(message.brownoutActive);
+    }
+    if (message.brownoutShed !== 0) {
+      writer.uint32(56).uint64(message.brownoutShed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OverloadState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOverloadState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.adaptiveEnabled = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.adaptiveLimit = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.inFlight = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.adaptiveShed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.brownoutEnabled = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.brownoutActive = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.brownoutShed = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OverloadState {
+    return {
+      adaptiveEnabled: isSet(object.adaptiveEnabled)
+        ? globalThis.Boolean(object.adaptiveEnabled)
+        : isSet(object.adaptive_enabled)
+        ? globalThis.Boolean(object.adaptive_enabled)
+        : false,
+      adaptiveLimit: isSet(object.adaptiveLimit)
+        ? globalThis.Number(object.adaptiveLimit)
+        : isSet(object.adaptive_limit)
+        ? globalThis.Number(object.adaptive_limit)
+        : 0,
+      inFlight: isSet(object.inFlight)
+        ? globalThis.Number(object.inFlight)
+        : isSet(object.in_flight)
+        ? globalThis.Number(object.in_flight)
+        : 0,
+      adaptiveShed: isSet(object.adaptiveShed)
+        ? globalThis.Number(object.adaptiveShed)
+        : isSet(object.adaptive_shed)
+        ? globalThis.Number(object.adaptive_shed)
+        : 0,
+      brownoutEnabled: isSet(object.brownoutEnabled)
+        ? globalThis.Boolean(object.brownoutEnabled)
+        : isSet(object.brownout_enabled)
+        ? globalThis.Boolean(object.brownout_enabled)
+        : false,
+      brownoutActive: isSet(object.brownoutActive)
+        ? globalThis.Boolean(object.brownoutActive)
+        : isSet(object.brownout_active)
+        ? globalThis.Boolean(object.brownout_active)
+        : false,
+      brownoutShed: isSet(object.brownoutShed)
+        ? globalThis.Number(object.brownoutShed)
+        : isSet(object.brownout_shed)
+        ? globalThis.Number(object.brownout_shed)
+        : 0,
+    };
+  },
+
+  toJSON(message: OverloadState): unknown {
+    const obj: any = {};
+    if (message.adaptiveEnabled !== false) {
+      obj.adaptiveEnabled = message.adaptiveEnabled;
+    }
+    if (message.adaptiveLimit !== 0) {
+      obj.adaptiveLimit = Math.round(message.adaptiveLimit);
+    }
+    if (message.inFlight !== 0) {
+      obj.inFlight = Math.round(message.inFlight);
+    }
+    if (message.adaptiveShed !== 0) {
+      obj.adaptiveShed = Math.round(message.adaptiveShed);
+    }
+    if (message.brownoutEnabled !== false) {
+      obj.brownoutEnabled = message.brownoutEnabled;
+    }
+    if (message.brownoutActive !== false) {
+      obj.brownoutActive = message.brownoutActive;
+    }
+    if (message.brownoutShed !== 0) {
+      obj.brownoutShed = Math.round(message.brownoutShed);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OverloadState>, I>>(base?: I): OverloadState {
+    return OverloadState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OverloadState>, I>>(object: I): OverloadState {
+    const message = createBaseOverloadState();
+    message.adaptiveEnabled = object.adaptiveEnabled ?? false;
+    message.adaptiveLimit = object.adaptiveLimit ?? 0;
+    message.inFlight = object.inFlight ?? 0;
+    message.adaptiveShed = object.adaptiveShed ?? 0;
+    message.brownoutEnabled = object.brownoutEnabled ?? false;
+    message.brownoutActive = object.brownoutActive ?? false;
+    message.brownoutShed = object.brownoutShed ?? 0;
     return message;
   },
 };
