@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { type ClientResponse, H3ClientSession } from '../dataplane/h3/client.js';
-import { dataplaneConfig, devCert, type RunningDataplane, startDataplane } from './support/harness.js';
 import { type EchoBackend, grpcFrame, grpcMessages, path, startEchoBackend } from './support/grpc-echo.js';
+import { dataplaneConfig, devCert, type RunningDataplane, startDataplane } from './support/harness.js';
 
 const HOST = 'grpc.example';
 const raw = (b: Buffer): Buffer => b;
@@ -61,8 +61,14 @@ describe('gRPC through the TCP listener with a grpc-js client', () => {
 
   function unary(method: string, request: string, options: grpc.CallOptions = {}): Promise<UnaryResult> {
     return new Promise((resolve) => {
-      client.makeUnaryRequest(path(method), raw, raw, Buffer.from(request), new grpc.Metadata(), options, (err, reply) =>
-        resolve({ err, reply: reply?.toString() }),
+      client.makeUnaryRequest(
+        path(method),
+        raw,
+        raw,
+        Buffer.from(request),
+        new grpc.Metadata(),
+        options,
+        (err, reply) => resolve({ err, reply: reply?.toString() }),
       );
     });
   }
@@ -212,7 +218,11 @@ describe('gRPC through HTTP/3 with Spooky’s client (frames built by hand)', ()
     assert.equal(status(ok).code, grpc.status.OK);
     const failed = await call('Count', ['2!']);
     assert.deepEqual(grpcMessages(failed.body), ['#1', '#2']);
-    assert.deepEqual(status(failed), { code: grpc.status.RESOURCE_EXHAUSTED, message: 'quota spent', trailersOnly: false });
+    assert.deepEqual(status(failed), {
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      message: 'quota spent',
+      trailersOnly: false,
+    });
   });
 
   it('takes several client messages in one request body', async () => {
@@ -224,7 +234,11 @@ describe('gRPC through HTTP/3 with Spooky’s client (frames built by hand)', ()
   it('relays the backend’s DEADLINE_EXCEEDED for a grpc-timeout (trailers-only)', async () => {
     const r = await call('Slow', ['h3-deadline'], [['grpc-timeout', '200m']]);
     assert.equal(r.status, 200);
-    assert.deepEqual(status(r), { code: grpc.status.DEADLINE_EXCEEDED, message: 'Deadline exceeded', trailersOnly: true });
+    assert.deepEqual(status(r), {
+      code: grpc.status.DEADLINE_EXCEEDED,
+      message: 'Deadline exceeded',
+      trailersOnly: true,
+    });
     assert.ok(await eventually(() => backend.slowCancelled.has('h3-deadline'), 5000));
   });
 });

@@ -16,11 +16,7 @@ export const path = (method: string): string => `/${SERVICE}/${method}`;
 
 const raw = (b: Buffer): Buffer => b;
 
-function method(
-  name: string,
-  requestStream: boolean,
-  responseStream: boolean,
-): grpc.MethodDefinition<Buffer, Buffer> {
+function method(name: string, requestStream: boolean, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> {
   return {
     path: path(name),
     requestStream,
@@ -94,7 +90,9 @@ export async function startEchoBackend(): Promise<EchoBackend> {
   };
   server.addService(definition, implementation);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     origin: `http://127.0.0.1:${port}`,
