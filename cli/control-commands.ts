@@ -297,7 +297,7 @@ function withCommonOptions(cmd: Command): Command {
     .option('--json', 'machine-readable output');
 }
 
-/** The program's own `--config` (main.ts) swallows the subcommand's, so read options with globals. */
+/** `spooky --config FILE status` gives --config to the program (main.ts): read options with globals. */
 const optionsOf = <T>(cmd: Command) => cmd.optsWithGlobals<T & ControlOptions>();
 
 export function registerControlCommands(program: Command): void {

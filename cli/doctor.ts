@@ -142,7 +142,7 @@ export function registerDoctorCommand(program: Command): void {
     .addOption(new Option('--proc-root <dir>').hideHelp())
     .addOption(new Option('--etc-root <dir>').hideHelp())
     .addOption(new Option('--node-version <version>').hideHelp())
-    // The root program's own --config takes the value wherever it stands, so read both.
+    // `spooky --config FILE doctor` gives it to the root program: read both.
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<DoctorOptions>();
       const env: Partial<DoctorEnv> = {};

@@ -18,6 +18,10 @@ const program = new Command('spooky')
   .description('Spooky: an HTTP/3 edge proxy in front of HTTP/2 backends')
   .version(VERSION_LINE)
   .option('-c, --config <file>', 'same as `spooky run --config FILE`')
+  // Options after a subcommand are the subcommand's: `spooky bench URL -c 4` means 4 connections,
+  // not a config file (the root's -c used to take it wherever it stood). `spooky --config FILE`
+  // (the seed page's form) still works before a subcommand.
+  .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride();
 
@@ -25,7 +29,7 @@ program
   .command('run')
   .description('run spooky-control and spooky-dataplane in the foreground from one config file')
   .option('-c, --config <file>', 'YAML config file (required)')
-  // The root program's own --config takes the value wherever it stands, so read both.
+  // `spooky --config FILE run` gives it to the root program: read both.
   .action(async (_o: unknown, cmd: Command) => {
     const { config } = cmd.optsWithGlobals<{ config?: string }>();
     if (!config) {
@@ -66,7 +70,10 @@ program
   .option('-H, --header <header...>', 'extra request header "name: value"')
   .option('-i, --include', 'print the response status and headers')
   .option('--connect-to <host:port>', "connect here instead of the URL's host and port")
-  .action(async (url: string, o) => process.exit(await runGet(url, o)));
+  // exitCode, not exit(): process.exit() drops what stdout has not yet written into a pipe.
+  .action(async (url: string, o) => {
+    process.exitCode = await runGet(url, o);
+  });
 
 program
   .command('bench')

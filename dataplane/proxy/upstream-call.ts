@@ -200,7 +200,7 @@ export class UpstreamCall {
           }
           stream.respond(status, this.host.responseFields(fields, null));
         },
-        onResponseStart: (status, fields) => {
+        onResponseStart: (status, fields, endStream) => {
           const a = attempt as Attempt;
           if (a.done) return;
           if (!validStatus(status, false)) return this.badResponse(a, `status ${status}`);
@@ -209,7 +209,8 @@ export class UpstreamCall {
           this.host.runtime.record(backend.id, true, ms);
           this.host.metrics.upstreamDuration.observe({ route: this.pool.pool.name, backend: backend.id }, ms / 1000);
           this.record.status = status;
-          stream.respond(status, this.host.responseFields(fields, this.record.requestId), false);
+          // A response that ended with its headers ends there for the client too (trailers-only).
+          stream.respond(status, this.host.responseFields(fields, this.record.requestId), endStream);
         },
         onData: (chunk) => {
           if (bodyless) return true;

@@ -163,7 +163,7 @@ class H1Exchange implements UpstreamExchange {
         this.idleTimer = setTimeout(() => {
           this.fail(new UpstreamError('idle_timeout', `${origin} idle for ${timeouts.idleMs} ms`));
         }, timeouts.idleMs).unref();
-        this.handler.onResponseStart(status, fields);
+        this.handler.onResponseStart(status, fields, false);
       },
       onResponseData: (controller, chunk) => {
         if (this.done) return;

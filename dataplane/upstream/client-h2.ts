@@ -179,12 +179,16 @@ class H2Exchange implements UpstreamExchange {
     });
     let declaredLength = -1;
     let received = 0;
-    stream.on('response', (h) => {
+    stream.on('response', (h, flags) => {
       this.clearHeadersTimer();
       this.responded = true;
       const cl = h['content-length'];
       if (typeof cl === 'string' && /^\d+$/.test(cl) && request.method !== 'HEAD') declaredLength = Number(cl);
-      handler.onResponseStart(Number(h[':status']), fieldsFromNodeHeaders(h));
+      // HEADERS with END_STREAM: the whole response (gRPC's trailers-only answer). The client must
+      // get it the same way: its status would otherwise look like headers with trailers to come.
+      // A body the headers promise but never send is a failure, reported at 'end'.
+      const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 && declaredLength <= 0;
+      handler.onResponseStart(Number(h[':status']), fieldsFromNodeHeaders(h), endStream);
     });
     stream.on('data', (chunk: Buffer) => {
       received += chunk.length;

@@ -29,7 +29,11 @@ export interface UpstreamTimeouts {
 export interface UpstreamHandler {
   /** A 1xx informational response (103 Early Hints, 100 Continue). */
   onInformational(status: number, headers: Fields): void;
-  onResponseStart(status: number, headers: Fields): void;
+  /**
+   * The final response head. `endStream`: the response ended with it, no body and no trailers (a
+   * gRPC trailers-only response carries its grpc-status here); onComplete(null) follows.
+   */
+  onResponseStart(status: number, headers: Fields, endStream: boolean): void;
   /** Body bytes; return false to pause the backend until `exchange.resume()`. */
   onData(chunk: Uint8Array): boolean;
   onComplete(trailers: Fields | null): void;
