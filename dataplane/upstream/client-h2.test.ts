@@ -48,6 +48,11 @@ describe('H2Client', () => {
   before(async () => {
     server = http2.createServer();
     server.on('stream', (stream, headers) => {
+      if (headers[':path'] === '/not-modified') {
+        // A 304 names the length of the representation it did not send.
+        stream.respond({ ':status': 304, 'content-length': '1234', etag: '"v1"' }, { endStream: true });
+        return;
+      }
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
@@ -79,6 +84,20 @@ describe('H2Client', () => {
     assert.equal(o.error, null);
     assert.equal(o.status, 200);
     assert.equal(o.body, 'POST boo');
+  });
+
+  it('a 304 with the content-length of the representation it did not send is complete, not cut short', async () => {
+    const { done } = dispatch(client, {
+      method: 'GET',
+      path: '/not-modified',
+      authority: 'b.test',
+      headers: [['if-none-match', '"v1"']],
+      hasBody: false,
+    });
+    const o = await done;
+    assert.equal(o.error, null, String(o.error));
+    assert.equal(o.status, 304);
+    assert.equal(o.body, '');
   });
 
   it('a header node refuses to encode fails the exchange as request_rejected; writing and ending it meanwhile is harmless', async () => {

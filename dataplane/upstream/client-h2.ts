@@ -183,12 +183,16 @@ class H2Exchange implements UpstreamExchange {
       this.clearHeadersTimer();
       this.responded = true;
       const cl = h['content-length'];
-      if (typeof cl === 'string' && /^\d+$/.test(cl) && request.method !== 'HEAD') declaredLength = Number(cl);
+      const status = Number(h[':status']);
+      // HEAD, 204 and 304 answers never have content: their content-length describes the
+      // representation (RFC 9110 §8.6), not bytes to expect.
+      const hasContent = request.method !== 'HEAD' && status !== 204 && status !== 304;
+      if (typeof cl === 'string' && /^\d+$/.test(cl) && hasContent) declaredLength = Number(cl);
       // HEADERS with END_STREAM: the whole response (gRPC's trailers-only answer). The client must
       // get it the same way: its status would otherwise look like headers with trailers to come.
       // A body the headers promise but never send is a failure, reported at 'end'.
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 && declaredLength <= 0;
-      handler.onResponseStart(Number(h[':status']), fieldsFromNodeHeaders(h), endStream);
+      handler.onResponseStart(status, fieldsFromNodeHeaders(h), endStream);
     });
     stream.on('data', (chunk: Buffer) => {
       received += chunk.length;
