@@ -35,6 +35,7 @@ import {
   connect,
   errorMessage,
 } from './control-client.js';
+import { exitAfterOutput } from './exit.js';
 import { summarize, summaryLine } from './validate.js';
 
 export interface ControlOptions extends ConnectionOptions {
@@ -285,7 +286,7 @@ async function exitWith(action: () => Promise<number>): Promise<never> {
     err(e instanceof ControlFailure ? e.message : `spooky: ${(e as Error).message}`);
     code = e instanceof ControlFailure ? e.exitCode : 1;
   }
-  process.exit(code);
+  return exitAfterOutput(code);
 }
 
 function withCommonOptions(cmd: Command): Command {

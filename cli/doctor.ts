@@ -17,6 +17,7 @@ import {
   doctorEnv,
   runChecks,
 } from './doctor-checks.js';
+import { exitAfterOutput } from './exit.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/spooky/config.yaml';
 
@@ -156,6 +157,6 @@ export function registerDoctorCommand(program: Command): void {
         process.stderr.write(`spooky doctor: ${(e as Error).message}\n`);
         code = 1;
       }
-      process.exit(code);
+      await exitAfterOutput(code);
     });
 }

@@ -10,6 +10,7 @@ import { generateSelfSigned } from './certs.js';
 import { registerControlCommands } from './control-commands.js';
 import { runDemo } from './demo.js';
 import { registerDoctorCommand } from './doctor.js';
+import { exitAfterOutput } from './exit.js';
 import { runGet } from './get.js';
 import { runDaemons } from './run.js';
 import { runValidate } from './validate.js';
@@ -46,7 +47,7 @@ program
   .option('--json', 'machine-readable output')
   .option('--no-file-checks', 'skip the certificate, key, CA and token file checks (e.g. on a build machine)')
   .action((file: string, o: { json?: boolean; fileChecks: boolean }) =>
-    process.exit(runValidate(file, { json: o.json ?? false, checkFiles: o.fileChecks })),
+    exitAfterOutput(runValidate(file, { json: o.json ?? false, checkFiles: o.fileChecks })),
   );
 
 registerControlCommands(program);
@@ -70,10 +71,7 @@ program
   .option('-H, --header <header...>', 'extra request header "name: value"')
   .option('-i, --include', 'print the response status and headers')
   .option('--connect-to <host:port>', "connect here instead of the URL's host and port")
-  // exitCode, not exit(): process.exit() drops what stdout has not yet written into a pipe.
-  .action(async (url: string, o) => {
-    process.exitCode = await runGet(url, o);
-  });
+  .action(async (url: string, o) => exitAfterOutput(await runGet(url, o)));
 
 program
   .command('bench')
@@ -89,7 +87,7 @@ program
   .option('-p, --processes <n>', 'load-generator processes', '1')
   .option('--connect-to <host:port>', "connect here instead of the URL's host and port")
   .option('--json', 'machine-readable output')
-  .action(async (url: string, o) => process.exit(await runBench(url, o)));
+  .action(async (url: string, o) => exitAfterOutput(await runBench(url, o)));
 
 program
   .command('demo')

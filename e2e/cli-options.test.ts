@@ -9,10 +9,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
-import { DIST, run } from './support/harness.js';
+import { DIST, run, tempDir } from './support/harness.js';
 import { Observed } from './support/observe.js';
 
 const CLI = join(DIST, 'cli', 'main.js');
@@ -113,6 +114,33 @@ describe('spooky CLI options and output against a running pair', () => {
     const r = await stdoutBytes(['get', '--insecure', `https://localhost:${pair.port}/bytes/${size}`]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.bytes, size);
+  });
+
+  it('validate --json writes a report far larger than a pipe holds whole, exit 1', async () => {
+    // 3,000 backends with a bad weight: one error each, several hundred KiB of JSON.
+    const n = 3000;
+    const backends = Array.from(
+      { length: n },
+      (_, i) => `      - { id: b${i}, address: "10.0.0.1:${1000 + i}", weight: -1 }`,
+    );
+    const file = join(tempDir('spooky-cli-'), 'many-errors.yaml');
+    writeFileSync(
+      file,
+      `listen:\n  tls: { cert: c.pem, key: k.pem }\nupstream:\n  web:\n    backends:\n${backends.join('\n')}\n`,
+    );
+    const p = spawn(process.execPath, [CLI, 'validate', '--json', '--no-file-checks', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (d: Buffer) => chunks.push(d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    const code = await new Promise<number | null>((resolve) => p.on('close', resolve));
+    clearTimeout(timer);
+    const text = Buffer.concat(chunks).toString();
+    assert.ok(text.length > 256 * 1024, `a large report (${text.length} bytes)`);
+    assert.equal(code, 1);
+    const report = JSON.parse(text) as { errors: unknown[] };
+    assert.equal(report.errors.length, n, 'every error arrived');
   });
 
   it('get still exits 1 when it cannot connect', async () => {
