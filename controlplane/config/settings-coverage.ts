@@ -23,6 +23,8 @@ const LIMITS = 'e2e/traffic.test.ts';
 const HOSTILE = 'e2e/hostile-clients.test.ts';
 const FAIRNESS = 'e2e/attack-connection-fairness.test.ts';
 const SETTINGS = 'e2e/settings.test.ts';
+const LOGS = 'e2e/settings-logs.test.ts';
+const CONTROL = 'e2e/settings-control.test.ts';
 
 const item2 = { pending: 'issue 13 item 2 (0-RTT: e2e/zero-rtt.test.ts)' };
 const item3 = { pending: 'issue 13 item 3 (adaptive admission and brownout: e2e/overload.test.ts)' };
@@ -81,18 +83,20 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
   'upstream.NAME.backends[].weight': { test: SETTINGS, title: 'weight: 1:3 round-robin' },
   'upstream.NAME.backends[].health_check.path': { test: LIMITS, title: 'takes a stopped backend out within interval' },
   'upstream.NAME.backends[].health_check.method': {
-    untested: 'an e2e health check with method HEAD against a backend answering only HEAD with 2xx',
+    test: CONTROL,
+    title: 'health_check method, expected_status and timeout_ms decide',
   },
   'upstream.NAME.backends[].health_check.expected_status': {
-    untested: 'an e2e health check whose backend answers 418 to /health: healthy with expected_status "418" only',
+    test: CONTROL,
+    title: 'health_check method, expected_status and timeout_ms decide',
   },
   'upstream.NAME.backends[].health_check.interval': {
     test: LIMITS,
     title: 'takes a stopped backend out within interval',
   },
   'upstream.NAME.backends[].health_check.timeout_ms': {
-    untested:
-      'an e2e health check against a /health that never answers: unhealthy after timeout_ms × failure_threshold',
+    test: CONTROL,
+    title: 'health_check method, expected_status and timeout_ms decide',
   },
   'upstream.NAME.backends[].health_check.failure_threshold': {
     test: LIMITS,
@@ -111,18 +115,14 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
   'upstream_tls.verify': { test: SETTINGS, title: 'upstream_tls: verify false accepts' },
   'upstream_tls.ca_file': { test: 'e2e/upstream.test.ts', title: 'reaches https://host:port and bare' },
   'upstream_tls.server_name': { test: SETTINGS, title: 'server_name is the name verified' },
-  'upstream_tls.client_cert': {
-    untested: 'an e2e backend that requires a client certificate: 502 without client_cert/client_key, 200 with them',
-  },
-  'upstream_tls.client_key': {
-    untested: 'an e2e backend that requires a client certificate: 502 without client_cert/client_key, 200 with them',
-  },
+  'upstream_tls.client_cert': { test: SETTINGS, title: 'upstream_tls client_cert and client_key' },
+  'upstream_tls.client_key': { test: SETTINGS, title: 'upstream_tls client_cert and client_key' },
 
   // log
-  'log.level': { test: SETTINGS, title: 'log: plain lines, nothing below log.level' },
-  'log.format': { test: SETTINGS, title: 'log: plain lines, nothing below log.level' },
-  'log.access_log': { test: SETTINGS, title: 'access lines only with access_log' },
-  'log.file.enabled': { test: SETTINGS, title: 'log.file.enabled false' },
+  'log.level': { test: LOGS, title: 'log: plain lines, nothing below log.level' },
+  'log.format': { test: LOGS, title: 'log: plain lines, nothing below log.level' },
+  'log.access_log': { test: LOGS, title: 'access lines only with access_log' },
+  'log.file.enabled': { test: LOGS, title: 'log.file.enabled false' },
   'log.file.path': { test: 'e2e/lifecycle.test.ts', title: 'writes its log to log.file when configured' },
 
   // security
@@ -132,10 +132,12 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
 
   // observability
   'observability.control_api.enabled': {
-    untested: 'an e2e spooky-control with control_api.enabled false: no API port, data planes still served',
+    test: CONTROL,
+    title: 'control_api.enabled false: nothing listens on its port',
   },
   'observability.control_api.address': {
-    untested: 'an e2e spooky-control with control_api.address ::1: the API answers there and not on 127.0.0.1',
+    test: CONTROL,
+    title: 'metrics on the address, port and path configured; the control API on its address',
   },
   'observability.control_api.port': {
     test: 'e2e/control.test.ts',
@@ -151,14 +153,16 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
     title: 'serves the control plane’s and the data plane’s series, merged',
   },
   'observability.metrics.address': {
-    untested: 'an e2e scrape of metrics.address ::1: served there and not on 127.0.0.1',
+    test: CONTROL,
+    title: 'metrics on the address, port and path configured; the control API on its address',
   },
   'observability.metrics.port': {
     test: 'e2e/metrics.test.ts',
     title: 'serves the control plane’s and the data plane’s series, merged',
   },
   'observability.metrics.path': {
-    untested: 'an e2e scrape with metrics.path /custom: 200 there, 404 on /metrics',
+    test: CONTROL,
+    title: 'metrics on the address, port and path configured; the control API on its address',
   },
 
   // performance
