@@ -25,6 +25,7 @@ const FAIRNESS = 'e2e/attack-connection-fairness.test.ts';
 const SETTINGS = 'e2e/settings.test.ts';
 const LOGS = 'e2e/settings-logs.test.ts';
 const CONTROL = 'e2e/settings-control.test.ts';
+const RESILIENCE = 'e2e/settings-resilience.test.ts';
 
 const item2 = { pending: 'issue 13 item 2 (0-RTT: e2e/zero-rtt.test.ts)' };
 const item3 = { pending: 'issue 13 item 3 (adaptive admission and brownout: e2e/overload.test.ts)' };
@@ -219,18 +220,14 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
   // resilience
   'resilience.retries.attempts': { test: SETTINGS, title: 'retries.attempts 0' },
   'resilience.retries.on': { test: SETTINGS, title: 'retries.on without connect-failure' },
-  'resilience.retries.budget_percent': {
-    untested: 'an e2e with many concurrent requests against a failing backend: retries capped at budget_percent',
-  },
+  'resilience.retries.budget_percent': { test: RESILIENCE, title: 'retries.budget_percent: 0 leaves only the floor' },
   'resilience.circuit_breaker.enabled': { test: SETTINGS, title: 'circuit_breaker.enabled false' },
   'resilience.circuit_breaker.consecutive_failures': {
     test: LIMITS,
     title: 'with one of two backends refusing connections',
   },
   'resilience.circuit_breaker.open_ms': { test: LIMITS, title: 'with one of two backends refusing connections' },
-  'resilience.circuit_breaker.half_open_probes': {
-    untested: 'an e2e where the breaker turns half-open: exactly half_open_probes requests reach the backend',
-  },
+  'resilience.circuit_breaker.half_open_probes': { test: RESILIENCE, title: 'circuit_breaker.half_open_probes' },
   'resilience.brownout.enabled': item3,
   'resilience.brownout.trigger_percent': item3,
   'resilience.brownout.recover_percent': item3,
