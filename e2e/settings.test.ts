@@ -79,6 +79,33 @@ describe('settings that no other test exercised (issue 13 item 4)', { timeout: 1
     });
   });
 
+  it('listen.address and listen.tcp.enabled: QUIC and TCP only where configured, no TCP when disabled', async () => {
+    // 127.0.0.2 is loopback too (all of 127/8 on Linux), and not where anything else listens.
+    const at = (address: string) => dataplaneConfig(oneBackend(a)).replace('address: 127.0.0.1', `address: ${address}`);
+    const elsewhere = await startDataplane(at('127.0.0.2'));
+    try {
+      const c = await H3ClientSession.connect('127.0.0.2', elsewhere.port, { insecure: true, serverName: 'localhost' });
+      try {
+        assert.equal((await c.fetch({ path: '/x', authority: 'localhost' })).status, 200);
+      } finally {
+        await c.close();
+      }
+      assert.equal(await tcpListens('127.0.0.2', elsewhere.port), true, 'the TCP listener (on by default)');
+      assert.equal(await tcpListens('127.0.0.1', elsewhere.port), false, 'TCP also on 127.0.0.1');
+    } finally {
+      await elsewhere.stop();
+    }
+    const noTcp = await startDataplane(
+      at('127.0.0.1').replace('  port: 0\n', '  port: 0\n  tcp: { enabled: false }\n'),
+    );
+    try {
+      assert.equal(await connects(noTcp.port, 3000), true, 'QUIC serves');
+      assert.equal(await tcpListens('127.0.0.1', noTcp.port), false, 'a TCP listener though disabled');
+    } finally {
+      await noTcp.stop();
+    }
+  });
+
   it('max_connection_age_ms: an idle connection is closed once it is that old', async () => {
     // The client's idle timeout (10 s) and the server's (30 s) are far off: only the age limit acts.
     await withDataplane(oneBackend(a), 'performance: { max_connection_age_ms: 1000 }\n', async (dp) => {
@@ -389,3 +416,17 @@ describe('settings that no other test exercised (issue 13 item 4)', { timeout: 1
     }
   });
 });
+
+/** Whether something accepts TCP connections on host:port. */
+function tcpListens(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.setTimeout(2000, () => s.destroy());
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.once('close', () => resolve(false));
+  });
+}

@@ -35,7 +35,7 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
 
   // listen
   'listen.protocol': { refused: 'h2', message: /expected http3 \(the only listener protocol\)/ },
-  'listen.address': { test: 'e2e/proxy.test.ts', title: 'routes / and /api/x to their pools', via: [HARNESS] },
+  'listen.address': { test: SETTINGS, title: 'listen.address and listen.tcp.enabled' },
   'listen.port': { test: 'e2e/lifecycle.test.ts', title: 'says clearly when the port is taken' },
   'listen.tls.cert': {
     test: 'e2e/mtls.test.ts',
@@ -54,10 +54,7 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
     test: 'e2e/lifecycle.test.ts',
     title: 'refuses a missing certificate and optional mTLS',
   },
-  'listen.tcp.enabled': {
-    test: 'e2e/mtls.test.ts',
-    title: 'refuses clients without a certificate or with one from another CA, on HTTP/1.1 and HTTP/2',
-  },
+  'listen.tcp.enabled': { test: SETTINGS, title: 'listen.address and listen.tcp.enabled' },
   'listen.alt_svc.enabled': { test: 'e2e/proxy.test.ts', title: 'advertises the alt-svc port and max_age' },
   'listen.alt_svc.port': { test: 'e2e/proxy.test.ts', title: 'advertises the alt-svc port and max_age' },
   'listen.alt_svc.max_age': { test: 'e2e/proxy.test.ts', title: 'advertises the alt-svc port and max_age' },
