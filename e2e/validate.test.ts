@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { generateSelfSigned } from '../cli/certs.js';
 import { configJsonSchema } from '../controlplane/config/json-schema.js';
+import { yamlLeaves } from '../controlplane/config/key-paths.js';
 import { DIST, REPO, run, tempDir } from './support/harness.js';
 
 const CLI = join(DIST, 'cli', 'main.js');
@@ -24,19 +25,6 @@ function schemaLeaves(node: Record<string, unknown>, prefix: string, out: string
   else if (extra && typeof extra === 'object') schemaLeaves(extra as Record<string, unknown>, `${prefix}.NAME`, out);
   else if (items?.properties) schemaLeaves(items, `${prefix}[]`, out);
   else out.push(prefix);
-  return out;
-}
-
-/** Every leaf key path the YAML sets, in the same notation (any pool name becomes NAME). */
-function yamlLeaves(value: unknown, prefix: string, out: Set<string>): Set<string> {
-  if (Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null)) {
-    for (const v of value) yamlLeaves(v, `${prefix}[]`, out);
-  } else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) {
-      const key = prefix === 'upstream' ? 'NAME' : k;
-      yamlLeaves(v, prefix ? `${prefix}.${key}` : key, out);
-    }
-  } else out.add(prefix);
   return out;
 }
 
@@ -89,7 +77,7 @@ describe('spooky validate and spooky schema', () => {
 
   it('the reference example sets every key of the schema and validates', async () => {
     const leaves = schemaLeaves(configJsonSchema(), '', []);
-    const set = yamlLeaves(parse(example('reference.yaml')), '', new Set());
+    const set = yamlLeaves(parse(example('reference.yaml')));
     // auth_token and auth_token_file exclude each other; a hash key needs consistent-hash, which
     // the top-level fallback does not use (the api pool shows it).
     const alternatives = ['observability.control_api.auth_token', 'load_balancing.key'];
