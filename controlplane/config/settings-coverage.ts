@@ -28,7 +28,13 @@ const CONTROL = 'e2e/settings-control.test.ts';
 const RESILIENCE = 'e2e/settings-resilience.test.ts';
 
 const item2 = { pending: 'issue 13 item 2 (0-RTT: e2e/zero-rtt.test.ts)' };
-const item3 = { pending: 'issue 13 item 3 (adaptive admission and brownout: e2e/overload.test.ts)' };
+const OVERLOAD = 'e2e/overload.test.ts';
+const adaptiveShed = {
+  test: OVERLOAD,
+  title: 'adaptive admission: above the limit requests get 503 adaptive_admission',
+};
+const adaptiveGrow = { test: OVERLOAD, title: 'fast answers grow it back' };
+const brownout = { test: OVERLOAD, title: 'brownout: the non-core pool gets 503 brownout' };
 
 export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
   version: { refused: 2, message: /unsupported config version 2; supported: 1/ },
@@ -225,15 +231,17 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
   },
   'resilience.circuit_breaker.open_ms': { test: LIMITS, title: 'with one of two backends refusing connections' },
   'resilience.circuit_breaker.half_open_probes': { test: RESILIENCE, title: 'circuit_breaker.half_open_probes' },
-  'resilience.brownout.enabled': item3,
-  'resilience.brownout.trigger_percent': item3,
-  'resilience.brownout.recover_percent': item3,
-  'resilience.brownout.shed_percent': item3,
-  'resilience.adaptive_admission.enabled': item3,
-  'resilience.adaptive_admission.min_limit': item3,
-  'resilience.adaptive_admission.max_limit': item3,
-  'resilience.adaptive_admission.increase_step': item3,
-  'resilience.adaptive_admission.decrease_percent': item3,
+  'resilience.brownout.enabled': brownout,
+  'resilience.brownout.trigger_percent': brownout,
+  'resilience.brownout.recover_percent': brownout,
+  'resilience.brownout.shed_percent': brownout,
+  'resilience.brownout.core_routes': brownout,
+  'resilience.adaptive_admission.enabled': adaptiveShed,
+  'resilience.adaptive_admission.min_limit': adaptiveShed,
+  'resilience.adaptive_admission.max_limit': adaptiveGrow,
+  'resilience.adaptive_admission.increase_step': adaptiveGrow,
+  'resilience.adaptive_admission.decrease_percent': adaptiveShed,
+  'resilience.adaptive_admission.high_latency_ms': adaptiveShed,
 
   // control
   'control.socket': {
