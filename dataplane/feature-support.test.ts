@@ -13,7 +13,7 @@ function config(extra: string, backend = '{ id: w, address: "http://127.0.0.1:1"
 }
 
 describe('checkFeatureSupport', () => {
-  it('refuses optional mTLS and 0-RTT; allows the rest', () => {
+  it('refuses optional mTLS; allows the rest (0-RTT included)', () => {
     const off = 'security: { privileges: { enabled: false } }\n';
     assert.deepEqual(checkFeatureSupport(config(off)), { fatal: [], warnings: [] });
     assert.deepEqual(checkFeatureSupport(config('')).fatal, [], 'privileges on: they are dropped after binding');
@@ -21,9 +21,7 @@ describe('checkFeatureSupport', () => {
     assert.deepEqual(checkFeatureSupport(mtls).fatal, []);
     const optional = config(off, undefined, ', client_auth: { enabled: true, ca_file: ca.pem, require: false }');
     assert.match(checkFeatureSupport(optional).fatal[0], /require: false is not supported/);
-    assert.deepEqual(checkFeatureSupport(config(`${off}performance: { quic_0rtt: true }\n`)).fatal, [
-      'performance.quic_0rtt: 0-RTT is not available in this build yet; set it to false',
-    ]);
+    assert.deepEqual(checkFeatureSupport(config(`${off}performance: { quic_0rtt: true }\n`)).fatal, []);
     const h1 = config(off, '{ id: w, address: "http://127.0.0.1:1", protocol: http1 }');
     assert.deepEqual(checkFeatureSupport(h1).fatal, []);
   });

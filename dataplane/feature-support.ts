@@ -1,7 +1,7 @@
 /**
  * What this build of the data plane does not honour yet, from a validated config. A setting that
- * protects traffic (optional mTLS, 0-RTT's replay guard) refuses the start: serving without
- * it would be worse than not serving. Settings that only tune behaviour start with a warning.
+ * protects traffic (optional mTLS) refuses the start: serving without it would be worse than not
+ * serving. Settings that only tune behaviour start with a warning.
  */
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
 import type { Config } from '../controlplane/config/schema.js';
@@ -24,17 +24,11 @@ export function checkFeatureSupport(config: Config): FeatureSupport {
     // not ask for one: an optional certificate cannot be requested.
     fatal.push(OPTIONAL_CLIENT_CERT);
   }
-  if (config.performance.quic_0rtt) {
-    // Early data is replayable; without the 425 guard for non-idempotent methods it is unsafe.
-    fatal.push('performance.quic_0rtt: 0-RTT is not available in this build yet; set it to false');
-  }
   return { fatal, warnings };
 }
 
 /** The same refusals for a pushed snapshot (it is NACKed with this message), or null. */
 export function snapshotSupportError(rt: RuntimeConfig): string | null {
   if (rt.listen.clientAuth && !rt.listen.clientAuth.require) return OPTIONAL_CLIENT_CERT;
-  if (rt.performance.quic_0rtt)
-    return 'performance.quic_0rtt: 0-RTT is not available in this build of spooky-dataplane yet';
   return null;
 }

@@ -135,6 +135,15 @@ export class QuicConnection {
     return this.established;
   }
 
+  /** The server accepted 0-RTT early data and the handshake has not completed yet. */
+  get inEarlyData(): boolean {
+    try {
+      return this.conn.isInEarlyData() && !this.conn.isEstablished();
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Feeds one datagram; returns false when quiche rejected it (the caller counts drops). The
    * application hears about it once per event-loop turn, in `flush`, so a burst of datagrams is
