@@ -15,7 +15,11 @@ export interface EarlyDataPolicy {
 }
 
 /** null for a request that did not arrive in early data (nothing to decide). */
-export function earlyDataOutcome(inEarlyData: boolean, method: string, policy: EarlyDataPolicy): EarlyDataOutcome | null {
+export function earlyDataOutcome(
+  inEarlyData: boolean,
+  method: string,
+  policy: EarlyDataPolicy,
+): EarlyDataOutcome | null {
   if (!inEarlyData) return null;
   // With quic_0rtt off no new connection accepts early data; a connection that accepted it before
   // an apply turned it off gets 425 for everything, as the operator asked.

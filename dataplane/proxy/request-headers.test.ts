@@ -41,7 +41,9 @@ describe('buildUpstreamHeaders', () => {
     assert.deepEqual(get(buildUpstreamHeaders(sent, ctx), 'early-data'), []);
     assert.deepEqual(get(buildUpstreamHeaders(sent, { ...ctx, earlyData: false }), 'early-data'), []);
     assert.deepEqual(get(buildUpstreamHeaders(sent, { ...ctx, earlyData: true }), 'early-data'), ['1']);
-    assert.deepEqual(get(buildUpstreamHeaders([['early-data', '0']], { ...ctx, earlyData: true }), 'early-data'), ['1']);
+    assert.deepEqual(get(buildUpstreamHeaders([['early-data', '0']], { ...ctx, earlyData: true }), 'early-data'), [
+      '1',
+    ]);
   });
 
   it('drops connection-specific fields and host, keeps te: trailers, extends via by the client protocol', () => {
