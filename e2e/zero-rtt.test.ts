@@ -159,6 +159,17 @@ describe('0-RTT early data through session tickets', () => {
     assert.equal(want(text, 'rejected_425'), 1, 'the POST');
   });
 
+  it('0-RTT sent again after a stateless Retry reaches the new connection', async () => {
+    await apply('{ quic_0rtt: true, quic_retry: always }');
+    const r = await resumed('/after-retry');
+    const out = r.stderr + r.stdout;
+    assert.match(out, /pkt rx .* type=Retry /, 'the server asked for a Retry');
+    const e = earlyData(r);
+    assert.ok(e.requestSentIn0Rtt && !e.rejected);
+    assert.deepEqual(e.statuses, [200]);
+    assert.equal(seen('/after-retry')[0]?.headers['early-data'], '1');
+  });
+
   it('with quic_0rtt false no early data is accepted', async () => {
     await apply('{ quic_0rtt: false }');
     // A ticket that allowed early data: the client tries, the server refuses, and the request
