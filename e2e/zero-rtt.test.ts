@@ -20,8 +20,18 @@ import {
   startDataplane,
 } from './support/harness.js';
 import { config, newSetup, type Setup, spooky } from './support/pair.js';
+import { replay, UdpRecorder } from './support/udp-recorder.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The sum of a family's samples whose labels match `labels` (a regex over the label text). */
+function metric(text: string, family: string, labels: RegExp): number {
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${family}\\{([^}]*)\\} (\\d+)$`, 'gm'))) {
+    if (labels.test(m[1])) sum += Number(m[2]);
+  }
+  return sum;
+}
 
 /** What one gtlsclient run says about early data. */
 function earlyData(r: CommandResult) {
@@ -50,9 +60,23 @@ describe('0-RTT early data through session tickets', () => {
     );
 
   /** gtlsclient with the saved ticket and transport parameters (it writes fresh ones back). */
-  function resumed(path: string, extra: string[] = [], files = session()) {
-    return gtlsclient(dp.port, [`${base}${path}`], ['--session-file', files.ticket, '--tp-file', files.tp, ...extra]);
+  function resumed(path: string, extra: string[] = [], files = session(), port = dp.port) {
+    return gtlsclient(port, [`${base}${path}`], ['--session-file', files.ticket, '--tp-file', files.tp, ...extra]);
   }
+
+  /** Scrapes the metrics endpoint until `done` holds (data plane series come with its stats). */
+  async function scrapeUntil(done: (text: string) => boolean, what: string): Promise<string> {
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      const text = await (await fetch(metricsUrl)).text();
+      if (done(text)) return text;
+      assert.ok(performance.now() < deadline, `${what} not seen within 30 s:\n${text.slice(0, 4000)}`);
+      await sleep(500);
+    }
+  }
+
+  const earlyCount = (text: string, outcome: string) =>
+    metric(text, 'spooky_quic_early_data_total', new RegExp(`outcome="${outcome}"`));
 
   const seen = (path: string) => backend.seen.filter((r) => r.path === path);
 
@@ -142,21 +166,12 @@ describe('0-RTT early data through session tickets', () => {
   });
 
   it('counts accepted and refused early data in spooky_quic_early_data_total', async () => {
-    const want = (text: string, outcome: string) => {
-      const m = new RegExp(`^spooky_quic_early_data_total\\{outcome="${outcome}"[^}]*\\} (\\d+)$`, 'm').exec(text);
-      return m ? Number(m[1]) : 0;
-    };
-    // Data plane series reach the control plane's endpoint with the periodic stats.
-    const deadline = performance.now() + 30_000;
-    let text = '';
-    for (;;) {
-      text = await (await fetch(metricsUrl)).text();
-      if (want(text, 'accepted') >= 3 && want(text, 'rejected_425') >= 1) break;
-      assert.ok(performance.now() < deadline, `no early data counts after 30 s:\n${text.slice(0, 4000)}`);
-      await sleep(500);
-    }
-    assert.equal(want(text, 'accepted'), 3, 'GET, HEAD, GET after the apply');
-    assert.equal(want(text, 'rejected_425'), 1, 'the POST');
+    const text = await scrapeUntil(
+      (t) => earlyCount(t, 'accepted') >= 3 && earlyCount(t, 'rejected_425') >= 1,
+      'early data counts',
+    );
+    assert.equal(earlyCount(text, 'accepted'), 3, 'GET, HEAD, GET after the apply');
+    assert.equal(earlyCount(text, 'rejected_425'), 1, 'the POST');
   });
 
   it('0-RTT sent again after a stateless Retry reaches the new connection', async () => {
@@ -168,6 +183,45 @@ describe('0-RTT early data through session tickets', () => {
     assert.ok(e.requestSentIn0Rtt && !e.rejected);
     assert.deepEqual(e.statuses, [200]);
     assert.equal(seen('/after-retry')[0]?.headers['early-data'], '1');
+  });
+
+  it('a replayed first flight: the GET is served again (marked Early-Data), the POST never; no handshake', async () => {
+    // Retry off again (a replayed Initial would only draw a Retry); replays time out after 1 s.
+    await apply('{ quic_0rtt: true, quic_max_idle_timeout_ms: 1000 }');
+    const relay = await UdpRecorder.start(dp.port);
+    const failures = (t: string) => metric(t, 'spooky_quic_handshake_failures_total', /reason="(timeout|deadline)"/);
+    const failuresBefore = failures(await (await fetch(metricsUrl)).text());
+    try {
+      const get = earlyData(await resumed('/replayed-get', [], session(), relay.port));
+      assert.ok(get.requestSentIn0Rtt && !get.rejected);
+      assert.deepEqual(get.statuses, [200]);
+      const getFlight = relay.firstFlight;
+      relay.reset();
+      const body = join(s.dir, 'body.txt');
+      const post = earlyData(await resumed('/replayed-post', ['-m', 'POST', '--data', body], session(), relay.port));
+      assert.ok(post.requestSentIn0Rtt);
+      assert.deepEqual(post.statuses, [425]);
+      const postFlight = relay.firstFlight;
+      // The client's connections are gone (closed, idle timeout 1 s): the replays start new ones.
+      await sleep(1500);
+      await replay(dp.port, getFlight);
+      await replay(dp.port, postFlight);
+      for (let i = 0; i < 50 && seen('/replayed-get').length < 2; i++) await sleep(100);
+    } finally {
+      relay.close();
+    }
+    // Nothing in TLS stops the replay: this is why only safe methods are accepted as early data.
+    const gets = seen('/replayed-get');
+    assert.equal(gets.length, 2, 'the replayed GET reached the backend');
+    assert.equal(gets[1].headers['early-data'], '1', 'marked as early data, so the backend can tell');
+    assert.equal(seen('/replayed-post').length, 0, 'the replayed POST was answered 425 by Spooky');
+    // The replays never complete the handshake: counted as handshake failures once they time out.
+    const text = await scrapeUntil(
+      (t) => failures(t) >= failuresBefore + 2 && earlyCount(t, 'rejected_425') >= 3,
+      'two handshake failures',
+    );
+    assert.equal(earlyCount(text, 'accepted'), 6, 'four before, the relayed GET and its replay');
+    assert.equal(earlyCount(text, 'rejected_425'), 3, 'the first POST, the relayed one and its replay');
   });
 
   it('with quic_0rtt false no early data is accepted', async () => {
