@@ -3,7 +3,6 @@
  * router/forwarder → upstream agent, all reading one snapshot reference. Used by the
  * `spooky-dataplane` command and by `spooky run`.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
 import {
@@ -21,11 +20,15 @@ import { DataPlaneMetrics } from './metrics.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { QuicEndpoint } from './quic/endpoint.js';
 import { type Config, quiche } from './quic/quiche.js';
+import { TicketKeyRotation } from './quic/ticket-keys.js';
 import { Snapshot } from './snapshot.js';
 import { type TcpLimits, TcpListener } from './tcp/listener.js';
 import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
 
 type Performance = RuntimeConfig['performance'];
+
+/** How often the ticket key's age is checked (the rotation period is in quic/ticket-keys.ts). */
+const TICKET_KEY_CHECK_MS = 60_000;
 
 function tcpLimits(perf: Performance): TcpLimits {
   return {
@@ -36,12 +39,16 @@ function tcpLimits(perf: Performance): TcpLimits {
   };
 }
 
-/** One quiche Config per listener: certificate, ALPN h3, flow-control limits, ticket key. */
+/**
+ * One quiche Config per listener, shared by every connection it accepts: certificate, ALPN h3,
+ * flow-control limits, session-ticket key (see quic/ticket-keys.ts), early data.
+ */
 export function buildQuicServerConfig(
   certPem: string,
   keyPem: string,
   perf: Performance,
-  clientCaPem: string | null = null,
+  clientCaPem: string | null,
+  ticketKey: Uint8Array,
 ): Config {
   // With a client CA, BoringSSL asks for a client certificate and fails the handshake without a
   // valid one (alerts certificate_required / unknown_ca): mTLS with require: true.
@@ -66,8 +73,9 @@ export function buildQuicServerConfig(
   cfg.setInitialMaxStreamsUni(perf.quic_initial_max_streams_uni);
   cfg.setCcAlgorithmName(perf.quic_cc_algorithm);
   cfg.setDisableActiveMigration(true);
-  // A per-process ticket key lets clients resume sessions (one round trip saved on reconnect).
-  cfg.setTicketKey(randomBytes(48));
+  // The process's ticket key, not one per Config: tickets stay valid across a config apply.
+  cfg.setTicketKey(ticketKey);
+  // Without this call BoringSSL issues tickets that do not allow early data and refuses 0-RTT.
   if (perf.quic_0rtt) cfg.enableEarlyData();
   return cfg;
 }
@@ -113,6 +121,11 @@ export class DataPlane {
   private stopping: Promise<void> | null = null;
   /** Caps and rates on new connections, QUIC and TCP together (see admission/). */
   private readonly admission: ConnectionAdmission;
+  /** The session-ticket key of this process, rotated on a timer, kept across applies. */
+  private readonly ticketKeys = new TicketKeyRotation(performance.now());
+  private ticketKeyTimer: NodeJS.Timeout | null = null;
+  /** The quiche Config new QUIC connections are accepted with. */
+  private quicConfig: Config | null = null;
 
   constructor(
     config: RuntimeConfig,
@@ -152,7 +165,14 @@ export class DataPlane {
 
   async start(): Promise<void> {
     const { listen, performance: perf } = this.snapshot.config;
-    const quicConfig = buildQuicServerConfig(listen.certPem, listen.keyPem, perf, listen.clientAuth?.caPem ?? null);
+    const quicConfig = buildQuicServerConfig(
+      listen.certPem,
+      listen.keyPem,
+      perf,
+      listen.clientAuth?.caPem ?? null,
+      this.ticketKeys.current,
+    );
+    this.quicConfig = quicConfig;
     const forwarder = new Forwarder({
       snapshot: () => this.snapshot,
       agent: this.agent,
@@ -228,6 +248,8 @@ export class DataPlane {
     }
     this.boundPort = port;
     this.guard.start();
+    this.ticketKeyTimer = setInterval(() => this.rotateTicketKey(), TICKET_KEY_CHECK_MS);
+    this.ticketKeyTimer.unref();
     this.updateAltSvc();
     const buffers = (this.endpoint as QuicEndpoint).socketBuffers;
     this.log.info(
@@ -246,6 +268,17 @@ export class DataPlane {
         'UDP receive buffer is small, bursts will be dropped: set net.core.rmem_max = 67108864 (e.g. /etc/sysctl.d/99-spooky.conf)',
       );
     }
+  }
+
+  /**
+   * A new ticket key once the rotation period passed. BoringSSL reads the key from the Config's
+   * SSL_CTX for every ticket it seals or opens, so the key changes for all connections at once.
+   */
+  private rotateTicketKey(): void {
+    const key = this.ticketKeys.rotateIfDue(performance.now());
+    if (!key || !this.quicConfig) return;
+    this.quicConfig.setTicketKey(key);
+    this.log.info('QUIC session-ticket key rotated');
   }
 
   /**
@@ -334,6 +367,7 @@ export class DataPlane {
           config.listen.keyPem,
           config.performance,
           config.listen.clientAuth?.caPem ?? null,
+          this.ticketKeys.current,
         );
       }
       snapshot = new Snapshot(version, config, this.runtime.load);
@@ -342,6 +376,7 @@ export class DataPlane {
     }
     // Everything that can fail is done: from here the swap cannot be half-applied.
     if (quicConfig) {
+      this.quicConfig = quicConfig;
       this.endpoint?.setServerConfig(quicConfig);
       this.tcp?.setCertificate(config.listen.certPem, config.listen.keyPem, config.listen.clientAuth?.caPem ?? null);
     }
@@ -375,6 +410,7 @@ export class DataPlane {
     if (!ep) return;
     ep.stopAccepting();
     this.guard.stop();
+    if (this.ticketKeyTimer) clearInterval(this.ticketKeyTimer);
     const openAtStop = ep.connectionCount;
     const tcpAtStop = this.tcp?.connectionCount ?? 0;
     const timeoutMs = this.snapshot.config.performance.shutdown_drain_timeout_ms;

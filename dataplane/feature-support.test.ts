@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfigText } from '../controlplane/config/load.js';
 import { buildRuntimeConfig } from '../controlplane/config/runtime.js';
-import { checkFeatureSupport, snapshotSupportError } from './feature-support.js';
+import { snapshotSupportError } from './feature-support.js';
 
 const OFF = 'security: { privileges: { enabled: false } }\n';
 
@@ -30,12 +30,13 @@ describe('what this build does not honour', () => {
     assert.equal(snapshotSupportError(optional as typeof rt), `listen.tls.client_auth.require: ${issue.message}`);
   });
 
-  it('starts with mTLS required, HTTP/1.1 backends and every policy', () => {
+  it('serves mTLS required, 0-RTT, HTTP/1.1 backends and every policy', () => {
     const r = load(
-      'load_balancing: { type: least-connections }\n',
+      'load_balancing: { type: least-connections }\nperformance: { quic_0rtt: true }\n',
       ', client_auth: { enabled: true, ca_file: ca.pem }',
     );
     assert.ok(r.ok);
-    assert.deepEqual(checkFeatureSupport(r.config), []);
+    const rt = buildRuntimeConfig(r.config, { baseDir: '/', readPem: () => 'pem' });
+    assert.equal(snapshotSupportError(rt), null);
   });
 });

@@ -74,6 +74,13 @@ export class DataPlaneMetrics {
     registers: [this.registry],
   });
 
+  readonly quicEarlyData = new Counter({
+    name: 'spooky_quic_early_data_total',
+    help: 'Requests that arrived in QUIC 0-RTT early data, by outcome (accepted: forwarded with Early-Data: 1; rejected_425: method not in performance.early_data_methods, answered 425 Too Early)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly quicRtt = new Histogram({
     name: 'spooky_quic_rtt_seconds',
     help: 'Smoothed round-trip time of QUIC connections, observed when they close',

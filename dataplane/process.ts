@@ -15,7 +15,7 @@ import { VERSION } from '../lib/version.js';
 import { ControlClient } from './control/client.js';
 import { readSnapshotCache, writeSnapshotCache } from './control/snapshot-cache.js';
 import { type ApplyOutcome, DataPlane } from './dataplane.js';
-import { checkFeatureSupport, snapshotSupportError } from './feature-support.js';
+import { snapshotSupportError } from './feature-support.js';
 import { dropPrivileges } from './privileges.js';
 import { hostWarnings } from './startup-checks.js';
 
@@ -41,8 +41,6 @@ export async function runDataPlane(file: string): Promise<void> {
   } catch (e) {
     fail(`spooky-dataplane: cannot open log.file ${bootstrap.logFile}: ${(e as Error).message}`);
   }
-  const unsupported = checkFeatureSupport(loaded.config);
-  if (unsupported.length > 0) fail(unsupported.map((u) => `${file}: ${u}`).join('\n'));
   for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
 
   let fromFile: RuntimeConfig;

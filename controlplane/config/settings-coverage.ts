@@ -27,7 +27,6 @@ const LOGS = 'e2e/settings-logs.test.ts';
 const CONTROL = 'e2e/settings-control.test.ts';
 const RESILIENCE = 'e2e/settings-resilience.test.ts';
 
-const item2 = { pending: 'issue 13 item 2 (0-RTT: e2e/zero-rtt.test.ts)' };
 const OVERLOAD = 'e2e/overload.test.ts';
 const adaptiveShed = {
   test: OVERLOAD,
@@ -182,8 +181,11 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
     untested: 'nothing outside the process shows the congestion controller; needs a status or log field to observe',
   },
   'performance.quic_retry': { test: 'e2e/attack-quic-retry.test.ts', title: 'answers an Initial without a token' },
-  'performance.quic_0rtt': item2,
-  'performance.early_data_methods': item2,
+  'performance.quic_0rtt': { test: 'e2e/zero-rtt.test.ts', title: 'with quic_0rtt false no early data is accepted' },
+  'performance.early_data_methods': {
+    test: 'e2e/zero-rtt.test.ts',
+    title: 'early_data_methods narrowed to GET by an apply',
+  },
   'performance.new_connections_per_sec': { test: HOSTILE, title: 'Initial flood beyond the token bucket' },
   'performance.new_connections_burst': { test: HOSTILE, title: 'Initial flood beyond the token bucket' },
   'performance.max_active_connections': { test: SETTINGS, title: 'max_active_connections: past the cap' },

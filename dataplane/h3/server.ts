@@ -34,6 +34,8 @@ export class H3ServerStream implements FrameSink, ClientStream {
   request: H3Request | null = null;
   /** Request body bytes received so far. */
   bodyBytes = 0;
+  /** The request HEADERS were read before the handshake completed: 0-RTT early data (RFC 8470). */
+  earlyData = false;
   /** Called with each request body chunk (the chunk is the callee's to keep). */
   onData: ((chunk: Uint8Array) => void) | null = null;
   /** The request body ended, with trailers if the client sent any. */
@@ -187,6 +189,9 @@ export class H3ServerStream implements FrameSink, ClientStream {
         throw e;
       }
       this.request = req;
+      // Read before the handshake completed, the request came in 0-RTT packets and may be a
+      // replay. One read after completion cannot be: a replayer cannot finish the handshake.
+      this.earlyData = this.quic.inEarlyData;
       this.inState = In.Body;
       this.session.dispatch(this, req);
       return;

@@ -30,6 +30,11 @@ export interface ClientStream {
   readonly connectionKey: string;
   /** The verified client certificate's subject (mTLS), when there is one. */
   readonly clientCertSubject: string | undefined;
+  /**
+   * The request's HEADERS were read while the QUIC connection was still in 0-RTT early data
+   * (handshake not complete), so the request may be a replay (RFC 8470). Always false on TCP.
+   */
+  readonly earlyData: boolean;
   readonly headersSent: boolean;
   readonly responseEnded: boolean;
   /** Request body bytes. */

@@ -15,6 +15,7 @@ import type { Snapshot } from '../snapshot.js';
 import type { UpstreamAgent } from '../upstream/agent.js';
 import type { UpstreamError } from '../upstream/errors.js';
 import type { ClientRequest, ClientStream, Fields, RequestHandler } from './client-stream.js';
+import { earlyDataOutcome } from './early-data.js';
 import { buildUpstreamHeaders, clientRequestId, newRequestId } from './request-headers.js';
 import { type CallHost, type CallRecord, UpstreamCall } from './upstream-call.js';
 
@@ -78,6 +79,12 @@ export class Forwarder implements RequestHandler {
     const snap = this.options.snapshot();
     const ex = newExchange(stream, request, clientRequestId(request.headers) ?? newRequestId());
     const perf = snap.config.performance;
+    const early = earlyDataOutcome(stream.earlyData, request.method, perf);
+    if (early !== null) this.options.metrics.quicEarlyData.inc({ outcome: early });
+    if (early === 'rejected_425') {
+      // RFC 8470 §5.2: the client repeats the request once the handshake is complete.
+      return this.generate(ex, 425, `${request.method} is not accepted in 0-RTT early data`);
+    }
     const poolName = snap.config.routes.match(request.authority, request.path);
     if (poolName === undefined) return this.generate(ex, 404, 'no route for this host and path');
     ex.pool = poolName;
@@ -101,6 +108,7 @@ export class Forwarder implements RequestHandler {
       requestId: ex.requestId,
       protocol: stream.protocol,
       clientCertSubject: stream.clientCertSubject,
+      earlyData: early === 'accepted',
     });
     new UpstreamCall(this.hostFor(ex), snap, state, stream, request, headers, ex).start();
   }

@@ -33,6 +33,19 @@ describe('buildUpstreamHeaders', () => {
     assert.deepEqual(get(mtls, 'x-client-cert-subject'), ['CN=client one']);
   });
 
+  it('sends early-data: 1 only for accepted early data, never the client-sent value (RFC 8470)', () => {
+    const sent: Array<[string, string]> = [
+      ['early-data', '1'],
+      ['accept', '*/*'],
+    ];
+    assert.deepEqual(get(buildUpstreamHeaders(sent, ctx), 'early-data'), []);
+    assert.deepEqual(get(buildUpstreamHeaders(sent, { ...ctx, earlyData: false }), 'early-data'), []);
+    assert.deepEqual(get(buildUpstreamHeaders(sent, { ...ctx, earlyData: true }), 'early-data'), ['1']);
+    assert.deepEqual(get(buildUpstreamHeaders([['early-data', '0']], { ...ctx, earlyData: true }), 'early-data'), [
+      '1',
+    ]);
+  });
+
   it('drops connection-specific fields and host, keeps te: trailers, extends via by the client protocol', () => {
     const out = buildUpstreamHeaders(
       [

@@ -18,6 +18,9 @@ const REPLACED = new Set([
   'x-forwarded-proto',
   'x-forwarded-host',
   CLIENT_CERT_SUBJECT_HEADER,
+  // RFC 8470: only Spooky knows whether a request came in 0-RTT early data; a client's claim
+  // either way means nothing to the backend.
+  'early-data',
 ]);
 
 /** `via` protocol versions (RFC 9110 §7.6.3) by the client's protocol. */
@@ -41,6 +44,8 @@ export interface ForwardContext {
   protocol?: string;
   /** The verified client certificate's subject (mTLS), forwarded in CLIENT_CERT_SUBJECT_HEADER. */
   clientCertSubject?: string;
+  /** The request arrived in QUIC 0-RTT early data and was accepted: `early-data: 1` (RFC 8470 §5.1). */
+  earlyData?: boolean;
 }
 
 /** Returns the client's x-request-id when it is short and printable, else undefined. */
@@ -79,6 +84,7 @@ export function buildUpstreamHeaders(headers: Fields, ctx: ForwardContext): Fiel
   out.push(['forwarded', `for=${forHost};proto=https;host="${ctx.authority.replace(/["\\]/g, '')}"`]);
   out.push(['x-request-id', ctx.requestId]);
   if (ctx.clientCertSubject !== undefined) out.push([CLIENT_CERT_SUBJECT_HEADER, ctx.clientCertSubject]);
+  if (ctx.earlyData) out.push(['early-data', '1']);
   const hop = `${VIA_VERSION[ctx.protocol ?? 'h3'] ?? '3'} spooky`;
   out.push(['via', via === undefined ? hop : `${via}, ${hop}`]);
   return out;

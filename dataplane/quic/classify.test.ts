@@ -57,6 +57,16 @@ describe('classifyDatagram: nothing a datagram holds can throw', () => {
     );
     assert.deepEqual(classifyDatagram(pkt, false, none), { kind: 'drop', reason: 'unknown_connection' });
   });
+  it('routes 0-RTT packets sent to the id of an accepted Initial to that connection', () => {
+    // The endpoint registers the client's original destination id when it accepts the Initial,
+    // so 0-RTT datagrams that follow it (or come after a Retry, to the Retry's id) are delivered.
+    const zeroRtt = longHeader(0xd0, 1, 1200);
+    const key = connectionKey(zeroRtt.subarray(6, 14));
+    assert.deepEqual(
+      classifyDatagram(zeroRtt, true, (k) => k === key),
+      { kind: 'known', key },
+    );
+  });
   it('drops short-header packets for unknown ids', () => {
     const b = Buffer.alloc(60, 0x11);
     b[0] = 0x40;

@@ -137,8 +137,23 @@ export class QuicConnection {
     this.amplification = addressValidated ? null : new AmplificationLimit();
   }
 
+  /** The application runs: the handshake completed, or the server accepted 0-RTT early data. */
   get isEstablished(): boolean {
     return this.established;
+  }
+
+  /** The handshake completed (0-RTT early data alone does not count: a replay never completes it). */
+  get handshakeCompleted(): boolean {
+    return this.conn.isEstablished();
+  }
+
+  /** The server accepted 0-RTT early data and the handshake has not completed yet. */
+  get inEarlyData(): boolean {
+    try {
+      return this.conn.isInEarlyData() && !this.conn.isEstablished();
+    } catch {
+      return false;
+    }
   }
 
   /**

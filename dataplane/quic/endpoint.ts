@@ -348,11 +348,11 @@ export class QuicEndpoint implements QuicTransport {
     try {
       this.counters.lostPackets += Number(conn.conn.stats().lost);
       const path = conn.conn.pathStats()[0];
-      if (path && conn.isEstablished) this.onConnectionRtt?.(Number(path.rtt));
+      if (path && conn.handshakeCompleted) this.onConnectionRtt?.(Number(path.rtt));
     } catch {
       // Stats of a connection quiche already freed: nothing to add.
     }
-    if (!conn.isEstablished) {
+    if (!conn.handshakeCompleted) {
       const local = conn.conn.localError();
       const peer = conn.conn.peerError();
       const err = local ?? peer;

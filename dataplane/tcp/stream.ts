@@ -48,6 +48,8 @@ abstract class TcpClientStream implements ClientStream {
   abstract readonly protocol: string;
   /** Set by the listener from the connection's verified client certificate (mTLS). */
   clientCertSubject: string | undefined = undefined;
+  /** Node's TLS server never accepts early data. */
+  readonly earlyData = false;
   onData: ((chunk: Uint8Array) => void) | null = null;
   onEnd: ((trailers: Fields | null) => void) | null = null;
   onAbort: ((code: number, reason: string) => void) | null = null;
