@@ -14,7 +14,7 @@ import { resolveApiToken } from './api/auth.js';
 import { type RunningControlApi, startControlApi } from './api/server.js';
 import { describeConfigReadError, formatIssues, loadConfigFile, readConfigFileText } from './config/load.js';
 import { buildBootstrapConfig, resolveLogLevel } from './config/runtime.js';
-import { ControlPlane } from './control-plane.js';
+import { ControlPlane, STATS_REPLY_TIMEOUT_MS } from './control-plane.js';
 import { ControlPlaneMetrics, type RunningMetricsServer, startMetricsServer } from './metrics.js';
 import { AppliedStore } from './store/applied-store.js';
 import { SnapshotServer } from './xds/server.js';
@@ -107,7 +107,8 @@ if (metricsConfig.enabled) {
   try {
     const dataplanes = () => server.dataplanes();
     const onScrape = () => series.update(server.dataplanes());
-    metrics = await startMetricsServer({ address, port, path, registry, dataplanes, onScrape, log });
+    const refresh = () => server.refreshStats(STATS_REPLY_TIMEOUT_MS);
+    metrics = await startMetricsServer({ address, port, path, registry, dataplanes, refresh, onScrape, log });
   } catch (e) {
     fail(`spooky-control: cannot serve metrics on ${address}:${port}: ${(e as Error).message}`);
   }

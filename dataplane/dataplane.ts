@@ -257,36 +257,36 @@ export class DataPlane {
     return verdict;
   }
 
-  private metricsText = '';
   private statsAt = performance.now();
   private statsRequests = 0;
 
-  /** Figures for the control plane's `dataplanes` view. */
-  stats(): {
+  /**
+   * Figures for the control plane's `dataplanes` and `backends` views. `advanceRate` starts a
+   * new requests-per-second window (the periodic Stats do; an on-demand reply reuses the window).
+   */
+  stats(advanceRate = true): {
     activeConnections: number;
     activeStreams: number;
     requestsTotal: number;
     requestsPerSecond: number;
-    metricsText: string;
+    backendInFlight: Array<{ backendId: string; inFlight: number }>;
   } {
     const now = performance.now();
     const total = this.forwarder?.requests ?? 0;
     const seconds = (now - this.statsAt) / 1000;
     const rps = seconds > 0 ? (total - this.statsRequests) / seconds : 0;
-    this.statsAt = now;
-    this.statsRequests = total;
+    if (advanceRate) {
+      this.statsAt = now;
+      this.statsRequests = total;
+    }
     let streams = 0;
     for (const s of this.sessions) streams += s.streams.size;
-    // prom-client renders asynchronously: send the text of the previous round.
-    void this.metrics.text().then((t) => {
-      this.metricsText = t;
-    });
     return {
       activeConnections: (this.endpoint?.connectionCount ?? 0) + (this.tcp?.connectionCount ?? 0),
       activeStreams: streams,
       requestsTotal: total,
       requestsPerSecond: Math.round(rps * 10) / 10,
-      metricsText: this.metricsText,
+      backendInFlight: this.runtime.limits.backendsInFlight().map(([backendId, inFlight]) => ({ backendId, inFlight })),
     };
   }
 

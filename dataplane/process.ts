@@ -126,7 +126,8 @@ export async function runDataPlane(file: string): Promise<void> {
     onBackendStates: (m) => dp.backendStates.update(m.epoch, m.states),
     // Tests shorten it to see gauges settle quickly; operators have no reason to.
     statsIntervalMs: Number(process.env.SPOOKY_STATS_INTERVAL_MS) || 5000,
-    stats: () => dp.stats(),
+    stats: (advanceRate) => dp.stats(advanceRate),
+    metricsText: () => dp.metrics.text(),
   });
   control.start();
 
