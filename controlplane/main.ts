@@ -7,8 +7,9 @@
 import '../lib/node-floor.js';
 import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
+import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { createLogger } from '../lib/log.js';
+import { createLogger, describeOpenError } from '../lib/log.js';
 import { VERSION_LINE } from '../lib/node-runtime.js';
 import { resolveApiToken } from './api/auth.js';
 import { type RunningControlApi, startControlApi } from './api/server.js';
@@ -39,12 +40,18 @@ if (!loaded.ok) fail(formatIssues(file, loaded.errors));
 const config = loaded.config;
 const baseDir = dirname(file);
 const bootstrap = buildBootstrapConfig(config, { baseDir });
-const log = createLogger({
-  level: resolveLogLevel(config.log.level),
-  format: config.log.format,
-  component: 'control',
-  destination: bootstrap.logFile,
-});
+let log: Logger;
+try {
+  log = createLogger({
+    level: resolveLogLevel(config.log.level),
+    format: config.log.format,
+    component: 'control',
+    destination: bootstrap.logFile,
+  });
+} catch (e) {
+  // Validation checks the directory; this is what it cannot see (permissions, a race).
+  fail(`spooky-control: cannot open log.file ${bootstrap.logFile}: ${describeOpenError(e)}`);
+}
 
 const store = new AppliedStore(bootstrap.control.stateDir);
 try {

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
+import { componentLogger, setLogLevel } from '../lib/log.js';
 import {
   type AdmissionAttempt,
   type AdmissionLimits,
@@ -158,7 +159,7 @@ export class DataPlane {
       backendStates: this.backendStates,
       runtime: this.runtime,
       metrics: this.metrics,
-      log: this.log.child({ component: 'access' }),
+      log: componentLogger(this.log, 'access'),
     });
     this.forwarder = forwarder;
     // Read per connection, so that an applied snapshot's limits hold for every new connection.
@@ -206,7 +207,7 @@ export class DataPlane {
         keyPem: listen.keyPem,
         handler: forwarder,
         limits: tcpLimits(perf),
-        log: this.log.child({ component: 'tcp' }),
+        log: componentLogger(this.log, 'tcp'),
         admit,
         tlsHandshakeTimeoutMs: perf.tls_handshake_timeout_ms,
         clientCaPem: listen.clientAuth?.caPem ?? null,
@@ -352,7 +353,7 @@ export class DataPlane {
     this.runtime.configure(config);
     this.agent.retain(config.pools.values());
     this.updateAltSvc();
-    this.log.level = config.log.level;
+    setLogLevel(this.log, config.log.level);
     this.log.info({ version, pools: config.pools.size }, 'snapshot applied');
     return { ok: true };
   }
