@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { BackendStates, OverloadState, Snapshot } from '../proto/gen/spooky/v1/control.js';
+import type { BackendStates, OverloadState, Snapshot, Stats } from '../proto/gen/spooky/v1/control.js';
 import type { ApplyResult, ControlApiHandlers } from './api/server.js';
 import type {
   AppliedConfigBody,
@@ -35,6 +35,20 @@ export interface ControlPlaneOptions {
   log: Logger;
   /** How long an apply waits for each data plane's ACK or NACK. */
   ackTimeoutMs?: number;
+  /** How long `backends` waits for the data planes' fresh in-flight counts. */
+  statsTimeoutMs?: number;
+}
+
+/** How long a scrape or `spooky backends` waits for a data plane's fresh stats (docs/operations.md). */
+export const STATS_REPLY_TIMEOUT_MS = 1000;
+
+/** Requests in flight to each backend, summed over the data planes' last stats. */
+export function inFlightByBackend(dataplanes: ReadonlyArray<{ stats: Stats | null }>): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const d of dataplanes) {
+    for (const b of d.stats?.backendInFlight ?? []) sums.set(b.backendId, (sums.get(b.backendId) ?? 0) + b.inFlight);
+  }
+  return sums;
 }
 
 interface Active {
@@ -279,7 +293,12 @@ export class ControlPlane implements ControlApiHandlers {
     return this.applyYaml(prev.yaml, `${by} (rollback to version ${prev.version})`, prev.baseDir);
   }
 
-  backends(): BackendInfo[] {
+  async backends(): Promise<BackendInfo[]> {
+    await this.opts.server.refreshStats(this.opts.statsTimeoutMs ?? STATS_REPLY_TIMEOUT_MS);
+    return this.backendList(inFlightByBackend(this.opts.server.dataplanes()));
+  }
+
+  private backendList(inFlight = new Map<string, number>()): BackendInfo[] {
     const out: BackendInfo[] = [];
     const health = new Map((this.checker?.health() ?? []).map((h) => [h.id, h]));
     const fallbackSince = this.active?.record.appliedAt ?? new Date(this.startedAt).toISOString();
@@ -302,7 +321,7 @@ export class ControlPlane implements ControlApiHandlers {
                 at: probe.at.toISOString(),
               }
             : null,
-          in_flight: 0,
+          in_flight: inFlight.get(b.id) ?? 0,
           drained: this.drained.has(b.id),
         });
       }
@@ -311,7 +330,7 @@ export class ControlPlane implements ControlApiHandlers {
   }
 
   setDrained(id: string, drained: boolean, by: string): boolean {
-    if (!this.backends().some((b) => b.id === id)) return false;
+    if (!this.backendList().some((b) => b.id === id)) return false;
     if (drained) this.drained.add(id);
     else this.drained.delete(id);
     this.opts.server.setBackendStates(this.backendStates(), true);

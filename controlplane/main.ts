@@ -7,14 +7,15 @@
 import '../lib/node-floor.js';
 import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
+import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { createLogger } from '../lib/log.js';
+import { createLogger, describeOpenError } from '../lib/log.js';
 import { VERSION_LINE } from '../lib/node-runtime.js';
 import { resolveApiToken } from './api/auth.js';
 import { type RunningControlApi, startControlApi } from './api/server.js';
 import { describeConfigReadError, formatIssues, loadConfigFile, readConfigFileText } from './config/load.js';
 import { buildBootstrapConfig, resolveLogLevel } from './config/runtime.js';
-import { ControlPlane } from './control-plane.js';
+import { ControlPlane, STATS_REPLY_TIMEOUT_MS } from './control-plane.js';
 import { ControlPlaneMetrics, type RunningMetricsServer, startMetricsServer } from './metrics.js';
 import { AppliedStore } from './store/applied-store.js';
 import { SnapshotServer } from './xds/server.js';
@@ -39,12 +40,18 @@ if (!loaded.ok) fail(formatIssues(file, loaded.errors));
 const config = loaded.config;
 const baseDir = dirname(file);
 const bootstrap = buildBootstrapConfig(config, { baseDir });
-const log = createLogger({
-  level: resolveLogLevel(config.log.level),
-  format: config.log.format,
-  component: 'control',
-  destination: bootstrap.logFile,
-});
+let log: Logger;
+try {
+  log = createLogger({
+    level: resolveLogLevel(config.log.level),
+    format: config.log.format,
+    component: 'control',
+    destination: bootstrap.logFile,
+  });
+} catch (e) {
+  // Validation checks the directory; this is what it cannot see (permissions, a race).
+  fail(`spooky-control: cannot open log.file ${bootstrap.logFile}: ${describeOpenError(e)}`);
+}
 
 const store = new AppliedStore(bootstrap.control.stateDir);
 try {
@@ -107,7 +114,8 @@ if (metricsConfig.enabled) {
   try {
     const dataplanes = () => server.dataplanes();
     const onScrape = () => series.update(server.dataplanes());
-    metrics = await startMetricsServer({ address, port, path, registry, dataplanes, onScrape, log });
+    const refresh = () => server.refreshStats(STATS_REPLY_TIMEOUT_MS);
+    metrics = await startMetricsServer({ address, port, path, registry, dataplanes, refresh, onScrape, log });
   } catch (e) {
     fail(`spooky-control: cannot serve metrics on ${address}:${port}: ${(e as Error).message}`);
   }

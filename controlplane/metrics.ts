@@ -1,12 +1,14 @@
 /**
  * spooky-control's metrics endpoint (operations.md "Metrics"): its own series (data planes
  * connected, the snapshot version each serves, apply outcomes, process metrics, the health
- * checker's) merged with the Prometheus text each data plane sends in its Stats messages.
+ * checker's) merged with the Prometheus text each data plane renders when a scrape asks it
+ * (a StatsRequest on its control stream; one that does not answer in time contributes its last).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Counter, collectDefaultMetrics, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { collectProcessMetrics } from '../lib/process-metrics.js';
 import type { DataPlaneOutcome } from './api/types.js';
 import type { ConnectedDataPlane } from './xds/server.js';
 
@@ -59,7 +61,7 @@ export class ControlPlaneMetrics {
     );
     for (const result of ['ack', 'nack', 'timeout']) this.applies.inc({ result }, 0);
     if (!registry.getSingleMetric('process_cpu_user_seconds_total')) {
-      collectDefaultMetrics({ register: registry, prefix: '' });
+      collectProcessMetrics(registry);
     }
     if (!instances.has(registry)) instances.set(registry, this);
   }
@@ -75,6 +77,34 @@ export class ControlPlaneMetrics {
     this.snapshotVersion.reset();
     for (const d of dataplanes) this.snapshotVersion.set({ node: d.nodeId }, d.servedVersion);
   }
+}
+
+// ---------------------------------------------------------------- seed-era names
+
+/**
+ * Counters the seed named without `_total`, now registered with it. The old names stay served as
+ * untyped copies so dashboards and alerts keep working; promtool flags a counter without `_total`.
+ */
+const LEGACY_ALIASES: ReadonlyArray<[alias: string, counter: string]> = [
+  ['spooky_health_checks_success', 'spooky_health_checks_success_total'],
+  ['spooky_health_checks_failure', 'spooky_health_checks_failure_total'],
+];
+
+/** The exposition of the seed-era names, from the current values of their `_total` counters. */
+export async function legacyAliasText(registry: Registry): Promise<string> {
+  const out: string[] = [];
+  for (const [alias, counter] of LEGACY_ALIASES) {
+    const metric = registry.getSingleMetric(counter);
+    if (!metric) continue;
+    const { values } = await metric.get();
+    out.push(`# HELP ${alias} Same as ${counter} (the name before _total; prefer ${counter})`);
+    out.push(`# TYPE ${alias} untyped`);
+    for (const v of values) {
+      const labels = Object.entries(v.labels).map(([k, l]) => `${k}="${escapeLabel(String(l))}"`);
+      out.push(`${alias}${labels.length > 0 ? `{${labels.join(',')}}` : ''} ${v.value}`);
+    }
+  }
+  return out.length > 0 ? `${out.join('\n')}\n` : '';
 }
 
 // ---------------------------------------------------------------- merging expositions
@@ -223,6 +253,8 @@ export function startMetricsServer(opts: {
   path: string;
   registry: Registry;
   dataplanes: () => ConnectedDataPlane[];
+  /** Asks the data planes for fresh metrics; resolves when they answered or gave up waiting. */
+  refresh?: () => Promise<void>;
   onScrape?: () => void;
   log: Logger;
 }): Promise<RunningMetricsServer> {
@@ -233,8 +265,9 @@ export function startMetricsServer(opts: {
       return;
     }
     const scrape = async () => {
+      await opts.refresh?.();
       opts.onScrape?.();
-      const own = await opts.registry.metrics();
+      const own = (await opts.registry.metrics()) + (await legacyAliasText(opts.registry));
       const dps = opts.dataplanes().map((d) => ({ nodeId: d.nodeId, text: d.stats?.metricsText ?? '' }));
       return mergeExpositions(own, dps);
     };

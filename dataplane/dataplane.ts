@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
+import { componentLogger, setLogLevel } from '../lib/log.js';
 import {
   type AdmissionAttempt,
   type AdmissionLimits,
@@ -179,7 +180,7 @@ export class DataPlane {
       backendStates: this.backendStates,
       runtime: this.runtime,
       metrics: this.metrics,
-      log: this.log.child({ component: 'access' }),
+      log: componentLogger(this.log, 'access'),
     });
     this.forwarder = forwarder;
     // Read per connection, so that an applied snapshot's limits hold for every new connection.
@@ -228,7 +229,7 @@ export class DataPlane {
         keyPem: listen.keyPem,
         handler: forwarder,
         limits: tcpLimits(perf),
-        log: this.log.child({ component: 'tcp' }),
+        log: componentLogger(this.log, 'tcp'),
         admit,
         tlsHandshakeTimeoutMs: perf.tls_handshake_timeout_ms,
         clientCaPem: listen.clientAuth?.caPem ?? null,
@@ -292,38 +293,38 @@ export class DataPlane {
     return verdict;
   }
 
-  private metricsText = '';
   private statsAt = performance.now();
   private statsRequests = 0;
 
-  /** Figures for the control plane's `dataplanes` view. */
-  stats(): {
+  /**
+   * Figures for the control plane's `dataplanes` and `backends` views. `advanceRate` starts a
+   * new requests-per-second window (the periodic Stats do; an on-demand reply reuses the window).
+   */
+  stats(advanceRate = true): {
     activeConnections: number;
     activeStreams: number;
     requestsTotal: number;
     requestsPerSecond: number;
-    metricsText: string;
     overload: OverloadState;
+    backendInFlight: Array<{ backendId: string; inFlight: number }>;
   } {
     const now = performance.now();
     const total = this.forwarder?.requests ?? 0;
     const seconds = (now - this.statsAt) / 1000;
     const rps = seconds > 0 ? (total - this.statsRequests) / seconds : 0;
-    this.statsAt = now;
-    this.statsRequests = total;
+    if (advanceRate) {
+      this.statsAt = now;
+      this.statsRequests = total;
+    }
     let streams = 0;
     for (const s of this.sessions) streams += s.streams.size;
-    // prom-client renders asynchronously: send the text of the previous round.
-    void this.metrics.text().then((t) => {
-      this.metricsText = t;
-    });
     return {
       activeConnections: (this.endpoint?.connectionCount ?? 0) + (this.tcp?.connectionCount ?? 0),
       activeStreams: streams,
       requestsTotal: total,
       requestsPerSecond: Math.round(rps * 10) / 10,
-      metricsText: this.metricsText,
       overload: this.runtime.overloadState(),
+      backendInFlight: this.runtime.limits.backendsInFlight().map(([backendId, inFlight]) => ({ backendId, inFlight })),
     };
   }
 
@@ -391,7 +392,7 @@ export class DataPlane {
     this.runtime.configure(config);
     this.agent.retain(config.pools.values());
     this.updateAltSvc();
-    this.log.level = config.log.level;
+    setLogLevel(this.log, config.log.level);
     this.log.info({ version, pools: config.pools.size }, 'snapshot applied');
     return { ok: true };
   }

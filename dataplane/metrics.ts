@@ -1,8 +1,9 @@
 /**
  * The data plane's own Prometheus metrics (operations.md names). They travel to spooky-control
- * in the Stats message as text, where they are merged into its one metrics endpoint.
+ * as text in Stats (rendered when a scrape asks), where they are merged into its one endpoint.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../lib/process-metrics.js';
 import type { EndpointCounters } from './quic/endpoint.js';
 
 /** What the transport layer reports at scrape time. */
@@ -89,7 +90,7 @@ export class DataPlaneMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
   }
 
   /**

@@ -8,9 +8,14 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIssues, loadConfigFile } from '../controlplane/config/load.js';
-import { buildBootstrapConfig, buildRuntimeConfig, type RuntimeConfig } from '../controlplane/config/runtime.js';
+import {
+  buildBootstrapConfig,
+  buildRuntimeConfig,
+  type RuntimeConfig,
+  resolveLogLevel,
+} from '../controlplane/config/runtime.js';
 import { decodeSnapshot } from '../controlplane/snapshot/codec.js';
-import { createLogger } from '../lib/log.js';
+import { createLogger, describeOpenError, setLogLevel } from '../lib/log.js';
 import { VERSION } from '../lib/version.js';
 import { ControlClient } from './control/client.js';
 import { readSnapshotCache, writeSnapshotCache } from './control/snapshot-cache.js';
@@ -32,14 +37,16 @@ export async function runDataPlane(file: string): Promise<void> {
   const bootstrap = buildBootstrapConfig(loaded.config, { baseDir });
   let log: Logger;
   try {
+    // The file's level from the first line: startup warnings obey it (the cached snapshot's, if
+    // any, takes over below).
     log = createLogger({
-      level: 'info',
+      level: resolveLogLevel(loaded.config.log.level),
       format: loaded.config.log.format,
       component: 'dataplane',
       destination: bootstrap.logFile,
     });
   } catch (e) {
-    fail(`spooky-dataplane: cannot open log.file ${bootstrap.logFile}: ${(e as Error).message}`);
+    fail(`spooky-dataplane: cannot open log.file ${bootstrap.logFile}: ${describeOpenError(e)}`);
   }
   for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
 
@@ -67,7 +74,7 @@ export async function runDataPlane(file: string): Promise<void> {
   } catch (e) {
     log.warn({ state_dir: stateDir, err: (e as Error).message }, 'ignoring an unreadable snapshot cache');
   }
-  log.level = runtime.log.level;
+  setLogLevel(log, runtime.log.level);
 
   const dp = new DataPlane(runtime, log, version);
   try {
@@ -123,7 +130,8 @@ export async function runDataPlane(file: string): Promise<void> {
     onBackendStates: (m) => dp.backendStates.update(m.epoch, m.states),
     // Tests shorten it to see gauges settle quickly; operators have no reason to.
     statsIntervalMs: Number(process.env.SPOOKY_STATS_INTERVAL_MS) || 5000,
-    stats: () => dp.stats(),
+    stats: (advanceRate) => dp.stats(advanceRate),
+    metricsText: () => dp.metrics.text(),
   });
   control.start();
 

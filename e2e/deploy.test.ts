@@ -47,6 +47,9 @@ const SPOOKY_METRICS = [
   'spooky_active_streams',
   'spooky_overload_shed_by_reason_total',
   'spooky_health_checks_total',
+  'spooky_health_checks_success_total',
+  'spooky_health_checks_failure_total',
+  // The seed's names, still served (untyped copies of the two above).
   'spooky_health_checks_success',
   'spooky_health_checks_failure',
   'spooky_backend_healthy',
@@ -79,8 +82,8 @@ const PROCESS_METRICS = [
   'nodejs_heap_size_total_bytes',
   'nodejs_heap_size_used_bytes',
   'nodejs_external_memory_bytes',
-  'nodejs_active_handles_total',
-  'nodejs_active_requests_total',
+  'nodejs_active_handles',
+  'nodejs_active_requests',
 ];
 const DASHBOARD_METRICS = new Set([
   ...SPOOKY_METRICS,

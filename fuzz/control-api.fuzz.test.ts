@@ -75,7 +75,7 @@ class Handlers implements ControlApiHandlers {
     if (this.mode.apply.kind === 'failed') this.failed = true;
     return this.mode.apply;
   }
-  backends(): BackendInfo[] {
+  async backends(): Promise<BackendInfo[]> {
     this.enter();
     return [];
   }

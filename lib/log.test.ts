@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createLogger } from './log.js';
+import { parseStrictJson } from '../e2e/support/strict-json.js';
+import { componentLogger, createLogger, setLogLevel } from './log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'spooky-log-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,5 +37,53 @@ describe('createLogger', () => {
     const text = readFileSync(file, 'utf8');
     assert.match(text, /^\S+ WARN {2}dataplane careful port=443 auth_token=.*\n$/);
     assert.doesNotMatch(text, /sekrit|hidden/);
+  });
+
+  it('json: a component logger names its component once (no duplicate key)', () => {
+    const file = join(dir, 'components.log');
+    const log = createLogger({ level: 'info', format: 'json', component: 'dataplane', destination: file });
+    const access = componentLogger(log, 'access');
+    access.info({ status: 200 }, 'request');
+    componentLogger(access, 'tcp').info('connection');
+    log.info('main');
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    const parsed = lines.map((l) => parseStrictJson(l) as Record<string, unknown>);
+    assert.deepEqual(
+      parsed.map((o) => o.component),
+      ['access', 'tcp', 'dataplane'],
+    );
+    assert.equal(parsed[0].status, 200);
+  });
+
+  it('setLogLevel sets the level of every component logger of the process', () => {
+    const file = join(dir, 'levels.log');
+    const log = createLogger({ level: 'info', format: 'json', component: 'dataplane', destination: file });
+    log.level = 'warn';
+    const access = componentLogger(log, 'access');
+    assert.equal(access.level, 'warn', 'created at the level of its sibling');
+    setLogLevel(log, 'error');
+    assert.equal(access.level, 'error');
+    access.warn('hidden');
+    setLogLevel(access, 'info');
+    assert.equal(log.level, 'info');
+    access.info('shown');
+    assert.deepEqual(
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { msg: string }).msg),
+      ['shown'],
+    );
+  });
+
+  it('the strict parser refuses a duplicate key that JSON.parse accepts', () => {
+    const line = '{"a":1,"component":"dataplane","b":[1,{"c":null}],"component":"access"}';
+    assert.equal((JSON.parse(line) as { component: string }).component, 'access');
+    assert.throws(() => parseStrictJson(line), /duplicate key "component"/);
+    assert.deepEqual(parseStrictJson('{"a":1,"b":[1,{"c":null}],"s":"x\\"y"}'), {
+      a: 1,
+      b: [1, { c: null }],
+      s: 'x"y',
+    });
   });
 });

@@ -17,9 +17,60 @@ export interface LogOptions {
 /** Fields that must never reach a log line. */
 const REDACT = ['token', 'auth_token', 'authorization', 'key', 'password', '*.authorization', '*.auth_token'];
 
+/** The logger without a component that each logger of createLogger and componentLogger derives from. */
+const roots = new WeakMap<Logger, Logger>();
+/** Every logger derived from a root (one per component), for setLogLevel. */
+const families = new WeakMap<Logger, Set<Logger>>();
+
+function adopt(root: Logger, log: Logger): Logger {
+  roots.set(log, root);
+  let family = families.get(root);
+  if (!family) families.set(root, (family = new Set()));
+  family.add(log);
+  return log;
+}
+
+/**
+ * A logger of `opts.component`. Its `component` field is a child binding of a root logger without
+ * one, so componentLogger can name another component without a second `component` key (pino
+ * repeats a key a child binds again).
+ */
 export function createLogger(opts: LogOptions): Logger {
+  const root = createRootLogger(opts);
+  return adopt(root, root.child({ component: opts.component }));
+}
+
+/** A logger of another component of the same process (e.g. `access`), at `log`'s current level. */
+export function componentLogger(log: Logger, component: string): Logger {
+  const root = roots.get(log);
+  if (!root) return log.child({ component });
+  return adopt(root, root.child({ component }, { level: log.level }));
+}
+
+/**
+ * Sets the level of `log` and of every other component's logger of the same process (a pino
+ * child keeps the level it was created with when its parent's changes).
+ */
+export function setLogLevel(log: Logger, level: string): void {
+  const root = roots.get(log);
+  for (const member of (root && families.get(root)) ?? [log]) member.level = level;
+}
+
+/** Why a log file cannot be opened, in words (a daemon prints it and exits 1). */
+export function describeOpenError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOENT') return 'its directory does not exist; create it or fix log.file.path';
+  if (err.code === 'EACCES' || err.code === 'EPERM') {
+    return 'permission denied; the user the service runs as needs write access to the file and its directory';
+  }
+  if (err.code === 'EISDIR') return 'it is a directory; log.file.path names the file to write';
+  return err.message;
+}
+
+function createRootLogger(opts: LogOptions): Logger {
+  // Opened synchronously: a path that cannot be opened throws here (ENOENT, EACCES, EISDIR).
   const dest = pino.destination({ dest: opts.destination ?? 1, sync: true });
-  const base = { component: opts.component };
+  const base = null;
   if (opts.format === 'json') {
     return pino({ level: opts.level, base, redact: REDACT, timestamp: pino.stdTimeFunctions.isoTime }, dest);
   }

@@ -63,7 +63,7 @@ class FakeHandlers implements ControlApiHandlers {
     this.rec('rollback', by);
     return this.rollbackResult;
   }
-  backends(): BackendInfo[] {
+  async backends(): Promise<BackendInfo[]> {
     this.rec('backends');
     return [BACKEND];
   }

@@ -28,7 +28,8 @@ export interface ControlApiHandlers {
   validate(yaml: string): ValidateBody;
   apply(yaml: string, by: string): Promise<ApplyResult>;
   rollback(by: string): Promise<ApplyResult>;
-  backends(): BackendInfo[];
+  /** Backends with health and in-flight counts (asked of the data planes now). */
+  backends(): Promise<BackendInfo[]>;
   /** false → 404 unknown backend. */
   setDrained(id: string, drained: boolean, by: string): boolean;
   dataplanes(): DataPlanesBody;
@@ -186,7 +187,7 @@ function routes(h: ControlApiHandlers): Route[] {
     },
     {
       pattern: /^\/v1\/backends$/,
-      methods: { GET: () => ({ status: 200, body: { backends: h.backends() } satisfies BackendsBody }) },
+      methods: { GET: async () => ({ status: 200, body: { backends: await h.backends() } satisfies BackendsBody }) },
     },
     { pattern: /^\/v1\/backends\/([^/]+)\/drain$/, mutating: true, methods: { POST: drain(true) } },
     { pattern: /^\/v1\/backends\/([^/]+)\/undrain$/, mutating: true, methods: { POST: drain(false) } },

@@ -9,6 +9,7 @@ import {
   checkCaBundle,
   checkCertificatePair,
   checkReadableFile,
+  checkWritableFilePath,
   type FileCheckIssue,
   resolveConfigPath,
   type TlsFilesRef,
@@ -246,5 +247,36 @@ describe('checkReadableFile', () => {
     const file = write('locked-token', 'x');
     chmodSync(join(dir, file), 0o000);
     only(checkReadableFile({ file, path: TOKEN_PATH }, dir), 'error', TOKEN_PATH, /permission denied.*read access/);
+  });
+});
+
+describe('checkWritableFilePath', () => {
+  const LOG_PATH = ['log', 'file', 'path'];
+
+  it('accepts a new file in an existing directory, and an existing file', () => {
+    assert.deepEqual(checkWritableFilePath({ file: 'new.log', path: LOG_PATH }, dir), []);
+    assert.deepEqual(checkWritableFilePath({ file: write('old.log', ''), path: LOG_PATH }, dir), []);
+  });
+
+  it('refuses a file in a missing directory, naming the directory', () => {
+    const missing = join(dir, 'no-such-dir');
+    only(
+      checkWritableFilePath({ file: 'no-such-dir/spooky.log', path: LOG_PATH }, dir),
+      'error',
+      LOG_PATH,
+      new RegExp(`directory ${missing} does not exist; create it`),
+    );
+  });
+
+  it('refuses a path under a file and a path that is a directory', () => {
+    const file = write('plain-file', '');
+    only(
+      checkWritableFilePath({ file: `${file}/x.log`, path: LOG_PATH }, dir),
+      'error',
+      LOG_PATH,
+      /is not a directory/,
+    );
+    mkdirSync(join(dir, 'logs-dir'), { recursive: true });
+    only(checkWritableFilePath({ file: 'logs-dir', path: LOG_PATH }, dir), 'error', LOG_PATH, /is a directory/);
   });
 });

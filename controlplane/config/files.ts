@@ -3,7 +3,8 @@
 // Every message names the file and ends with what the operator should do about it.
 
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../../lib/regular-file.js';
 
 export interface FileCheckIssue {
@@ -248,5 +249,41 @@ export function checkReadableFile(ref: TlsFilesRef, baseDir: string): FileCheckI
   const issues: FileCheckIssue[] = [];
   return guarded(ref, issues, () => {
     readText(ref, baseDir, 'file', reporter(issues, ref.path));
+  });
+}
+
+/**
+ * Checks that a file Spooky will write (log.file.path) can be created: its directory exists and
+ * the path is not a directory. Write permission is left to the daemon, which may run as another
+ * user than the one validating.
+ */
+/** stat, or undefined when nothing is there (a missing directory on the way, too). */
+function statIfAny(path: string) {
+  try {
+    return statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+export function checkWritableFilePath(ref: TlsFilesRef, baseDir: string): FileCheckIssue[] {
+  const issues: FileCheckIssue[] = [];
+  const report = reporter(issues, ref.path);
+  return guarded(ref, issues, () => {
+    const abs = resolveConfigPath(ref.file, baseDir);
+    const dir = dirname(abs);
+    const dirStat = statIfAny(dir);
+    if (!dirStat) {
+      report(
+        'error',
+        `${ref.file}: directory ${dir} does not exist; create it (writable by the service user) or fix the path (relative paths are resolved against the config file's directory)`,
+      );
+    } else if (!dirStat.isDirectory()) {
+      report('error', `${ref.file}: ${dir} is not a directory; fix the path`);
+    } else if (statIfAny(abs)?.isDirectory()) {
+      report('error', `${ref.file}: ${abs} is a directory; name the file to write, e.g. ${join(abs, 'spooky.log')}`);
+    }
   });
 }

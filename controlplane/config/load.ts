@@ -7,7 +7,13 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { CONFIG_MAX_BYTES, FileRefusedError, readRegularTextFile } from '../../lib/regular-file.js';
 import { checkCrossFieldRules, checkReservedNames } from './cross-field.js';
-import { checkCaBundle, checkCertificatePair, checkReadableFile, type FileCheckIssue } from './files.js';
+import {
+  checkCaBundle,
+  checkCertificatePair,
+  checkReadableFile,
+  checkWritableFilePath,
+  type FileCheckIssue,
+} from './files.js';
 import { type ConfigIssue, dedupe, errorMap, formatPath, issuesFromZod, locate } from './issues.js';
 import { type Config, ConfigSchema } from './schema.js';
 import { explainYamlError } from './yaml-errors.js';
@@ -60,6 +66,10 @@ function checkReferencedFiles(config: Config, baseDir: string, now: Date): FileC
   if (tokenFile !== undefined) {
     const path = ['observability', 'control_api', 'auth_token_file'];
     issues.push(...checkReadableFile({ path, file: tokenFile }, baseDir));
+  }
+  const logFile = config.log.file;
+  if (logFile?.enabled && logFile.path !== undefined) {
+    issues.push(...checkWritableFilePath({ path: ['log', 'file', 'path'], file: logFile.path }, baseDir));
   }
   return issues;
 }

@@ -134,8 +134,8 @@ describe('HealthChecker (fake clock)', () => {
     assert.equal(info2?.reason, '2 consecutive successes');
 
     assert.equal(await h.value('spooky_health_checks_total', { backend: 'a' }), 5);
-    assert.equal(await h.value('spooky_health_checks_success', { backend: 'a' }), 3);
-    assert.equal(await h.value('spooky_health_checks_failure', { backend: 'a', reason: 'status 503' }), 2);
+    assert.equal(await h.value('spooky_health_checks_success_total', { backend: 'a' }), 3);
+    assert.equal(await h.value('spooky_health_checks_failure_total', { backend: 'a', reason: 'status 503' }), 2);
     assert.equal(await h.value('spooky_backend_healthy', { pool: 'api', backend: 'a' }), 1);
     assert.match(await h.registry.metrics(), /spooky_health_checks_total\{backend="a"\} 5/);
     h.checker.stop();
@@ -193,7 +193,10 @@ describe('HealthChecker (fake clock)', () => {
       [1000, 3100],
     );
     assert.equal(h.checker.health()[0].lastProbe?.ok, true);
-    assert.equal(await h.value('spooky_health_checks_failure', { backend: 'a', reason: 'status 503' }), undefined);
+    assert.equal(
+      await h.value('spooky_health_checks_failure_total', { backend: 'a', reason: 'status 503' }),
+      undefined,
+    );
     await advance(1100);
     assert.equal(h.calls.length, 3);
     h.checker.stop();
@@ -283,8 +286,11 @@ describe('HealthChecker (real backend)', () => {
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     await waitFor(() => transitions.length === 2);
     assert.equal(transitions[1].to, 'healthy');
-    const text = await registry.getSingleMetricAsString('spooky_health_checks_failure');
-    assert.match(text, /spooky_health_checks_failure\{backend="real",reason="connect ECONNREFUSED"\} [1-9]/);
-    assert.match(await registry.getSingleMetricAsString('spooky_health_checks_success'), /backend="real"\} [1-9]/);
+    const text = await registry.getSingleMetricAsString('spooky_health_checks_failure_total');
+    assert.match(text, /spooky_health_checks_failure_total\{backend="real",reason="connect ECONNREFUSED"\} [1-9]/);
+    assert.match(
+      await registry.getSingleMetricAsString('spooky_health_checks_success_total'),
+      /backend="real"\} [1-9]/,
+    );
   });
 });

@@ -68,13 +68,18 @@ function metricsIn(registry: Registry): Metrics {
       const help = 'Active health probes run, per backend';
       return new Counter({ name: 'spooky_health_checks_total', help, labelNames: ['backend'], registers });
     }),
-    success: get('spooky_health_checks_success', () => {
+    success: get('spooky_health_checks_success_total', () => {
       const help = 'Active health probes that succeeded, per backend';
-      return new Counter({ name: 'spooky_health_checks_success', help, labelNames: ['backend'], registers });
+      return new Counter({ name: 'spooky_health_checks_success_total', help, labelNames: ['backend'], registers });
     }),
-    failure: get('spooky_health_checks_failure', () => {
+    failure: get('spooky_health_checks_failure_total', () => {
       const help = 'Active health probes that failed, per backend and reason';
-      return new Counter({ name: 'spooky_health_checks_failure', help, labelNames: ['backend', 'reason'], registers });
+      return new Counter({
+        name: 'spooky_health_checks_failure_total',
+        help,
+        labelNames: ['backend', 'reason'],
+        registers,
+      });
     }),
     healthy: get('spooky_backend_healthy', () => {
       const help = 'Whether a backend counts as healthy (1) or not (0); backends without health_check count as 1';

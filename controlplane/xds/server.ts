@@ -33,6 +33,8 @@ interface Peer {
   call: grpc.ServerDuplexStream<DataPlaneMessage, ControlPlaneMessage>;
   /** Versions offered on this stream and not answered yet, with their nonce and waiter. */
   pending: Map<number, { nonce: string; done: (o: DataPlaneOutcome) => void }>;
+  /** StatsRequests sent on this stream and not answered yet: request id → waiter. */
+  statsWaiters: Map<number, () => void>;
 }
 
 export class SnapshotServer {
@@ -42,6 +44,7 @@ export class SnapshotServer {
   private readonly refused = new Map<string, number>();
   private current: Snapshot | null = null;
   private states: BackendStates | null = null;
+  private lastStatsRequest = 0;
 
   constructor(
     private readonly socketPath: string,
@@ -97,6 +100,29 @@ export class SnapshotServer {
     return Promise.all([...this.peers].map((p) => this.offer(p, snapshot, timeoutMs)));
   }
 
+  /**
+   * Asks every data plane for fresh stats (metrics rendered now, in-flight counts) and resolves
+   * once all have answered or `timeoutMs` passed; one that did not answer keeps its last stats.
+   */
+  refreshStats(timeoutMs: number): Promise<void> {
+    const waits = [...this.peers].map(
+      (peer) =>
+        new Promise<void>((resolve) => {
+          const requestId = ++this.lastStatsRequest;
+          const timer = setTimeout(() => {
+            peer.statsWaiters.delete(requestId);
+            resolve();
+          }, timeoutMs);
+          peer.statsWaiters.set(requestId, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          this.send(peer, { message: { $case: 'statsRequest', value: { requestId } } });
+        }),
+    );
+    return Promise.all(waits).then(() => undefined);
+  }
+
   private offer(peer: Peer, snapshot: Snapshot, timeoutMs: number): Promise<DataPlaneOutcome> {
     const nodeId = peer.info.nodeId;
     return new Promise((resolve) => {
@@ -130,6 +156,7 @@ export class SnapshotServer {
         peer = {
           call,
           pending: new Map(),
+          statsWaiters: new Map(),
           info: {
             nodeId: m.value.nodeId,
             pid: m.value.pid,
@@ -166,6 +193,11 @@ export class SnapshotServer {
         });
       } else if (m.$case === 'stats') {
         p.info.stats = m.value;
+      } else if (m.$case === 'statsReply') {
+        p.info.stats = m.value;
+        const waiter = p.statsWaiters.get(m.value.requestId);
+        p.statsWaiters.delete(m.value.requestId);
+        waiter?.();
       }
     });
     const gone = () => {
@@ -175,6 +207,8 @@ export class SnapshotServer {
       this.peers.delete(p);
       for (const [, w] of p.pending) w.done({ node_id: p.info.nodeId, result: 'timeout' });
       p.pending.clear();
+      for (const [, waiter] of p.statsWaiters) waiter();
+      p.statsWaiters.clear();
       this.log.info({ node: p.info.nodeId }, 'data plane disconnected');
     };
     call.on('end', () => {

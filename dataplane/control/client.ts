@@ -1,7 +1,7 @@
 /**
  * The data plane's end of the control protocol: dials the control plane's unix socket, says
  * hello, applies each snapshot it is offered and answers ACK or NACK, applies backend states,
- * and sends stats. When the stream breaks it keeps serving what it has and redials with capped
+ * sends stats every few seconds and whenever the control plane asks (a metrics scrape). When the stream breaks it keeps serving what it has and redials with capped
  * exponential backoff and jitter.
  */
 import * as grpc from '@grpc/grpc-js';
@@ -23,7 +23,10 @@ export interface ControlClientOptions {
   servedVersion(): number;
   onSnapshot(snapshot: Snapshot): ApplyOutcome;
   onBackendStates(states: BackendStates): void;
-  stats(): Omit<Stats, 'servedVersion'>;
+  /** Figures without metrics text; `advanceRate` as in DataPlane.stats. */
+  stats(advanceRate: boolean): Omit<Stats, 'servedVersion' | 'metricsText' | 'requestId'>;
+  /** The data plane's Prometheus exposition, rendered now. */
+  metricsText(): Promise<string>;
   log: Logger;
   statsIntervalMs?: number;
   backoffInitialMs?: number;
@@ -58,7 +61,7 @@ export class ControlClient {
 
   start(): void {
     this.dial();
-    this.statsTimer = setInterval(() => this.sendStats(), this.opts.statsIntervalMs ?? 5000);
+    this.statsTimer = setInterval(() => void this.sendStats(), this.opts.statsIntervalMs ?? 5000);
     this.statsTimer.unref();
   }
 
@@ -110,6 +113,8 @@ export class ControlClient {
         },
       },
     });
+    // Figures (and metrics) from the start, not one interval later.
+    void this.sendStats(call);
   }
 
   private onMessage(
@@ -120,6 +125,10 @@ export class ControlClient {
     if (!m) return;
     if (m.$case === 'backendStates') {
       this.opts.onBackendStates(m.value);
+      return;
+    }
+    if (m.$case === 'statsRequest') {
+      void this.sendStats(call, m.value.requestId);
       return;
     }
     const snapshot = m.value;
@@ -150,11 +159,19 @@ export class ControlClient {
     }
   }
 
-  private sendStats(): void {
-    const call = this.call;
+  /** Periodic Stats (requestId 0) or the reply to a StatsRequest, with metrics rendered now. */
+  private async sendStats(call = this.call, requestId = 0): Promise<void> {
     if (!call) return;
-    call.write({
-      message: { $case: 'stats', value: { ...this.opts.stats(), servedVersion: this.opts.servedVersion() } },
-    });
+    const figures = this.opts.stats(requestId === 0);
+    let metricsText = '';
+    try {
+      metricsText = await this.opts.metricsText();
+    } catch (e) {
+      this.opts.log.warn({ err: (e as Error).message }, 'cannot render metrics');
+    }
+    // The stream may have broken while rendering.
+    if (call !== this.call || call.writableEnded) return;
+    const value: Stats = { ...figures, servedVersion: this.opts.servedVersion(), metricsText, requestId };
+    call.write({ message: requestId === 0 ? { $case: 'stats', value } : { $case: 'statsReply', value } });
   }
 }

@@ -90,6 +90,23 @@ describe('InflightLimits', () => {
     assert.equal(l.trackedKeys, 3);
   });
 
+  it('lists the backends with requests in flight, summed over pools', () => {
+    const l = new InflightLimits({ global: 10, perUpstream: 10, perBackend: 10 });
+    assert.deepEqual(l.backendsInFlight(), []);
+    l.tryAcquire('p', 'a');
+    l.tryAcquire('q', 'a');
+    l.tryAcquire('p', 'b');
+    assert.deepEqual(
+      new Map(l.backendsInFlight()),
+      new Map([
+        ['a', 2],
+        ['b', 1],
+      ]),
+    );
+    l.release('p', 'b');
+    assert.deepEqual(l.backendsInFlight(), [['a', 2]]);
+  });
+
   it('ignores a release for a pair never acquired, even when pool and backend are busy', () => {
     const l = new InflightLimits({ global: 10, perUpstream: 10, perBackend: 10 });
     assert.equal(l.tryAcquire('p', 'a'), null);

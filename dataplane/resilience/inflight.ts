@@ -76,6 +76,11 @@ export class InflightLimits {
     return this.#byBackend.get(backend) ?? 0;
   }
 
+  /** Backends with requests in flight and their counts (backends at 0 are absent). */
+  backendsInFlight(): Array<[string, number]> {
+    return [...this.#byBackend];
+  }
+
   upstreamInFlight(pool: string): number {
     return this.#byUpstream.get(pool) ?? 0;
   }

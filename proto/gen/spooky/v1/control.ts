@@ -32,7 +32,9 @@ export interface DataPlaneMessage {
   message: { $case: "hello"; value: Hello } | { $case: "ack"; value: Ack } | { $case: "nack"; value: Nack } | {
     $case: "stats";
     value: Stats;
-  } | undefined;
+  } | //
+  /** The answer to a StatsRequest: fresh figures and metrics, rendered when asked. */
+  { $case: "statsReply"; value: Stats } | undefined;
 }
 
 export interface Hello {
@@ -68,7 +70,13 @@ export interface Stats {
   /** Prometheus text exposition of the data plane's own metrics. */
   metricsText: string;
   /** Adaptive admission and brownout, for `spooky status`. */
-  overload: OverloadState | undefined;
+  overload:
+    | OverloadState
+    | undefined;
+  /** In a stats_reply: the request_id of the StatsRequest it answers (0 in periodic Stats). */
+  requestId: number;
+  /** Requests in flight to each backend (holding an in-flight slot); backends at 0 are omitted. */
+  backendInFlight: BackendInFlight[];
 }
 
 /** resilience.adaptive_admission and resilience.brownout as the data plane applies them. */
@@ -86,8 +94,19 @@ export interface OverloadState {
   brownoutShed: number;
 }
 
+export interface BackendInFlight {
+  backendId: string;
+  inFlight: number;
+}
+
 export interface ControlPlaneMessage {
-  message: { $case: "snapshot"; value: Snapshot } | { $case: "backendStates"; value: BackendStates } | undefined;
+  message: { $case: "snapshot"; value: Snapshot } | { $case: "backendStates"; value: BackendStates } | //
+  /** Asks for a stats_reply now (a metrics scrape, `spooky backends`). */
+  { $case: "statsRequest"; value: StatsRequest } | undefined;
+}
+
+export interface StatsRequest {
+  requestId: number;
 }
 
 export interface Snapshot {
@@ -221,6 +240,9 @@ export const DataPlaneMessage: MessageFns<DataPlaneMessage> = {
       case "stats":
         Stats.encode(message.message.value, writer.uint32(34).fork()).join();
         break;
+      case "statsReply":
+        Stats.encode(message.message.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -270,6 +292,14 @@ export const DataPlaneMessage: MessageFns<DataPlaneMessage> = {
             message.message = { $case: "stats", value: Stats.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.message = { $case: "statsReply", value: Stats.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -292,6 +322,10 @@ export const DataPlaneMessage: MessageFns<DataPlaneMessage> = {
         ? { $case: "nack", value: Nack.fromJSON(object.nack) }
         : isSet(object.stats)
         ? { $case: "stats", value: Stats.fromJSON(object.stats) }
+        : isSet(object.statsReply)
+        ? { $case: "statsReply", value: Stats.fromJSON(object.statsReply) }
+        : isSet(object.stats_reply)
+        ? { $case: "statsReply", value: Stats.fromJSON(object.stats_reply) }
         : undefined,
     };
   },
@@ -306,6 +340,8 @@ export const DataPlaneMessage: MessageFns<DataPlaneMessage> = {
       obj.nack = Nack.toJSON(message.message.value);
     } else if (message.message?.$case === "stats") {
       obj.stats = Stats.toJSON(message.message.value);
+    } else if (message.message?.$case === "statsReply") {
+      obj.statsReply = Stats.toJSON(message.message.value);
     }
     return obj;
   },
@@ -337,6 +373,12 @@ export const DataPlaneMessage: MessageFns<DataPlaneMessage> = {
       case "stats": {
         if (object.message?.value !== undefined && object.message?.value !== null) {
           message.message = { $case: "stats", value: Stats.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "statsReply": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "statsReply", value: Stats.fromPartial(object.message.value) };
         }
         break;
       }
@@ -705,6 +747,8 @@ function createBaseStats(): Stats {
     requestsPerSecond: 0,
     metricsText: "",
     overload: undefined,
+    requestId: 0,
+    backendInFlight: [],
   };
 }
 
@@ -730,6 +774,12 @@ export const Stats: MessageFns<Stats> = {
     }
     if (message.overload !== undefined) {
       OverloadState.encode(message.overload, writer.uint32(82).fork()).join();
+    }
+    if (message.requestId !== 0) {
+      writer.uint32(160).uint64(message.requestId);
+    }
+    for (const v of message.backendInFlight) {
+      BackendInFlight.encode(v!, writer.uint32(170).fork()).join();
     }
     return writer;
   },
@@ -803,6 +853,22 @@ export const Stats: MessageFns<Stats> = {
             message.overload = OverloadState.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.requestId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.backendInFlight.push(BackendInFlight.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -848,6 +914,16 @@ export const Stats: MessageFns<Stats> = {
         ? globalThis.String(object.metrics_text)
         : "",
       overload: isSet(object.overload) ? OverloadState.fromJSON(object.overload) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.Number(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.Number(object.request_id)
+        : 0,
+      backendInFlight: globalThis.Array.isArray(object?.backendInFlight)
+        ? object.backendInFlight.map((e: any) => BackendInFlight.fromJSON(e))
+        : globalThis.Array.isArray(object?.backend_in_flight)
+        ? object.backend_in_flight.map((e: any) => BackendInFlight.fromJSON(e))
+        : [],
     };
   },
 
@@ -874,6 +950,12 @@ export const Stats: MessageFns<Stats> = {
     if (message.overload !== undefined) {
       obj.overload = OverloadState.toJSON(message.overload);
     }
+    if (message.requestId !== 0) {
+      obj.requestId = Math.round(message.requestId);
+    }
+    if (message.backendInFlight?.length) {
+      obj.backendInFlight = message.backendInFlight.map((e) => BackendInFlight.toJSON(e));
+    }
     return obj;
   },
 
@@ -891,6 +973,8 @@ export const Stats: MessageFns<Stats> = {
     message.overload = (object.overload !== undefined && object.overload !== null)
       ? OverloadState.fromPartial(object.overload)
       : undefined;
+    message.requestId = object.requestId ?? 0;
+    message.backendInFlight = object.backendInFlight?.map((e) => BackendInFlight.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1096,6 +1180,99 @@ export const OverloadState: MessageFns<OverloadState> = {
   },
 };
 
+function createBaseBackendInFlight(): BackendInFlight {
+  return { backendId: "", inFlight: 0 };
+}
+
+export const BackendInFlight: MessageFns<BackendInFlight> = {
+  encode(message: BackendInFlight, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.backendId !== "") {
+      writer.uint32(10).string(message.backendId);
+    }
+    if (message.inFlight !== 0) {
+      writer.uint32(16).uint64(message.inFlight);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackendInFlight {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackendInFlight();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.backendId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.inFlight = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackendInFlight {
+    return {
+      backendId: isSet(object.backendId)
+        ? globalThis.String(object.backendId)
+        : isSet(object.backend_id)
+        ? globalThis.String(object.backend_id)
+        : "",
+      inFlight: isSet(object.inFlight)
+        ? globalThis.Number(object.inFlight)
+        : isSet(object.in_flight)
+        ? globalThis.Number(object.in_flight)
+        : 0,
+    };
+  },
+
+  toJSON(message: BackendInFlight): unknown {
+    const obj: any = {};
+    if (message.backendId !== "") {
+      obj.backendId = message.backendId;
+    }
+    if (message.inFlight !== 0) {
+      obj.inFlight = Math.round(message.inFlight);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackendInFlight>, I>>(base?: I): BackendInFlight {
+    return BackendInFlight.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackendInFlight>, I>>(object: I): BackendInFlight {
+    const message = createBaseBackendInFlight();
+    message.backendId = object.backendId ?? "";
+    message.inFlight = object.inFlight ?? 0;
+    return message;
+  },
+};
+
 function createBaseControlPlaneMessage(): ControlPlaneMessage {
   return { message: undefined };
 }
@@ -1108,6 +1285,9 @@ export const ControlPlaneMessage: MessageFns<ControlPlaneMessage> = {
         break;
       case "backendStates":
         BackendStates.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "statsRequest":
+        StatsRequest.encode(message.message.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -1142,6 +1322,14 @@ export const ControlPlaneMessage: MessageFns<ControlPlaneMessage> = {
             message.message = { $case: "backendStates", value: BackendStates.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "statsRequest", value: StatsRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1162,6 +1350,10 @@ export const ControlPlaneMessage: MessageFns<ControlPlaneMessage> = {
         ? { $case: "backendStates", value: BackendStates.fromJSON(object.backendStates) }
         : isSet(object.backend_states)
         ? { $case: "backendStates", value: BackendStates.fromJSON(object.backend_states) }
+        : isSet(object.statsRequest)
+        ? { $case: "statsRequest", value: StatsRequest.fromJSON(object.statsRequest) }
+        : isSet(object.stats_request)
+        ? { $case: "statsRequest", value: StatsRequest.fromJSON(object.stats_request) }
         : undefined,
     };
   },
@@ -1172,6 +1364,8 @@ export const ControlPlaneMessage: MessageFns<ControlPlaneMessage> = {
       obj.snapshot = Snapshot.toJSON(message.message.value);
     } else if (message.message?.$case === "backendStates") {
       obj.backendStates = BackendStates.toJSON(message.message.value);
+    } else if (message.message?.$case === "statsRequest") {
+      obj.statsRequest = StatsRequest.toJSON(message.message.value);
     }
     return obj;
   },
@@ -1194,7 +1388,86 @@ export const ControlPlaneMessage: MessageFns<ControlPlaneMessage> = {
         }
         break;
       }
+      case "statsRequest": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "statsRequest", value: StatsRequest.fromPartial(object.message.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseStatsRequest(): StatsRequest {
+  return { requestId: 0 };
+}
+
+export const StatsRequest: MessageFns<StatsRequest> = {
+  encode(message: StatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0) {
+      writer.uint32(8).uint64(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StatsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStatsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StatsRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.Number(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.Number(object.request_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: StatsRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== 0) {
+      obj.requestId = Math.round(message.requestId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StatsRequest>, I>>(base?: I): StatsRequest {
+    return StatsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StatsRequest>, I>>(object: I): StatsRequest {
+    const message = createBaseStatsRequest();
+    message.requestId = object.requestId ?? 0;
     return message;
   },
 };
