@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { createLogger } from '../lib/log.js';
 import { VERSION_LINE } from '../lib/node-runtime.js';
+import { resolveServiceAccount, type ServiceAccount } from '../lib/system-accounts.js';
 import { resolveApiToken } from './api/auth.js';
 import { type RunningControlApi, startControlApi } from './api/server.js';
 import { describeConfigReadError, formatIssues, loadConfigFile, readConfigFileText } from './config/load.js';
@@ -72,8 +73,19 @@ if (restored) {
   if (result.kind !== 'applied') fail(`spooky-control: cannot apply ${file}: ${result.kind}`);
 }
 
+// A root-started data plane drops to security.privileges: the socket must be reachable for it.
+// The account is checked here, before anything is bound.
+let dataplaneAccount: ServiceAccount | undefined;
+const privileges = config.security.privileges;
+if (privileges.enabled && process.getuid?.() === 0) {
+  try {
+    dataplaneAccount = resolveServiceAccount(privileges.user, privileges.group);
+  } catch (e) {
+    fail(`spooky-control: security.privileges: ${(e as Error).message}`);
+  }
+}
 try {
-  await server.start();
+  await server.start(dataplaneAccount);
 } catch (e) {
   fail(`spooky-control: cannot listen on control.socket ${bootstrap.control.socket}: ${(e as Error).message}`);
 }

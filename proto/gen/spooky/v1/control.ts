@@ -177,6 +177,12 @@ export interface Log {
 export interface BackendStates {
   epoch: number;
   states: BackendState[];
+  /**
+   * The whole table (sent on connect and after every apply): the data plane replaces what it
+   * holds, whatever its epoch, so it never keeps a state the control plane does not have (a
+   * restarted control plane counts epochs from 1 again).
+   */
+  full: boolean;
 }
 
 export interface BackendState {
@@ -2686,7 +2692,7 @@ export const Log: MessageFns<Log> = {
 };
 
 function createBaseBackendStates(): BackendStates {
-  return { epoch: 0, states: [] };
+  return { epoch: 0, states: [], full: false };
 }
 
 export const BackendStates: MessageFns<BackendStates> = {
@@ -2696,6 +2702,9 @@ export const BackendStates: MessageFns<BackendStates> = {
     }
     for (const v of message.states) {
       BackendState.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.full !== false) {
+      writer.uint32(24).bool(message.full);
     }
     return writer;
   },
@@ -2729,6 +2738,14 @@ export const BackendStates: MessageFns<BackendStates> = {
             message.states.push(BackendState.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.full = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2745,6 +2762,7 @@ export const BackendStates: MessageFns<BackendStates> = {
     return {
       epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
       states: globalThis.Array.isArray(object?.states) ? object.states.map((e: any) => BackendState.fromJSON(e)) : [],
+      full: isSet(object.full) ? globalThis.Boolean(object.full) : false,
     };
   },
 
@@ -2756,6 +2774,9 @@ export const BackendStates: MessageFns<BackendStates> = {
     if (message.states?.length) {
       obj.states = message.states.map((e) => BackendState.toJSON(e));
     }
+    if (message.full !== false) {
+      obj.full = message.full;
+    }
     return obj;
   },
 
@@ -2766,6 +2787,7 @@ export const BackendStates: MessageFns<BackendStates> = {
     const message = createBaseBackendStates();
     message.epoch = object.epoch ?? 0;
     message.states = object.states?.map((e) => BackendState.fromPartial(e)) || [];
+    message.full = object.full ?? false;
     return message;
   },
 };
