@@ -4,7 +4,7 @@
  * is bound rather than after the `listening` line.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, statSync } from 'node:fs';
 
 /** The numeric id of `name` in `database` (`passwd` or `group`), or null when there is none. */
 function lookup(database: 'passwd' | 'group', name: string): number | null {
@@ -45,4 +45,23 @@ export function resolveServiceAccount(user: string, group: string): ServiceAccou
       `group ${group} does not exist; create it (groupadd --system ${group}) or change security.privileges.group`,
     );
   return { uid, gid };
+}
+
+/**
+ * Gives group `gid` read, write and search access to `dir`, a directory this process owns (a
+ * root-started spooky-control sharing its state_dir with the data plane it runs beside). Returns
+ * true, or why it did not: a directory of someone else's, or a shared sticky one, is left alone.
+ */
+export function shareDirectoryWithGroup(dir: string, gid: number): true | string {
+  try {
+    const st = statSync(dir);
+    if (st.gid === gid && (st.mode & 0o070) === 0o070) return true;
+    if (st.uid !== process.getuid?.()) return `owned by uid ${st.uid}, not by this process`;
+    if ((st.mode & 0o1000) !== 0) return 'a shared sticky directory';
+    chownSync(dir, -1, gid);
+    chmodSync(dir, (st.mode & 0o7777) | 0o070);
+    return true;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
