@@ -96,6 +96,57 @@ describe('control plane and data plane agree', () => {
     assert.equal((await fetch(`${cp.apiUrl}/ready`)).status, 200);
   });
 
+  it('a restarted spooky-control replaces the health states a data plane holds, whatever their epoch', async () => {
+    let backend = await startDemoBackend('r');
+    const port = backend.port;
+    const s = newSetup();
+    writeFileSync(
+      s.file,
+      config(
+        s,
+        `  web:\n    backends:\n      - id: r\n        address: "${backend.origin}"\n        health_check: { interval: 200, failure_threshold: 1, success_threshold: 1, cooldown_ms: 0 }\n`,
+      ),
+    );
+    let { cp, dp } = await pair(s);
+    assert.equal(
+      (
+        await until(
+          5000,
+          () => get(dp.port),
+          (r) => r.status === 200,
+        )
+      ).status,
+      200,
+    );
+    await backend.close(); // down: unhealthy on both sides
+    assert.equal(
+      (
+        await until(
+          5000,
+          () => get(dp.port),
+          (r) => r.status === 503,
+        )
+      ).status,
+      503,
+    );
+    cp.proc.kill('SIGKILL');
+    await cp.exited;
+    backend = await startDemoBackend('r', { port });
+    backends.push(backend);
+    cp = await startControl(s.file);
+    daemons.push(cp);
+    const state = async () =>
+      JSON.parse((await spooky(s, cp, 'backends', '--json')).stdout).backends[0].state as string;
+    assert.equal(await until(5000, state, (v) => v === 'healthy'), 'healthy');
+    // The new control plane numbers its states from 1 again: the data plane must still take them.
+    const r = await until(
+      5000,
+      () => get(dp.port),
+      (x) => x.status === 200,
+    );
+    assert.deepEqual(r, { status: 200, backend: 'r' });
+  });
+
   it('kill -9 of spooky-control during an apply: after its restart no version is reused', async () => {
     for (const name of ['a', 'b', 'c']) backends.push(await startDemoBackend(name));
     const origin = (name: string) => backends.find((b) => b.name === name)?.origin;
