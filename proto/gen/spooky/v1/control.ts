@@ -172,7 +172,8 @@ export interface Log {
 
 /**
  * Health and operator overrides, sent on their own so a flapping backend never re-sends the
- * whole snapshot. Each message carries only the backends that changed.
+ * whole snapshot. spooky-control sends its whole table (full = true); a message without `full`
+ * would carry only the backends that changed.
  */
 export interface BackendStates {
   epoch: number;
