@@ -257,6 +257,17 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       assert.match(post?.agent ?? '', /^spooky\/\d+\.\d+\.\d+/);
     });
 
+    it('with no data plane connected: a clear warning and exit 3, not success', async () => {
+      overrides['POST /v1/config'] = [200, { version: 5, unchanged: false, dataplanes: [] }];
+      const r = await spooky(['apply', configFile]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /\npushed: version 5\nwarning: no data plane is connected: version 5 is saved/);
+      assert.doesNotMatch(r.stderr, /ACKed/);
+      const j = await spooky(['apply', configFile, '--json']);
+      assert.equal(j.code, 3);
+      assert.equal(JSON.parse(j.stdout).version, 5);
+    });
+
     it('says when the config is unchanged', async () => {
       overrides['POST /v1/config'] = [200, { version: 3, unchanged: true, dataplanes: [] }];
       const r = await spooky(['apply', configFile]);

@@ -80,12 +80,19 @@ function outcomeLine(d: DataPlaneOutcome): string {
   return `${d.node_id}: ${what}${d.restart_required ? ' (restart of spooky-dataplane required)' : ''}`;
 }
 
+/**
+ * Exit code of an apply the control plane took while no data plane was connected: the config is
+ * saved and current, but nothing serves it yet (a script must not take that for success).
+ */
+export const EXIT_NO_DATAPLANE = 3;
+
 /** Shared by apply and rollback: the outcome of POST /v1/config or /v1/config/rollback. */
 function reportApply(res: ControlResponse<ApplyBody | ErrorBody>, source: string, json: boolean): number {
   const ok = res.status === 200;
+  const served = !ok || (res.body as ApplyBody).unchanged || (res.body as ApplyBody).dataplanes.length > 0;
   if (json) {
     printJson(res.body);
-    return ok ? 0 : 1;
+    return ok ? (served ? 0 : EXIT_NO_DATAPLANE) : 1;
   }
   if (ok) {
     const b = res.body as ApplyBody;
@@ -94,9 +101,14 @@ function reportApply(res: ControlResponse<ApplyBody | ErrorBody>, source: string
       return 0;
     }
     err(`pushed: version ${b.version}`);
+    if (!served) {
+      err(
+        `warning: no data plane is connected: version ${b.version} is saved and each data plane gets it when it connects, but nothing serves it now (see spooky dataplanes; a data plane that cannot reach control.socket logs why)`,
+      );
+      return EXIT_NO_DATAPLANE;
+    }
     const acked = b.dataplanes.filter((d) => d.result === 'ack').length;
-    const none = b.dataplanes.length === 0 ? ' (none connected)' : '';
-    err(`${acked} of ${plural(b.dataplanes.length, 'data plane')} ACKed${none}`);
+    err(`${acked} of ${plural(b.dataplanes.length, 'data plane')} ACKed`);
     for (const d of b.dataplanes) if (d.result !== 'ack') err(outcomeLine(d));
     return 0;
   }

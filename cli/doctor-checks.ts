@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
+import { getCACertificates } from 'node:tls';
 import { analyseBackendAddress } from '../controlplane/config/address.js';
 import { formatIssues, type LoadResult } from '../controlplane/config/load.js';
 import type { RuntimeBackend, RuntimeConfig } from '../controlplane/config/runtime.js';
@@ -43,6 +44,11 @@ export interface DoctorEnv {
   nodePath: string;
   /** The QUIC engine and the advisories that apply to it. */
   quicStack: QuicStack;
+  /**
+   * The CA certificates (PEM) clients trust: Node's bundled Mozilla store, NODE_EXTRA_CA_CERTS and
+   * the system store, as a browser on this host would; `spooky doctor --ca-file` adds a private CA.
+   */
+  trustedCas: () => readonly string[];
 }
 
 export const RMEM_MAX = 67_108_864;
@@ -62,8 +68,50 @@ export function doctorEnv(overrides: Partial<DoctorEnv> = {}): DoctorEnv {
     nodeVersion: process.versions.node,
     nodePath: process.execPath,
     quicStack: quicStack(),
+    trustedCas: systemTrustStore,
     ...overrides,
   };
+}
+
+let trustStore: readonly string[] | null = null;
+/** Node's default CAs (bundled + NODE_EXTRA_CA_CERTS) and the operating system's store. */
+export function systemTrustStore(): readonly string[] {
+  if (trustStore === null) {
+    let system: string[] = [];
+    try {
+      system = getCACertificates('system');
+    } catch {
+      // no readable system store: the bundled one still decides
+    }
+    trustStore = [...new Set([...getCACertificates('default'), ...system])];
+  }
+  return trustStore;
+}
+
+/** How a certificate chain ends: at a trusted CA, or where it stops and why. */
+export type ChainVerdict =
+  | { trusted: true; root: X509Certificate }
+  | { trusted: false; selfSigned: boolean; stopsAt: X509Certificate };
+
+/**
+ * Follows `chain` (leaf first, as served) from the leaf to a CA in `trusted`, as a client does:
+ * at each step a trusted CA that issued and signed the current certificate ends it; otherwise a
+ * served intermediate that did so is the next step. Signatures are checked, names alone are not
+ * enough.
+ */
+export function verifyChain(chain: readonly X509Certificate[], trusted: readonly X509Certificate[]): ChainVerdict {
+  const signedBy = (cert: X509Certificate, by: X509Certificate) => cert.checkIssued(by) && cert.verify(by.publicKey);
+  let cur = chain[0];
+  const seen = new Set<X509Certificate>([cur]);
+  for (let depth = 0; depth < 10; depth++) {
+    const root = trusted.find((ca) => signedBy(cur, ca));
+    if (root) return { trusted: true, root };
+    const next = chain.find((c) => !seen.has(c) && signedBy(cur, c));
+    if (!next) break;
+    seen.add(next);
+    cur = next;
+  }
+  return { trusted: false, selfSigned: signedBy(cur, cur), stopsAt: cur };
 }
 
 type Make = (detail: string, fix?: string) => CheckResult;
@@ -118,18 +166,35 @@ function certificates(cfg: DoctorConfig, c: Record<CheckStatus, Make>): X509Cert
 
 const cn = (name: string) => /^CN=(.*)$/m.exec(name)?.[1] ?? name.replace(/\n/g, ', ');
 
-export function checkTlsTrusted(cfg: DoctorConfig): CheckResult {
+export function checkTlsTrusted(cfg: DoctorConfig, env: DoctorEnv): CheckResult {
   const c = check('tls-trusted', 'TLS certificate from a trusted CA');
   const certs = certificates(cfg, c);
   if (!Array.isArray(certs)) return certs;
   const leaf = certs[0];
-  if (leaf.issuer === leaf.subject && leaf.verify(leaf.publicKey)) {
-    return c.fail(
-      `${cfg.cert}: ${cn(leaf.subject)} is self-signed; HTTP/3 clients reject it`,
-      `use a certificate from a CA (e.g. certbot certonly --standalone -d HOST) and point listen.tls.cert at its fullchain.pem`,
-    );
+  const fromCa = `use a certificate from a CA (e.g. certbot certonly --standalone -d HOST) and point listen.tls.cert at its fullchain.pem`;
+  const trusted: X509Certificate[] = [];
+  for (const pem of env.trustedCas()) {
+    try {
+      trusted.push(new X509Certificate(pem));
+    } catch {
+      // one unparsable store entry does not make the others useless
+    }
   }
-  return c.pass(`${cn(leaf.subject)} issued by ${cn(leaf.issuer)}`);
+  const verdict = verifyChain(certs, trusted);
+  if (verdict.trusted)
+    return c.pass(`${cn(leaf.subject)} issued by ${cn(leaf.issuer)}, trusted via ${cn(verdict.root.subject)}`);
+  if (verdict.stopsAt === leaf && verdict.selfSigned)
+    return c.fail(`${cfg.cert}: ${cn(leaf.subject)} is self-signed; HTTP/3 clients reject it`, fromCa);
+  const end = verdict.stopsAt;
+  if (verdict.selfSigned)
+    return c.fail(
+      `${cfg.cert}: the chain ends at ${cn(end.subject)}, a CA this host's trust store does not have; browsers reject it`,
+      `${fromCa}; for a private CA that every client trusts, run spooky doctor --ca-file CA.pem`,
+    );
+  return c.fail(
+    `${cfg.cert}: ${cn(end.subject)} is issued by ${cn(end.issuer)}, which is neither in the file nor a trusted CA (a missing intermediate, or a private CA)`,
+    `point listen.tls.cert at the full chain (fullchain.pem: leaf, then intermediates); ${fromCa}`,
+  );
 }
 
 export function checkTlsExpiry(cfg: DoctorConfig, env: DoctorEnv): CheckResult {
@@ -386,7 +451,7 @@ export function checkQuicStack(env: DoctorEnv): CheckResult {
 /** Every check, in the checklist's order. */
 export async function runChecks(cfg: DoctorConfig, env: DoctorEnv): Promise<CheckResult[]> {
   return [
-    checkTlsTrusted(cfg),
+    checkTlsTrusted(cfg, env),
     checkTlsExpiry(cfg, env),
     checkKeyPermissions(cfg, env),
     checkConfigValid(cfg),

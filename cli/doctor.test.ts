@@ -22,7 +22,9 @@ import {
   checkQuicStack,
   checkRollback,
   checkTlsExpiry,
+  checkTlsTrusted,
   doctorEnv,
+  systemTrustStore,
 } from './doctor-checks.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -155,7 +157,8 @@ control:
     writeFiles(tmp, { [name]: yaml });
     return join(tmp, name);
   }
-  const hostArgs = (procRoot = proc) => ['--proc-root', procRoot, '--etc-root', etc];
+  // The test CA stands for a public one: trusted through --ca-file (the tests below go without).
+  const hostArgs = (procRoot = proc) => ['--proc-root', procRoot, '--etc-root', etc, '--ca-file', join(ca, 'ca.pem')];
 
   before(async () => {
     const openssl = (...args: string[]) =>
@@ -170,6 +173,24 @@ control:
     );
     const read = (f: string) => readFileSync(join(ca, f), 'utf8');
     writeFiles(ca, { 'fullchain.pem': read('leaf.pem') + read('ca.pem'), 'leaf-0644.key': read('leaf.key') });
+    // Same issuer name as the test CA, another key: only a signature check tells them apart.
+    openssl(
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'fake-ca.key',
+      '-out',
+      'fake-ca.pem',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=Spooky Test CA',
+    );
+    openssl(
+      ...['x509', '-req', '-in', 'leaf.csr', '-CA', 'fake-ca.pem', '-CAkey', 'fake-ca.key', '-set_serial', '3'],
+      ...['-days', '30', '-extfile', 'ext.cnf', '-out', 'forged.pem'],
+    );
     chmodSync(join(ca, 'leaf.key'), 0o640);
     chmodSync(join(ca, 'leaf-0644.key'), 0o644);
     const self = generateSelfSigned(join(tmp, 'self'));
@@ -213,10 +234,53 @@ control:
 
     const human = await doctor('--config', file, ...hostArgs());
     assert.equal(human.code, 0, human.stdout + human.stderr);
-    assert.match(human.stdout, /^PASS {2}TLS certificate from a trusted CA — localhost issued by Spooky Test CA$/m);
+    assert.match(
+      human.stdout,
+      /^PASS {2}TLS certificate from a trusted CA — localhost issued by Spooky Test CA, trusted via Spooky Test CA$/m,
+    );
     assert.doesNotMatch(human.stdout, /^FAIL /m);
     assert.match(human.stdout, /^WARN {2}QUIC engine without known advisories — quiche 0\.18\.0 /m);
     assert.match(human.stdout, /^14 checks: 13 pass, 1 warn, 0 fail$/m);
+  });
+
+  test('trusted CA: the chain is verified against the trust store, not only for a self-signed leaf', async () => {
+    const system = doctorEnv();
+    const trusted = (cert: string, env = system) =>
+      checkTlsTrusted(readDoctorConfig(config('t.yaml', { cert }), env), env);
+    const self = trusted(selfSigned().cert);
+    assert.equal(self.status, 'fail');
+    assert.match(self.detail, /localhost is self-signed; HTTP\/3 clients reject it/);
+    // A private CA that no client trusts: signed, but not by anyone a browser knows.
+    const privateCa = trusted(join(ca, 'fullchain.pem'));
+    assert.equal(privateCa.status, 'fail', privateCa.detail);
+    assert.match(privateCa.detail, /the chain ends at Spooky Test CA, a CA this host's trust store does not have/);
+    assert.match(privateCa.fix, /--ca-file/);
+    const leafOnly = trusted(join(ca, 'leaf.pem'));
+    assert.equal(leafOnly.status, 'fail');
+    assert.match(
+      leafOnly.detail,
+      /localhost is issued by Spooky Test CA, which is neither in the file nor a trusted CA/,
+    );
+    assert.match(leafOnly.fix, /fullchain\.pem/);
+    // Trusted once the CA is in the store, with or without the root in the served chain.
+    const withCa = doctorEnv({ trustedCas: () => [...systemTrustStore(), readFileSync(join(ca, 'ca.pem'), 'utf8')] });
+    assert.equal(trusted(join(ca, 'fullchain.pem'), withCa).status, 'pass');
+    assert.equal(trusted(join(ca, 'leaf.pem'), withCa).status, 'pass');
+    // A certificate that names the CA as issuer but is signed by another key is not trusted.
+    assert.equal(trusted(join(ca, 'forged.pem'), withCa).status, 'fail');
+    // The CA added the way Node adds one for every client, NODE_EXTRA_CA_CERTS, counts as trusted.
+    const viaEnv = await new Promise<Run>((done, fail) => {
+      const args = ['--input-type=module', '-e', ENTRY, '--', 'doctor', '--config', config('t.yaml'), '--json'];
+      const env = { ...process.env, NODE_EXTRA_CA_CERTS: join(ca, 'ca.pem') };
+      const child = spawn(process.execPath, args, { cwd: REPO, env });
+      let [stdout, stderr] = ['', ''];
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', fail);
+      child.on('close', (code) => done({ code, stdout, stderr }));
+    });
+    const viaEnvCheck = byId(JSON.parse(viaEnv.stdout).checks, 'tls-trusted');
+    assert.equal(viaEnvCheck.status, 'pass', viaEnvCheck.detail);
   });
 
   test('-c, which the root program takes, names the config too', async () => {
@@ -304,7 +368,10 @@ control:
 
   test('expiry: warn within 14 days, fail once expired', () => {
     const cfg = readDoctorConfig(config('good.yaml'), doctorEnv());
-    const validTo = Date.parse(new X509Certificate(readFileSync(join(ca, 'leaf.pem'))).validTo);
+    // The check reports the first certificate of the chain to expire (the CA may be a second ahead).
+    const validTo = Math.min(
+      ...['leaf.pem', 'ca.pem'].map((f) => Date.parse(new X509Certificate(readFileSync(join(ca, f))).validTo)),
+    );
     const soon = checkTlsExpiry(cfg, doctorEnv({ now: new Date(validTo - 5 * 86_400_000) }));
     assert.equal(soon.status, 'warn');
     assert.match(soon.detail, /in 5 days/);

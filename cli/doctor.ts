@@ -16,6 +16,7 @@ import {
   type DoctorEnv,
   doctorEnv,
   runChecks,
+  systemTrustStore,
 } from './doctor-checks.js';
 import { exitAfterOutput } from './exit.js';
 
@@ -132,6 +133,7 @@ interface DoctorOptions {
   procRoot?: string;
   etcRoot?: string;
   nodeVersion?: string;
+  caFile?: string;
 }
 
 export function registerDoctorCommand(program: Command): void {
@@ -140,6 +142,7 @@ export function registerDoctorCommand(program: Command): void {
     .description('check the config and this host against the production checklist, with the fix for each problem')
     .option('-c, --config <file>', `YAML config file (default: ${DEFAULT_CONFIG_FILE})`)
     .option('--json', 'machine-readable output: { ok, checks: [{ id, title, status, detail, fix }] }')
+    .option('--ca-file <file>', 'also trust the CA certificates in this PEM file (a private CA every client trusts)')
     .addOption(new Option('--proc-root <dir>').hideHelp())
     .addOption(new Option('--etc-root <dir>').hideHelp())
     .addOption(new Option('--node-version <version>').hideHelp())
@@ -152,6 +155,13 @@ export function registerDoctorCommand(program: Command): void {
       if (o.nodeVersion !== undefined) env.nodeVersion = o.nodeVersion;
       let code: number;
       try {
+        if (o.caFile !== undefined) {
+          const pems = readRegularTextFile(o.caFile, PEM_MAX_BYTES).match(
+            /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g,
+          );
+          if (!pems) throw new Error(`--ca-file ${o.caFile}: no PEM certificate`);
+          env.trustedCas = () => [...systemTrustStore(), ...pems];
+        }
         code = await runDoctor(o.config ?? DEFAULT_CONFIG_FILE, { json: o.json ?? false, env });
       } catch (e) {
         process.stderr.write(`spooky doctor: ${(e as Error).message}\n`);

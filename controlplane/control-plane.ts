@@ -104,7 +104,11 @@ export class ControlPlane implements ControlApiHandlers {
   private statesEpoch = 0;
   private readonly startedAt = Date.now();
 
-  constructor(private readonly opts: ControlPlaneOptions) {}
+  constructor(private readonly opts: ControlPlaneOptions) {
+    // Versions only grow: even one offered just before a crash (reserved on disk) is never reused.
+    this.lastVersion = opts.store.highestVersion();
+    opts.server.onHello((servedVersion) => this.adoptServedVersion(servedVersion));
+  }
 
   get version(): number {
     return this.active?.record.version ?? 0;
@@ -127,7 +131,7 @@ export class ControlPlane implements ControlApiHandlers {
       this.opts.log.error({ err: (e as Error).message }, 'the persisted applied config cannot be loaded; ignoring it');
       return null;
     }
-    this.lastVersion = record.version;
+    this.lastVersion = Math.max(this.lastVersion, record.version);
     this.activate(record, loaded.config, runtime);
     return record;
   }
@@ -180,6 +184,15 @@ export class ControlPlane implements ControlApiHandlers {
       this.opts.log.error({ version, by }, message);
       return { kind: 'failed', message };
     }
+    try {
+      // Persisted before any data plane can serve it: a crash during the push cannot reuse it.
+      this.opts.store.reserveVersion(version);
+    } catch (e) {
+      staged.abort();
+      const message = `cannot save the applied config under control.state_dir: ${(e as Error).message}; nothing changed`;
+      this.opts.log.error({ version, by }, message);
+      return { kind: 'failed', message };
+    }
     const snapshot = encodeSnapshot(prepared.runtime, version, randomBytes(8).toString('hex'));
     const outcomes = await this.opts.server.push(snapshot, this.opts.ackTimeoutMs ?? 10_000);
     if (this.opts.registry) ControlPlaneMetrics.for(this.opts.registry).recordApply(outcomes);
@@ -208,11 +221,47 @@ export class ControlPlane implements ControlApiHandlers {
   private async revert(outcomes: DataPlaneOutcome[]): Promise<void> {
     const cur = this.active;
     if (!cur || !outcomes.some((o) => o.result === 'ack')) return;
-    const version = ++this.lastVersion;
-    const snapshot = { ...cur.snapshot, version, nonce: randomBytes(8).toString('hex') };
+    const snapshot = this.reissue(cur);
     await this.opts.server.push(snapshot, this.opts.ackTimeoutMs ?? 10_000);
+  }
+
+  /** The active config under a new version (persisted first), made current. */
+  private reissue(cur: Active): Snapshot {
+    const version = ++this.lastVersion;
+    try {
+      this.opts.store.reserveVersion(version);
+    } catch (e) {
+      // The adoption on reconnect still keeps versions growing should this be lost.
+      this.opts.log.warn({ version, err: (e as Error).message }, 'cannot record the version under control.state_dir');
+    }
+    const snapshot = { ...cur.snapshot, version, nonce: randomBytes(8).toString('hex') };
     this.active = { ...cur, snapshot };
     this.opts.server.setCurrent(snapshot);
+    return snapshot;
+  }
+
+  /**
+   * A data plane said hello serving `servedVersion`. One ahead of us serves a version this control
+   * plane never committed (it was killed during an apply, or its state_dir was restored): adopt the
+   * number, so it is never reused, and move that data plane back to the active config under a
+   * newer version rather than an older one.
+   */
+  private adoptServedVersion(servedVersion: number): void {
+    if (servedVersion > this.lastVersion) {
+      this.lastVersion = servedVersion;
+      try {
+        this.opts.store.reserveVersion(servedVersion);
+      } catch (e) {
+        this.opts.log.warn({ err: (e as Error).message }, 'cannot record the version under control.state_dir');
+      }
+    }
+    const cur = this.active;
+    if (!cur || this.applying || servedVersion <= cur.snapshot.version) return;
+    const snapshot = this.reissue(cur);
+    this.opts.log.warn(
+      { served_version: servedVersion, version: snapshot.version, applied_version: cur.record.version },
+      'a data plane serves a version this control plane never committed; re-sending the applied config as a newer version',
+    );
   }
 
   private activate(record: AppliedRecord, config: Config, runtime: RuntimeConfig, snapshot?: Snapshot): void {
@@ -231,7 +280,9 @@ export class ControlPlane implements ControlApiHandlers {
       });
     }
     this.checker.update(healthTargets(config, runtime));
-    this.opts.server.setBackendStates(this.backendStates(), false);
+    // The whole table, every time: a backend's state may have changed with the config (a new
+    // server behind an id starts healthy) and data planes must hold what we hold.
+    this.opts.server.setBackendStates(this.backendStates(), true);
   }
 
   private checker: HealthChecker | null = null;
@@ -252,7 +303,7 @@ export class ControlPlane implements ControlApiHandlers {
         });
       }
     }
-    return { epoch: ++this.statesEpoch, states };
+    return { epoch: ++this.statesEpoch, states, full: true };
   }
 
   // ---------------------------------------------------------------- control API handlers
@@ -367,9 +418,12 @@ export class ControlPlane implements ControlApiHandlers {
     else {
       const served = this.opts.server.dataplanes().filter((d) => d.servedVersion === cur.snapshot.version);
       if (served.length === 0) reasons.push(`no data plane serves the current version ${cur.snapshot.version}`);
+      // operations.md: every pool needs a backend that is healthy and not drained. (The original
+      // asked for one healthy backend overall; with one pool the two rules agree.)
       for (const pool of cur.runtime.pools.values()) {
-        if (!pool.backends.some((b) => !this.drained.has(b.id)))
-          reasons.push(`pool ${pool.name} has no backend in service`);
+        if (pool.backends.some((b) => !this.drained.has(b.id) && (this.checker?.isHealthy(b.id) ?? true))) continue;
+        const why = pool.backends.map((b) => `${b.id} ${this.drained.has(b.id) ? 'drained' : 'unhealthy'}`);
+        reasons.push(`pool ${pool.name} has no healthy backend in service (${why.join(', ')})`);
       }
     }
     return { ready: reasons.length === 0, reasons };

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createLogger, describeOpenError } from '../lib/log.js';
 import { VERSION_LINE } from '../lib/node-runtime.js';
+import { resolveServiceAccount, type ServiceAccount, shareDirectoryWithGroup } from '../lib/system-accounts.js';
 import { resolveApiToken } from './api/auth.js';
 import { type RunningControlApi, startControlApi } from './api/server.js';
 import { describeConfigReadError, formatIssues, loadConfigFile, readConfigFileText } from './config/load.js';
@@ -53,11 +54,31 @@ try {
   fail(`spooky-control: cannot open log.file ${bootstrap.logFile}: ${describeOpenError(e)}`);
 }
 
+// A root-started data plane drops to security.privileges: the socket must be reachable for it.
+// The account is checked here, before anything is bound.
+let dataplaneAccount: ServiceAccount | undefined;
+const privileges = config.security.privileges;
+if (privileges.enabled && process.getuid?.() === 0) {
+  try {
+    dataplaneAccount = resolveServiceAccount(privileges.user, privileges.group);
+  } catch (e) {
+    fail(`spooky-control: security.privileges: ${(e as Error).message}`);
+  }
+}
 const store = new AppliedStore(bootstrap.control.stateDir);
 try {
   store.init();
 } catch (e) {
   fail(`spooky-control: cannot use control.state_dir ${bootstrap.control.stateDir}: ${(e as Error).message}`);
+}
+if (dataplaneAccount) {
+  // The dropped data plane caches its snapshot there (as it does when both run as the service user).
+  const shared = shareDirectoryWithGroup(bootstrap.control.stateDir, dataplaneAccount.gid);
+  if (shared !== true)
+    log.warn(
+      { state_dir: bootstrap.control.stateDir, reason: shared },
+      'the data plane cannot cache its snapshot here',
+    );
 }
 const server = new SnapshotServer(bootstrap.control.socket, log);
 // The metrics endpoint that serves it arrives with the operations work; the series exist now.
@@ -80,7 +101,7 @@ if (restored) {
 }
 
 try {
-  await server.start();
+  await server.start(dataplaneAccount);
 } catch (e) {
   fail(`spooky-control: cannot listen on control.socket ${bootstrap.control.socket}: ${(e as Error).message}`);
 }

@@ -23,10 +23,19 @@ export class BackendStates {
     return this.states.get(id);
   }
 
-  /** Applies one update; returns false for a stale epoch. */
-  update(epoch: number, states: ReadonlyArray<{ backendId: string; healthy: boolean; drained: boolean }>): boolean {
-    if (epoch <= this.epoch) return false;
+  /**
+   * Applies one update; returns false for a stale epoch. A `full` table replaces everything held,
+   * whatever its epoch: it comes from a (possibly restarted) control plane on connect or after an
+   * apply, and nothing it does not say may survive it.
+   */
+  update(
+    epoch: number,
+    states: ReadonlyArray<{ backendId: string; healthy: boolean; drained: boolean }>,
+    full = false,
+  ): boolean {
+    if (!full && epoch <= this.epoch) return false;
     this.epoch = epoch;
+    if (full) this.states.clear();
     for (const s of states) this.states.set(s.backendId, { healthy: s.healthy, drained: s.drained });
     return true;
   }

@@ -16,6 +16,7 @@ import {
 } from '../controlplane/config/runtime.js';
 import { decodeSnapshot } from '../controlplane/snapshot/codec.js';
 import { createLogger, describeOpenError, setLogLevel } from '../lib/log.js';
+import { resolveServiceAccount } from '../lib/system-accounts.js';
 import { VERSION } from '../lib/version.js';
 import { ControlClient } from './control/client.js';
 import { readSnapshotCache, writeSnapshotCache } from './control/snapshot-cache.js';
@@ -76,6 +77,17 @@ export async function runDataPlane(file: string): Promise<void> {
   }
   setLogLevel(log, runtime.log.level);
 
+  const privileges = loaded.config.security.privileges;
+  const dropping = privileges.enabled && process.getuid?.() === 0;
+  if (dropping) {
+    // A missing account fails now, before anything is bound, not after the `listening` line.
+    try {
+      resolveServiceAccount(privileges.user, privileges.group);
+    } catch (e) {
+      fail(`spooky-dataplane: security.privileges: ${(e as Error).message}`);
+    }
+  }
+
   const dp = new DataPlane(runtime, log, version);
   try {
     await dp.start();
@@ -91,8 +103,7 @@ export async function runDataPlane(file: string): Promise<void> {
     fail(`spooky-dataplane: cannot start: ${why}`);
   }
 
-  const privileges = loaded.config.security.privileges;
-  if (privileges.enabled && process.getuid?.() === 0) {
+  if (dropping) {
     // Listeners are bound: nothing below needs root.
     try {
       const { uid, gid } = dropPrivileges(privileges.user, privileges.group);
@@ -127,7 +138,7 @@ export async function runDataPlane(file: string): Promise<void> {
       }
       return outcome;
     },
-    onBackendStates: (m) => dp.backendStates.update(m.epoch, m.states),
+    onBackendStates: (m) => dp.backendStates.update(m.epoch, m.states, m.full),
     // Tests shorten it to see gauges settle quickly; operators have no reason to.
     statsIntervalMs: Number(process.env.SPOOKY_STATS_INTERVAL_MS) || 5000,
     stats: (advanceRate) => dp.stats(advanceRate),

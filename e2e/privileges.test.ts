@@ -5,9 +5,9 @@
  * (CI runs as root); skipped otherwise.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -51,7 +51,7 @@ function ensureUser(): { uid: number; gid: number } {
   return { uid, gid };
 }
 
-function config(dir: string, port: number, backend: string, privileges: boolean): string {
+function config(dir: string, port: number, backend: string, privileges: boolean, user = USER): string {
   const cert = generateSelfSigned(join(dir, 'certs'));
   return `listen:
   address: 127.0.0.1
@@ -62,9 +62,46 @@ upstream:
     backends: [{ id: w, address: "${backend}" }]
 log: { level: info, format: json }
 security:
-  privileges: { enabled: ${privileges}, user: ${USER}, group: ${USER} }
-control: { socket: ${join(dir, 'none.sock')}, state_dir: ${join(dir, 'state')} }
+  privileges: { enabled: ${privileges}, user: ${user}, group: ${user} }
+observability: { control_api: { port: 0 }, metrics: { enabled: false } }
+control: { socket: ${join(dir, 'run', 'control.sock')}, state_dir: ${join(dir, 'state')} }
 `;
+}
+
+/** `spooky run --config file`, its JSON log lines collected from both daemons. */
+function spookyRun(file: string): {
+  proc: ChildProcess;
+  lines: () => Array<Record<string, unknown>>;
+  out: () => string;
+} {
+  const proc = spawn(process.execPath, [join(DIST, 'cli/main.js'), 'run', '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const lines = () =>
+    out.split('\n').flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  return { proc, lines, out: () => out };
+}
+
+async function waitFor<T>(limitMs: number, get: () => T | undefined | Promise<T | undefined>): Promise<T | undefined> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const v = await get();
+    if (v !== undefined || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 describe('privileges', { skip: isRoot ? false : 'needs root (CI runs as root)' }, () => {
@@ -102,6 +139,92 @@ describe('privileges', { skip: isRoot ? false : 'needs root (CI runs as root)' }
     } finally {
       await dp.stop();
       await backend.close();
+    }
+  });
+
+  it('spooky run as root: the dropped data plane reaches the control plane and ACKs an apply', async () => {
+    ensureUser();
+    const backend = await startDemoBackend('priv');
+    const other = await startDemoBackend('priv2');
+    const dir = tempDir('spooky-priv-');
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'run'), { mode: 0o700 }); // root only: the service user cannot reach the socket yet
+    const port = await lowPort();
+    const file = join(dir, 'spooky.yaml');
+    writeFileSync(file, config(dir, port, backend.origin, true));
+    const run1 = spookyRun(file);
+    try {
+      const api = await waitFor(
+        15_000,
+        () => run1.lines().find((o) => o.component === 'control' && o.msg === 'listening')?.api,
+      );
+      assert.ok(api, run1.out());
+      const dropped = await waitFor(15_000, () => run1.lines().find((o) => o.msg === 'privileges dropped'));
+      assert.ok(dropped, run1.out());
+      // The socket belongs to the service account; its directory lets the group through.
+      const sock = statSync(join(dir, 'run', 'control.sock'));
+      const uid = Number(execFileSync('id', ['-u', USER]).toString());
+      assert.equal(sock.uid, uid);
+      assert.equal(statSync(join(dir, 'run')).mode & 0o010, 0o010);
+      const cli = (...args: string[]) =>
+        run(process.execPath, [
+          join(DIST, 'cli/main.js'),
+          ...args,
+          '--control',
+          `http://${String(api)}`,
+          '--config',
+          file,
+        ]);
+      const connected = await waitFor(15_000, async () => {
+        const d = JSON.parse((await cli('dataplanes', '--json')).stdout);
+        return d.dataplanes.length === 1 ? d : undefined;
+      });
+      assert.ok(connected, `the data plane never connected: ${run1.out()}`);
+      const next = join(dir, 'next.yaml');
+      writeFileSync(next, readFileSync(file, 'utf8').replace(backend.origin, other.origin));
+      const applied = await cli('apply', next);
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.match(applied.stderr, /1 of 1 data plane ACKed/);
+      assert.equal((await fetch(`http://${String(api)}/ready`)).status, 200);
+      const client = await H3ClientSession.connect('127.0.0.1', port, { insecure: true, serverName: 'localhost' });
+      const res = await client.fetch({ path: '/', authority: 'localhost' });
+      await client.close();
+      assert.equal(JSON.parse(res.body.toString()).backend, 'priv2');
+      assert.doesNotMatch(run1.out(), /control plane unreachable|cannot cache the snapshot/);
+    } finally {
+      run1.proc.kill('SIGTERM');
+      const t = setTimeout(() => run1.proc.kill('SIGKILL'), 10_000);
+      await new Promise((r) => run1.proc.once('exit', r));
+      clearTimeout(t);
+      await backend.close();
+      await other.close();
+    }
+  });
+
+  it('a missing socket directory or service user is named before anything is bound', async () => {
+    ensureUser();
+    const dir = tempDir('spooky-priv-');
+    const port = await lowPort();
+    const file = join(dir, 'spooky.yaml');
+    writeFileSync(file, config(dir, port, 'http://127.0.0.1:1', true));
+    // No `run` directory: spooky-control says so, in one line, without grpc-js's own.
+    const control = await run(process.execPath, [join(DIST, 'controlplane/main.js'), '--config', file]);
+    assert.equal(control.code, 1);
+    assert.equal(
+      control.stderr.trim(),
+      `spooky-control: cannot listen on control.socket ${join(dir, 'run', 'control.sock')}: its directory ${join(dir, 'run')} does not exist; create it (systemd: RuntimeDirectory=spooky; deploy/install.sh does) or set control.socket to a path in an existing directory`,
+    );
+    assert.doesNotMatch(control.stdout, /listening/);
+    // A user that does not exist: both daemons refuse before binding (no `listening` line).
+    writeFileSync(file, config(dir, port, 'http://127.0.0.1:1', true, 'spooky-nobody-here'));
+    for (const main of ['dataplane/main.js', 'controlplane/main.js']) {
+      const r = await run(process.execPath, [join(DIST, main), '--config', file]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.doesNotMatch(r.stdout, /listening/);
+      assert.match(
+        r.stderr,
+        /security\.privileges: user spooky-nobody-here does not exist; create it \(useradd --system spooky-nobody-here\)/,
+      );
     }
   });
 

@@ -27,8 +27,10 @@ interface SchemaKey {
 
 // Defaults zod applies but the input-mode JSON Schema cannot carry (the value is transformed
 // after parsing); keep in step with schema.ts.
-const DEFAULTS_OUTSIDE_JSON_SCHEMA: Record<string, string> = {
+const DEFAULTS_OUTSIDE_JSON_SCHEMA: Record<string, unknown> = {
   'upstream.NAME.backends[].health_check.expected_status': '2xx',
+  // Derived from the interval when absent (1000 at the default interval of 5000).
+  'upstream.NAME.backends[].health_check.timeout_ms': 1000,
 };
 
 function findDoc(): string {
@@ -186,6 +188,7 @@ test('the defaults kept outside the JSON Schema are the ones zod applies', () =>
   const applied = {
     'upstream.NAME.backends[].health_check.expected_status':
       parsed.upstream.web.backends[0].health_check?.expected_status,
+    'upstream.NAME.backends[].health_check.timeout_ms': parsed.upstream.web.backends[0].health_check?.timeout_ms,
   };
   assert.deepEqual(applied, DEFAULTS_OUTSIDE_JSON_SCHEMA);
 });

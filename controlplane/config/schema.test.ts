@@ -162,6 +162,20 @@ describe('ConfigSchema', () => {
     ]);
   });
 
+  it('derives the health check timeout from a short interval instead of refusing it', () => {
+    const hc = (health_check: Record<string, unknown>) => {
+      const input = minimal();
+      Object.assign(input.upstream.app.backends[0], { health_check });
+      return ConfigSchema.parse(input).upstream.app.backends[0].health_check;
+    };
+    assert.equal(hc({ interval: 500 })?.timeout_ms, 250);
+    assert.equal(hc({ interval: 100 })?.timeout_ms, 50);
+    assert.equal(hc({ interval: 2000 })?.timeout_ms, 1000);
+    assert.equal(hc({ interval: 60_000 })?.timeout_ms, 1000);
+    // What the operator wrote is kept, and still checked.
+    assert.equal(hc({ interval: 500, timeout_ms: 400 })?.timeout_ms, 400);
+  });
+
   it('rejects duplicate backend ids across pools and duplicate origins within a pool', () => {
     const input = {
       ...minimal(),

@@ -168,17 +168,24 @@ const expectedStatus = z
     { error: `${STATUS_FORMS}; a range must go from low to high` },
   );
 
+/** `health_check.timeout_ms` when absent: 1000 ms, or half the interval when that is shorter. */
+export function defaultProbeTimeoutMs(intervalMs: number): number {
+  return Math.min(1000, Math.floor(intervalMs / 2));
+}
+
 const HealthCheckSchema = z
   .strictObject({
     path: absolutePath('a request path').default('/health'),
     interval: int(100, 3_600_000).default(5000),
-    timeout_ms: int(1, 3_600_000).default(1000),
+    timeout_ms: int(1, 3_600_000).optional(),
     failure_threshold: int(1, 1000).default(3),
     success_threshold: int(1, 1000).default(2),
     cooldown_ms: int(0, 86_400_000).default(5000),
     method: oneOf(['GET', 'HEAD', 'OPTIONS']).default('GET'),
     expected_status: expectedStatus.default('2xx'),
   })
+  // Derived so a short interval alone is valid: the operator is never told about a value they did not write.
+  .transform((hc) => ({ ...hc, timeout_ms: hc.timeout_ms ?? defaultProbeTimeoutMs(hc.interval) }))
   .superRefine((hc, ctx) => {
     // A probe must finish before the next one is due.
     if (hc.timeout_ms >= hc.interval) {

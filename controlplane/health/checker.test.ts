@@ -246,6 +246,49 @@ describe('HealthChecker (fake clock)', () => {
   });
 });
 
+describe('HealthChecker: a changed health_check (fake clock)', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'] }));
+  afterEach(() => mock.timers.reset());
+
+  it('an unhealthy backend whose check is fixed stays unhealthy until the new check passes', async () => {
+    const h = setup();
+    h.answers.set('a', DOWN);
+    h.checker.update([{ backend: backend('a'), check: CHECK }]);
+    await advance(1600); // fails at 500 and 1500: unhealthy since 1500
+    assert.equal(h.checker.isHealthy('a'), false);
+    h.answers.set('a', OK);
+    h.checker.update([{ backend: backend('a'), check: { ...CHECK, path: '/ready', cooldownMs: 0 } }]);
+    assert.equal(h.checker.isHealthy('a'), false, 'not declared healthy by the apply itself');
+    assert.equal(h.checker.health()[0].since.getTime(), 1500, 'since is kept');
+    assert.equal(await h.value('spooky_backend_healthy', { pool: 'api', backend: 'a' }), 0);
+    await advance(2000); // the new check passes twice: a transition the data planes hear about
+    assert.deepEqual(h.transitions.at(-1), {
+      id: 'a',
+      t: { from: 'unhealthy', to: 'healthy', reason: '2 consecutive successes' },
+    });
+    assert.equal(h.checker.isHealthy('a'), true);
+    h.checker.stop();
+  });
+
+  it('a backend moved to another server, or whose check is removed, starts healthy', async () => {
+    const h = setup();
+    h.answers.set('a', DOWN);
+    h.answers.set('b', DOWN);
+    h.checker.update([
+      { backend: backend('a'), check: CHECK },
+      { backend: backend('b', 8081), check: CHECK },
+    ]);
+    await advance(1600);
+    assert.deepEqual([h.checker.isHealthy('a'), h.checker.isHealthy('b')], [false, false]);
+    h.checker.update([
+      { backend: backend('a', 9090), check: { ...CHECK, path: '/ready' } },
+      { backend: backend('b', 8081), check: null },
+    ]);
+    assert.deepEqual([h.checker.isHealthy('a'), h.checker.isHealthy('b')], [true, true]);
+    h.checker.stop();
+  });
+});
+
 describe('HealthChecker (real backend)', () => {
   const server = createServer((_req, res) => res.end('ok'));
   let checker: HealthChecker | undefined;

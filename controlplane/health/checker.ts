@@ -88,12 +88,16 @@ function metricsIn(registry: Registry): Metrics {
   };
 }
 
-/** What must be equal for a backend to keep its state across update(). */
+/** What must be equal for a backend to keep its entry (schedule and state) across update(). */
 function keyOf(t: HealthTarget): string {
-  const { pool, origin, protocol } = t.backend;
   const c = t.check;
   const check = c && [c.method, c.path, c.timeoutMs, c.expectedStatus, c.intervalMs, c.failureThreshold];
-  return JSON.stringify([pool, origin, protocol, check, c?.successThreshold, c?.cooldownMs]);
+  return JSON.stringify([serverOf(t.backend), check, c?.successThreshold, c?.cooldownMs]);
+}
+
+/** The server a backend id points at: while it stays the same, a new health_check keeps its state. */
+function serverOf(b: RuntimeBackend): string {
+  return JSON.stringify([b.pool, b.origin, b.protocol]);
 }
 
 export class HealthChecker {
@@ -122,6 +126,8 @@ export class HealthChecker {
       if (!wanted.has(target.backend.id)) wanted.set(target.backend.id, { target, key: keyOf(target) });
     }
     const next = new Map<string, Entry>();
+    /** Backends whose check changed but not their server: they keep their state (and since). */
+    const carried = new Map<string, { state: HealthState; since: number }>();
     for (const [id, entry] of this.#entries) {
       const w = wanted.get(id);
       if (w !== undefined && w.key === entry.key) {
@@ -129,17 +135,24 @@ export class HealthChecker {
         next.set(id, entry);
         if (entry.stopped) this.#begin(entry);
       } else {
+        // A fixed health_check (path, expected_status…) must not declare an unhealthy backend
+        // healthy before it has passed the new check: the data planes still avoid it.
+        if (w?.target.check && entry.machine && serverOf(w.target.backend) === serverOf(entry.backend))
+          carried.set(id, { state: entry.machine.state, since: entry.machine.since });
         this.#retire(entry, true);
       }
     }
     for (const [id, { target, key }] of wanted) {
       if (next.has(id)) continue;
       const now = this.#now();
+      const kept = carried.get(id);
       const entry: Entry = {
         backend: target.backend,
         check: target.check,
         key,
-        machine: target.check ? new HealthStateMachine(target.check, 'healthy', now) : null,
+        machine: target.check
+          ? new HealthStateMachine(target.check, kept?.state ?? 'healthy', kept?.since ?? now)
+          : null,
         createdAt: now,
         lastProbe: null,
         timer: undefined,
@@ -147,7 +160,7 @@ export class HealthChecker {
         probing: false,
         generation: 0,
       };
-      this.#metrics?.healthy.set({ pool: target.backend.pool, backend: id }, 1);
+      this.#metrics?.healthy.set({ pool: target.backend.pool, backend: id }, kept?.state === 'unhealthy' ? 0 : 1);
       next.set(id, entry);
       this.#begin(entry);
     }

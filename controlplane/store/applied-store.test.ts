@@ -56,4 +56,22 @@ describe('AppliedStore', () => {
     assert.throws(() => store.stage(record(3, 'three: 3\n')), /is a directory/);
     assert.deepEqual(readdirSync(join(dir, 'config')).sort(), ['current.json', 'current.yaml']);
   });
+
+  it('a reserved version survives a restart without any commit (a crash during the push)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-store-'));
+    dirs.push(dir);
+    const store = new AppliedStore(dir);
+    store.init();
+    assert.equal(store.highestVersion(), 0);
+    store.commit(record(1, 'one: 1\n'));
+    assert.equal(store.highestVersion(), 1);
+    store.stage(record(2, 'two: 2\n'));
+    store.reserveVersion(2);
+    // killed here: nothing committed
+    const again = new AppliedStore(dir);
+    assert.equal(again.current()?.version, 1);
+    assert.equal(again.highestVersion(), 2);
+    again.reserveVersion(1);
+    assert.equal(again.highestVersion(), 2, 'never goes down');
+  });
 });

@@ -2,12 +2,14 @@
  * The applied config on disk under `control.state_dir/config/`: `current.yaml` + `current.json`
  * (version, sha256, when, by whom, the directory relative paths resolve against) and the same
  * for `previous`, which `rollback` re-applies. Every write is atomic (lib/atomic-file.ts), the
- * previous pair first, so a crash leaves either the old or the new state.
+ * previous pair first, so a crash leaves either the old or the new state. `version` holds the
+ * highest version ever offered to a data plane, written before the offer, so a restart never
+ * numbers different content with a version a data plane may already serve.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type StagedFile, stageFile } from '../../lib/atomic-file.js';
+import { type StagedFile, stageFile, writeFileAtomic } from '../../lib/atomic-file.js';
 
 export interface AppliedRecord {
   version: number;
@@ -43,6 +45,27 @@ export class AppliedStore {
 
   previous(): AppliedRecord | null {
     return this.read('previous');
+  }
+
+  /**
+   * Durably records that `version` is about to be offered to data planes (call before the push):
+   * `highestVersion()` after any crash is at least this.
+   */
+  reserveVersion(version: number): void {
+    if (version <= this.highestVersion()) return;
+    writeFileAtomic(join(this.dir, 'version'), `${version}\n`, 0o640);
+  }
+
+  /** The highest version ever reserved or committed (0: none). */
+  highestVersion(): number {
+    let reserved = 0;
+    try {
+      const n = Number(readFileSync(join(this.dir, 'version'), 'utf8').trim());
+      if (Number.isSafeInteger(n) && n > 0) reserved = n;
+    } catch {
+      // absent: only the committed records count
+    }
+    return Math.max(reserved, this.current()?.version ?? 0, this.previous()?.version ?? 0);
   }
 
   /** Makes `record` current; the old current becomes previous. */

@@ -3,9 +3,11 @@
  * every data plane keeps one bidirectional stream open. It pushes snapshots and backend states,
  * collects ACK/NACK per version and never offers a node a version that node refused.
  */
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, type Stats as FileStats, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { ServiceAccount } from '../../lib/system-accounts.js';
 import {
   type BackendStates,
   type ControlPlaneMessage,
@@ -37,6 +39,31 @@ interface Peer {
   statsWaiters: Map<number, () => void>;
 }
 
+/** Whether `account` (no supplementary groups: the data plane clears them) may search directory `st`. */
+export function searchable(st: Pick<FileStats, 'uid' | 'gid' | 'mode'>, account: ServiceAccount): boolean {
+  if (account.uid === 0) return true;
+  if (st.uid === account.uid) return (st.mode & 0o100) !== 0;
+  if (st.gid === account.gid) return (st.mode & 0o010) !== 0;
+  return (st.mode & 0o001) !== 0;
+}
+
+/** What a data plane needs to reach the socket: its directory must exist (say so clearly). */
+function socketDirectory(socketPath: string): { dir: string; st: FileStats } {
+  const dir = dirname(socketPath);
+  let st: FileStats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new Error(
+        `its directory ${dir} does not exist; create it (systemd: RuntimeDirectory=spooky; deploy/install.sh does) or set control.socket to a path in an existing directory`,
+      );
+    throw e;
+  }
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
+  return { dir, st };
+}
+
 export class SnapshotServer {
   private readonly server = new grpc.Server();
   private readonly peers = new Set<Peer>();
@@ -45,6 +72,7 @@ export class SnapshotServer {
   private current: Snapshot | null = null;
   private states: BackendStates | null = null;
   private lastStatsRequest = 0;
+  private helloHook: (servedVersion: number) => void = () => {};
 
   constructor(
     private readonly socketPath: string,
@@ -52,9 +80,18 @@ export class SnapshotServer {
   ) {
     const impl: ControlPlaneServer = { stream: (call) => this.onStream(call) };
     this.server.addService(ControlPlaneService, impl);
+    // grpc-js prints its own `E …` lines to stderr (e.g. "No address added" next to our bind
+    // error); what matters is reported by us, so its diagnostics go to the debug log.
+    grpc.setLogger({ error: (...args: unknown[]) => log.debug({ grpc: args.join(' ') }, 'grpc-js') });
   }
 
-  async start(): Promise<void> {
+  /**
+   * Binds the socket. `dataplaneAccount`: the user and group a root-started data plane drops to
+   * (security.privileges, when this process runs as root): the socket becomes theirs and its
+   * directory searchable by them, or start fails saying why.
+   */
+  async start(dataplaneAccount?: ServiceAccount): Promise<void> {
+    const { dir, st } = socketDirectory(this.socketPath);
     // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
     rmSync(this.socketPath, { force: true });
     await new Promise<void>((resolve, reject) => {
@@ -64,6 +101,27 @@ export class SnapshotServer {
     });
     // Data planes run as the same service group; nobody else may push snapshots at them.
     chmodSync(this.socketPath, 0o660);
+    if (dataplaneAccount) this.openTo(dir, st, dataplaneAccount);
+  }
+
+  /** Makes the socket usable by a data plane that dropped to `account` (we run as root). */
+  private openTo(dir: string, st: FileStats, account: ServiceAccount): void {
+    chownSync(this.socketPath, account.uid, account.gid);
+    if (!searchable(st, account)) {
+      // Only a directory of our own, never a shared sticky one like /tmp, gets its group changed.
+      if (st.uid !== process.getuid?.() || (st.mode & 0o1000) !== 0)
+        throw new Error(
+          `the data plane's user (uid ${account.uid}, gid ${account.gid}) cannot reach ${dir} (mode ${(st.mode & 0o7777).toString(8)}, owner ${st.uid}:${st.gid}); give its group search permission or move control.socket`,
+        );
+      chownSync(dir, -1, account.gid);
+      chmodSync(dir, (st.mode & 0o7777) | 0o010);
+      this.log.info({ dir, gid: account.gid }, 'control.socket directory opened to the data plane group');
+    }
+    for (let up = dirname(dir); ; up = dirname(up)) {
+      if (!searchable(statSync(up), account))
+        throw new Error(`the data plane's user (uid ${account.uid}) cannot search ${up}; move control.socket`);
+      if (dirname(up) === up) break;
+    }
   }
 
   stop(): Promise<void> {
@@ -75,6 +133,11 @@ export class SnapshotServer {
         resolve();
       }, 1000).unref();
     });
+  }
+
+  /** Called on every hello, before the data plane is caught up (the control plane adopts versions). */
+  onHello(hook: (servedVersion: number) => void): void {
+    this.helloHook = hook;
   }
 
   dataplanes(): ConnectedDataPlane[] {
@@ -170,6 +233,7 @@ export class SnapshotServer {
         };
         this.peers.add(peer);
         this.log.info({ node: m.value.nodeId, served_version: m.value.servedVersion }, 'data plane connected');
+        this.helloHook(m.value.servedVersion);
         this.catchUp(peer);
         return;
       }

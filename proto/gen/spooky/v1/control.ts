@@ -208,11 +208,18 @@ export interface Log {
 
 /**
  * Health and operator overrides, sent on their own so a flapping backend never re-sends the
- * whole snapshot. Each message carries only the backends that changed.
+ * whole snapshot. spooky-control sends its whole table (full = true); a message without `full`
+ * would carry only the backends that changed.
  */
 export interface BackendStates {
   epoch: number;
   states: BackendState[];
+  /**
+   * The whole table (sent on connect and after every apply): the data plane replaces what it
+   * holds, whatever its epoch, so it never keeps a state the control plane does not have (a
+   * restarted control plane counts epochs from 1 again).
+   */
+  full: boolean;
 }
 
 export interface BackendState {
@@ -3196,7 +3203,7 @@ export const Log: MessageFns<Log> = {
 };
 
 function createBaseBackendStates(): BackendStates {
-  return { epoch: 0, states: [] };
+  return { epoch: 0, states: [], full: false };
 }
 
 export const BackendStates: MessageFns<BackendStates> = {
@@ -3206,6 +3213,9 @@ export const BackendStates: MessageFns<BackendStates> = {
     }
     for (const v of message.states) {
       BackendState.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.full !== false) {
+      writer.uint32(24).bool(message.full);
     }
     return writer;
   },
@@ -3239,6 +3249,14 @@ export const BackendStates: MessageFns<BackendStates> = {
             message.states.push(BackendState.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.full = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3255,6 +3273,7 @@ export const BackendStates: MessageFns<BackendStates> = {
     return {
       epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
       states: globalThis.Array.isArray(object?.states) ? object.states.map((e: any) => BackendState.fromJSON(e)) : [],
+      full: isSet(object.full) ? globalThis.Boolean(object.full) : false,
     };
   },
 
@@ -3266,6 +3285,9 @@ export const BackendStates: MessageFns<BackendStates> = {
     if (message.states?.length) {
       obj.states = message.states.map((e) => BackendState.toJSON(e));
     }
+    if (message.full !== false) {
+      obj.full = message.full;
+    }
     return obj;
   },
 
@@ -3276,6 +3298,7 @@ export const BackendStates: MessageFns<BackendStates> = {
     const message = createBaseBackendStates();
     message.epoch = object.epoch ?? 0;
     message.states = object.states?.map((e) => BackendState.fromPartial(e)) || [];
+    message.full = object.full ?? false;
     return message;
   },
 };

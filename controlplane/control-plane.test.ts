@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import pino from 'pino';
+import { generateSelfSigned } from '../cli/certs.js';
+import type { BackendStates, Snapshot } from '../proto/gen/spooky/v1/control.js';
+import type { DataPlaneOutcome } from './api/types.js';
+import { ControlPlane } from './control-plane.js';
+import { AppliedStore } from './store/applied-store.js';
+import type { SnapshotServer } from './xds/server.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** The SnapshotServer surface the control plane uses, with one data plane whose answers we script. */
+class FakeServer {
+  current: Snapshot | null = null;
+  states: BackendStates | null = null;
+  pushed: Snapshot[] = [];
+  hello: (served: number) => void = () => {};
+  /** What push resolves with; 'never' models a control plane killed during the push. */
+  answer: 'ack' | 'never' = 'ack';
+  onHello(hook: (served: number) => void): void {
+    this.hello = hook;
+  }
+  setCurrent(s: Snapshot): void {
+    this.current = s;
+  }
+  setBackendStates(s: BackendStates): void {
+    this.states = s;
+  }
+  dataplanes() {
+    return [];
+  }
+  push(s: Snapshot): Promise<DataPlaneOutcome[]> {
+    this.pushed.push(s);
+    if (this.answer === 'never') return new Promise(() => {});
+    return Promise.resolve([{ node_id: 'dp', result: 'ack' }]);
+  }
+}
+
+function setup(stateDir: string) {
+  const server = new FakeServer();
+  const store = new AppliedStore(stateDir);
+  store.init();
+  const cp = new ControlPlane({ store, server: server as unknown as SnapshotServer, log: pino({ level: 'silent' }) });
+  return { cp, server, store };
+}
+
+function yaml(dir: string, backendPort: number): string {
+  const cert = generateSelfSigned(join(dir, 'certs'));
+  return `listen: { address: 127.0.0.1, port: 0, tls: { cert: ${cert.certFile}, key: ${cert.keyFile} } }
+upstream:
+  web:
+    backends: [{ id: a, address: "127.0.0.1:${backendPort}" }]
+`;
+}
+
+describe('ControlPlane versions only grow', () => {
+  it('a version offered before a crash (never committed) is not reused after the restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-cp-'));
+    dirs.push(dir);
+    const first = setup(dir);
+    assert.equal((await first.cp.applyYaml(yaml(dir, 1001), 'test', dir)).kind, 'applied');
+    first.server.answer = 'never';
+    void first.cp.applyYaml(yaml(dir, 1002), 'test', dir);
+    await new Promise((r) => setImmediate(r));
+    const offered = first.server.pushed.at(-1)?.version;
+    assert.equal(offered, 2, 'the second apply was pushed');
+    first.cp.stop();
+    // kill -9 here: a data plane may serve version 2; the disk has version 1 as current.
+
+    const second = setup(dir);
+    assert.equal(second.cp.restore()?.version, 1);
+    const r = await second.cp.applyYaml(yaml(dir, 1003), 'test', dir);
+    assert.equal(r.kind, 'applied');
+    assert.ok(r.kind === 'applied' && r.body.version > 2, `new content gets a new version, got ${JSON.stringify(r)}`);
+    second.cp.stop();
+  });
+
+  it('a data plane ahead of a restarted control plane gets the applied config as a newer version', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-cp-'));
+    dirs.push(dir);
+    const { cp, server } = setup(dir);
+    assert.equal((await cp.applyYaml(yaml(dir, 1001), 'test', dir)).kind, 'applied');
+    server.hello(7); // e.g. a restored state_dir: the data plane serves 7
+    assert.ok((server.current?.version ?? 0) > 7, 'the data plane is offered a version above its own');
+    assert.equal(cp.dataplanes().current_version, server.current?.version);
+    const r = await cp.applyYaml(yaml(dir, 1002), 'test', dir);
+    assert.ok(r.kind === 'applied' && r.body.version > 8, JSON.stringify(r));
+    server.hello(3); // one behind is simply caught up: nothing re-numbered
+    assert.equal(server.current?.version, r.kind === 'applied' ? r.body.version : -1);
+    cp.stop();
+  });
+
+  it('every apply sends the full backend-state table', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-cp-'));
+    dirs.push(dir);
+    const { cp, server } = setup(dir);
+    await cp.applyYaml(yaml(dir, 1001), 'test', dir);
+    assert.equal(server.states?.full, true);
+    assert.deepEqual(server.states?.states, [{ backendId: 'a', healthy: true, drained: false }]);
+    cp.stop();
+  });
+});
