@@ -11,24 +11,16 @@ import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { H3ClientSession } from '../dataplane/h3/client.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
-import { type RunningControl, type RunningDataplane, startControl, startDataplane } from './support/harness.js';
+import {
+  type RunningControl,
+  type RunningDataplane,
+  startControl,
+  startDataplane,
+  tcpListens,
+} from './support/harness.js';
 import { config, newSetup, type Setup, spooky } from './support/pair.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Whether something accepts TCP connections on host:port. */
-function listens(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.setTimeout(2000, () => s.destroy());
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.once('close', () => resolve(false));
-  });
-}
 
 /** A port nothing listens on right now (TCP, 127.0.0.1). */
 async function freePort(): Promise<number> {
@@ -70,12 +62,12 @@ describe('spooky-control settings that no other test exercised (issue 13 item 4)
     assert.equal(scrape.status, 200);
     assert.match(await scrape.text(), /^spooky_/m);
     assert.equal((await fetch(`http://127.0.0.2:${metricsPort}/metrics`)).status, 404);
-    assert.equal(await listens('127.0.0.1', metricsPort), false, 'metrics also on 127.0.0.1');
+    assert.equal(await tcpListens('127.0.0.1', metricsPort), false, 'metrics also on 127.0.0.1');
 
     const api = new URL(cp.apiUrl);
     assert.equal(api.hostname, '127.0.0.2');
     assert.equal((await fetch(`${cp.apiUrl}/health`)).status, 200);
-    assert.equal(await listens('127.0.0.1', Number(api.port)), false, 'the control API also on 127.0.0.1');
+    assert.equal(await tcpListens('127.0.0.1', Number(api.port)), false, 'the control API also on 127.0.0.1');
   });
 
   it('control_api.enabled false: nothing listens on its port, data planes are still served', async () => {
@@ -87,7 +79,7 @@ describe('spooky-control settings that no other test exercised (issue 13 item 4)
       text.replace('control_api: { port: 0 }', `control_api: { enabled: false, port: ${port} }`),
     );
     assert.equal(cp.logs.find((o) => o.msg === 'listening')?.api, 'disabled');
-    assert.equal(await listens('127.0.0.1', port), false, 'the control API listens though disabled');
+    assert.equal(await tcpListens('127.0.0.1', port), false, 'the control API listens though disabled');
     const dp: RunningDataplane = await startDataplane(
       config(s, `  web:\n    backends: [{ id: a, address: "${backend.origin}" }]\n`).replace(
         'control_api: { port: 0 }',

@@ -12,7 +12,14 @@ import type { TLSSocket } from 'node:tls';
 import { generateSelfSigned } from '../cli/certs.js';
 import { H3ClientSession } from '../dataplane/h3/client.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
-import { dataplaneConfig, devCert, type RunningDataplane, startDataplane, tempDir } from './support/harness.js';
+import {
+  dataplaneConfig,
+  devCert,
+  type RunningDataplane,
+  startDataplane,
+  tcpListens,
+  tempDir,
+} from './support/harness.js';
 import { RawQuicClient } from './support/raw-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -416,17 +423,3 @@ describe('settings that no other test exercised (issue 13 item 4)', { timeout: 1
     }
   });
 });
-
-/** Whether something accepts TCP connections on host:port. */
-function tcpListens(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.setTimeout(2000, () => s.destroy());
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.once('close', () => resolve(false));
-  });
-}

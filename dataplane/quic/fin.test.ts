@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateSelfSigned } from '../../cli/certs.js';
 import { END_OF_STREAM } from '../h3/frames.js';
-import { type Connection, type Host, quiche } from './quiche.js';
+import { deliver, drain } from './in-memory-link.js';
+import { type Host, quiche } from './quiche.js';
 
 const CLIENT: Host = { host: '127.0.0.1', port: 40001 };
 const SERVER: Host = { host: '127.0.0.1', port: 40002 };
-const buf = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
 
 function configs() {
   const cert = generateSelfSigned(join(tmpdir(), `spooky-fin-${process.pid}`));
@@ -39,21 +39,6 @@ function configs() {
     c.setInitialMaxStreamsUni(10);
   }
   return { server, client };
-}
-
-/** Every datagram `from` has ready now. */
-function drain(from: Connection): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < 1000; i++) {
-    const r = from.send(buf);
-    if (r === null) break;
-    out.push(Buffer.from(buf.subarray(0, r[0])));
-  }
-  return out;
-}
-
-function deliver(datagrams: Uint8Array[], to: Connection, info: { from: Host; to: Host }): void {
-  for (const d of datagrams) to.recv(d, info);
 }
 
 function connectedPair() {

@@ -14,14 +14,14 @@ import { generateSelfSigned } from '../../cli/certs.js';
 import { loadConfigText } from '../../controlplane/config/load.js';
 import type { RuntimeConfig } from '../../controlplane/config/runtime.js';
 import { buildQuicServerConfig } from '../dataplane.js';
-import { type Config, type Connection, type Host, quiche } from './quiche.js';
+import { deliver, drain } from './in-memory-link.js';
+import { type Config, type Host, quiche } from './quiche.js';
 import { TICKET_KEY_BYTES } from './ticket-keys.js';
 
 const CLIENT: Host = { host: '127.0.0.1', port: 40011 };
 const SERVER: Host = { host: '127.0.0.1', port: 40012 };
 const toServer = { from: CLIENT, to: SERVER };
 const toClient = { from: SERVER, to: CLIENT };
-const buf = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
 const cert = generateSelfSigned(join(tmpdir(), `spooky-resumption-${process.pid}`));
 
 function performance(quic0rtt: boolean): RuntimeConfig['performance'] {
@@ -50,20 +50,6 @@ function clientConfig(): Config {
   c.setInitialMaxStreamsUni(10);
   c.enableEarlyData(); // a client, too, sends early data only when its TLS context allows it
   return c;
-}
-
-function drain(from: Connection): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < 1000; i++) {
-    const r = from.send(buf);
-    if (r === null) break;
-    out.push(Buffer.from(buf.subarray(0, r[0])));
-  }
-  return out;
-}
-
-function deliver(datagrams: Uint8Array[], to: Connection, info: { from: Host; to: Host }): void {
-  for (const d of datagrams) to.recv(d, info);
 }
 
 interface Outcome {

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DevCertificate, generateSelfSigned } from '../../cli/certs.js';
@@ -192,4 +193,18 @@ export function gtlsclient(port: number, urls: string[], extra: string[] = []): 
 /** Response statuses gtlsclient printed (`http: stream 0x0 [:status: 200]` style lines, in order). */
 export function gtlsStatuses(out: string): number[] {
   return [...out.matchAll(/\[:status: (\d+)\]/g)].map((m) => Number(m[1]));
+}
+
+/** Whether something accepts TCP connections on host:port. */
+export function tcpListens(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.setTimeout(2000, () => s.destroy());
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.once('close', () => resolve(false));
+  });
 }
