@@ -228,7 +228,7 @@ describe('settings that no other test exercised (issue 13 item 4)', { timeout: 1
           const quick = await timed('/quick/x');
           const patient = await timed('/patient/x');
           assert.equal(quick.status, 502);
-          assert.ok(quick.ms >= 250 && quick.ms < 900, `quick pool answered after ${Math.round(quick.ms)} ms`);
+          assert.ok(quick.ms >= 250 && quick.ms < 2000, `quick pool answered after ${Math.round(quick.ms)} ms`);
           assert.equal(patient.status, 502);
           assert.ok(
             patient.ms >= 2400 && patient.ms < 6000,
