@@ -111,7 +111,9 @@ export abstract class H3Session<C extends QuicStreamTransport = QuicStreamTransp
   /** Maps a thrown error to the RFC's action: close the connection or reset one stream. */
   protected onError(e: unknown, streamId: number): void {
     if (e instanceof SessionClosed) return;
-    if (e instanceof H3Error && e.scope === 'stream') this.resetStream(streamId, e.code);
+    // Only request streams can be reset alone: the peer's unidirectional streams that we parse
+    // are critical (control, QPACK), and asking to close one is not allowed (§6.2.1).
+    if (e instanceof H3Error && e.scope === 'stream' && (streamId & 2) === 0) this.resetStream(streamId, e.code);
     else if (e instanceof H3Error) this.closeWith(e.code, e.message);
     else this.closeWith(H3.INTERNAL_ERROR, e instanceof Error ? e.message : String(e));
   }
