@@ -4,9 +4,9 @@
  * them; the transport records what the application writes, resets and closes.
  */
 import type { QuicApplication, QuicStreamTransport } from '../quic/stream-transport.js';
+import { encodeFrame, Frame } from './frames.js';
 import { decodeFieldSection } from './qpack/decoder.js';
 import { encodeFieldSection } from './qpack/encoder.js';
-import { encodeFrame, Frame } from './frames.js';
 import { readVarint } from './varint.js';
 
 interface Inbound {

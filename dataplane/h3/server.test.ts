@@ -122,7 +122,17 @@ test('unknown and reserved frame types are ignored before HEADERS, between DATA 
   const { t, handler } = setup();
   t.deliver(
     0,
-    cat(GREASE, UNKNOWN, headersFrame(post()), GREASE, dataFrame('a'), UNKNOWN, dataFrame('b'), headersFrame([['t', '1']]), GREASE),
+    cat(
+      GREASE,
+      UNKNOWN,
+      headersFrame(post()),
+      GREASE,
+      dataFrame('a'),
+      UNKNOWN,
+      dataFrame('b'),
+      headersFrame([['t', '1']]),
+      GREASE,
+    ),
     true,
   );
   assert.equal(t.closed, null);
@@ -151,7 +161,17 @@ test('DATA or HEADERS after trailers closes the connection with H3_FRAME_UNEXPEC
 });
 
 test('control-stream frames and reserved HTTP/2 types on a request stream are H3_FRAME_UNEXPECTED', () => {
-  const types = [Frame.CANCEL_PUSH, Frame.SETTINGS, Frame.PUSH_PROMISE, Frame.GOAWAY, Frame.MAX_PUSH_ID, 0x02, 0x06, 0x08, 0x09];
+  const types = [
+    Frame.CANCEL_PUSH,
+    Frame.SETTINGS,
+    Frame.PUSH_PROMISE,
+    Frame.GOAWAY,
+    Frame.MAX_PUSH_ID,
+    0x02,
+    0x06,
+    0x08,
+    0x09,
+  ];
   for (const type of types) {
     for (const afterHeaders of [false, true]) {
       const { t } = setup();

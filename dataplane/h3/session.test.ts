@@ -43,11 +43,13 @@ test('on establishment the server opens its control stream with SETTINGS, and bo
   const frames = t.frames(3, 1);
   assert.equal(frames[0].type, Frame.SETTINGS);
   assert.deepEqual(
-    [...encodeSettings([
-      [Setting.QPACK_MAX_TABLE_CAPACITY, 0],
-      [Setting.QPACK_BLOCKED_STREAMS, 0],
-      [Setting.MAX_FIELD_SECTION_SIZE, 8192],
-    ])],
+    [
+      ...encodeSettings([
+        [Setting.QPACK_MAX_TABLE_CAPACITY, 0],
+        [Setting.QPACK_BLOCKED_STREAMS, 0],
+        [Setting.MAX_FIELD_SECTION_SIZE, 8192],
+      ]),
+    ],
     [...control.subarray(1)],
   );
   assert.deepEqual([...t.bytes(7)], [0x02]);
@@ -57,7 +59,10 @@ test('on establishment the server opens its control stream with SETTINGS, and bo
 
 test("the peer's SETTINGS are read; unknown frames on the control stream are ignored", () => {
   const { t, session } = setup();
-  t.deliver(CONTROL, controlStream(SETTINGS, encodeFrame(0x21, Uint8Array.of(1, 2)), encodeFrame(0x3f, new Uint8Array(0))));
+  t.deliver(
+    CONTROL,
+    controlStream(SETTINGS, encodeFrame(0x21, Uint8Array.of(1, 2)), encodeFrame(0x3f, new Uint8Array(0))),
+  );
   assert.equal(session.peerSettings?.get(Setting.MAX_FIELD_SECTION_SIZE), 4096);
   assert.equal(t.closed, null);
 });
@@ -118,7 +123,11 @@ test('MAX_PUSH_ID and CANCEL_PUSH from a client are accepted (we never push)', (
   const { t } = setup();
   t.deliver(
     CONTROL,
-    controlStream(SETTINGS, encodeFrame(Frame.MAX_PUSH_ID, encodeVarint(10)), encodeFrame(Frame.CANCEL_PUSH, encodeVarint(1))),
+    controlStream(
+      SETTINGS,
+      encodeFrame(Frame.MAX_PUSH_ID, encodeVarint(10)),
+      encodeFrame(Frame.CANCEL_PUSH, encodeVarint(1)),
+    ),
   );
   assert.equal(t.closed, null);
 });

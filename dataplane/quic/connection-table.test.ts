@@ -63,7 +63,7 @@ describe('ConnectionTable', () => {
     assert.equal(table.size, 0);
   });
 
-  it("an id a newer connection took over stays with it when the older one retires", () => {
+  it('an id a newer connection took over stays with it when the older one retires', () => {
     // Two clients may send Initials with the same original destination id: the newer wins it.
     const table = new ConnectionTable<Conn>();
     const shared = id(8);

@@ -130,7 +130,13 @@ describe('H2Client', () => {
   });
 });
 
-const get = (path: string): UpstreamRequest => ({ method: 'GET', path, authority: 'b.test', headers: [], hasBody: false });
+const get = (path: string): UpstreamRequest => ({
+  method: 'GET',
+  path,
+  authority: 'b.test',
+  headers: [],
+  hasBody: false,
+});
 
 describe('H2Client session lifecycle (h2c on loopback)', () => {
   let server: http2.Http2Server;
