@@ -3,6 +3,7 @@
  * server. Used by `spooky get`, the tests and the load generator. Requests beyond the server's
  * stream limit wait for credit instead of failing.
  */
+import type { QuicConnection } from '../quic/connection.js';
 import { QuicEndpoint } from '../quic/endpoint.js';
 import { quiche } from '../quic/quiche.js';
 import { H3, H3Error, h3ErrorName } from './errors.js';
@@ -222,7 +223,7 @@ function clientConfig(opts: ClientOptions) {
   return cfg;
 }
 
-export class H3ClientSession extends H3Session {
+export class H3ClientSession extends H3Session<QuicConnection> {
   private readonly streams = new Map<number, H3ClientStream>();
   private nextStreamId = 0;
   private readonly waiting: Array<() => void> = [];
@@ -232,7 +233,7 @@ export class H3ClientSession extends H3Session {
   private readonly ready: Promise<void>;
   closeError: Error | null = null;
 
-  private constructor(quic: ConstructorParameters<typeof H3Session>[0]) {
+  private constructor(quic: QuicConnection) {
     super(quic, false, { maxFieldSectionSize: 1 << 20 });
     this.ready = new Promise((res, rej) => {
       this.established = res;

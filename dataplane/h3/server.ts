@@ -4,6 +4,7 @@
  */
 import type { ClientStream, RequestHandler } from '../proxy/client-stream.js';
 import type { QuicConnection } from '../quic/connection.js';
+import type { QuicStreamTransport } from '../quic/stream-transport.js';
 import { certificateSubject } from '../tls/subject.js';
 import { FieldSectionTooLarge, H3, H3Error } from './errors.js';
 import { END_OF_STREAM, encodeFrameHeader, Frame, FrameReader, type FrameSink } from './frames.js';
@@ -53,12 +54,12 @@ export class H3ServerStream implements FrameSink, ClientStream {
 
   constructor(
     readonly id: number,
-    readonly session: H3ServerSession,
+    readonly session: H3ServerSession<QuicStreamTransport>,
   ) {
     this.reader = new FrameReader(session.maxFieldSectionSize);
   }
 
-  get quic(): QuicConnection {
+  get quic(): QuicStreamTransport {
     return this.session.quic;
   }
 
@@ -311,7 +312,11 @@ export class H3ServerStream implements FrameSink, ClientStream {
   }
 }
 
-export class H3ServerSession extends H3Session {
+/**
+ * `C` defaults to the concrete connection so the data plane's wiring (connection guard: age,
+ * shedding) keeps its types; the session itself uses only `QuicStreamTransport`.
+ */
+export class H3ServerSession<C extends QuicStreamTransport = QuicConnection> extends H3Session<C> {
   readonly streams = new Map<number, H3ServerStream>();
   readonly limits: RequestLimits;
   /** Once set, streams with ids at or above it are refused (after our GOAWAY). */
@@ -328,7 +333,7 @@ export class H3ServerSession extends H3Session {
   private headerTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    quic: QuicConnection,
+    quic: C,
     readonly handler: RequestHandler,
     options: ServerSessionOptions,
   ) {
@@ -344,7 +349,7 @@ export class H3ServerSession extends H3Session {
   override onEstablished(): void {
     // mTLS: the handshake only completes with a verified client certificate (see
     // buildQuicServerConfig); remember whose it is for the backends.
-    const chain = this.quic.conn.peerCertChain();
+    const chain = this.quic.peerCertChain();
     if (chain && chain.length > 0) this.clientCertSubject = certificateSubject(chain[0]);
     super.onEstablished();
   }
@@ -428,11 +433,7 @@ export class H3ServerSession extends H3Session {
    */
   unacknowledged(): number {
     for (const id of this.finishing) {
-      try {
-        this.quic.conn.streamCapacity(id);
-      } catch {
-        this.finishing.delete(id); // collected (or stopped): nothing left to deliver
-      }
+      if (!this.quic.streamAlive(id)) this.finishing.delete(id); // collected (or stopped): nothing left to deliver
     }
     return this.finishing.size;
   }

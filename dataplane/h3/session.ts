@@ -4,7 +4,7 @@
  * rules, and turns protocol violations into connection closes with the RFC's error codes.
  * Request streams (bidirectional) are left to the role: `H3ServerSession` or `H3ClientSession`.
  */
-import type { QuicApplication, QuicConnection } from '../quic/connection.js';
+import type { QuicApplication, QuicStreamTransport } from '../quic/stream-transport.js';
 import { H3, H3Error, h3ErrorName } from './errors.js';
 import {
   encodeSettings,
@@ -42,7 +42,8 @@ interface PeerUniStream {
   typePrefix: Uint8Array | null;
 }
 
-export abstract class H3Session implements QuicApplication {
+/** `C` is the QUIC connection underneath: the concrete one in production, an in-memory one in tests. */
+export abstract class H3Session<C extends QuicStreamTransport = QuicStreamTransport> implements QuicApplication {
   /** The peer's SETTINGS once received. */
   peerSettings: Map<number, number> | null = null;
   /** Stream id limit from a GOAWAY the peer sent, if any. */
@@ -53,7 +54,7 @@ export abstract class H3Session implements QuicApplication {
   private readonly controlSink: FrameSink;
 
   constructor(
-    readonly quic: QuicConnection,
+    readonly quic: C,
     protected readonly isServer: boolean,
     protected readonly options: SessionOptions,
   ) {
@@ -110,7 +111,9 @@ export abstract class H3Session implements QuicApplication {
   /** Maps a thrown error to the RFC's action: close the connection or reset one stream. */
   protected onError(e: unknown, streamId: number): void {
     if (e instanceof SessionClosed) return;
-    if (e instanceof H3Error && e.scope === 'stream') this.resetStream(streamId, e.code);
+    // Only request streams can be reset alone: the peer's unidirectional streams that we parse
+    // are critical (control, QPACK), and asking to close one is not allowed (§6.2.1).
+    if (e instanceof H3Error && e.scope === 'stream' && (streamId & 2) === 0) this.resetStream(streamId, e.code);
     else if (e instanceof H3Error) this.closeWith(e.code, e.message);
     else this.closeWith(H3.INTERNAL_ERROR, e instanceof Error ? e.message : String(e));
   }

@@ -7,22 +7,9 @@
 import { AmplificationLimit } from './amplification.js';
 import type { OverheadGuard } from './overhead-guard.js';
 import type { Connection, Host } from './quiche.js';
+import type { QuicApplication, QuicStreamTransport } from './stream-transport.js';
 
-/** What the QUIC layer tells the application above it. */
-export interface QuicApplication {
-  /** The handshake completed (called once). */
-  onEstablished(): void;
-  /** The stream has data or a FIN to read; read it with `streamRead`. */
-  onStreamReadable(streamId: number): void;
-  /** The stream's send queue drained below the low-water mark after being above it. */
-  onStreamDrained(streamId: number): void;
-  /** The peer reset the stream (RESET_STREAM) or asked us to stop sending (STOP_SENDING). */
-  onStreamAborted(streamId: number, direction: 'read' | 'write', code: number): void;
-  /** Packets or a timeout were processed (after the readable streams were reported). */
-  onInput(): void;
-  /** The connection is closed and forgotten; no call follows. */
-  onClosed(error: { local: boolean; isApp: boolean; code: number; reason: string } | null): void;
-}
+export type { QuicApplication };
 
 /** Bytes queued per stream above which `streamWrite` reports backpressure. */
 export const STREAM_HIGH_WATER = 256 * 1024;
@@ -85,7 +72,7 @@ function errorCode(e: unknown): { kind: string; code: number } {
   return { kind: msg, code: m ? Number(m[1]) : 0 };
 }
 
-export class QuicConnection {
+export class QuicConnection implements QuicStreamTransport {
   app: QuicApplication | null = null;
   /** Connection ids (latin1 keys) under which the endpoint's table knows this connection. */
   readonly ids: string[] = [];
@@ -362,6 +349,21 @@ export class QuicConnection {
       // Already finished or never existed in that direction: nothing left to abort.
     }
     this.transport.scheduleFlush(this);
+  }
+
+  /** The peer's verified certificate chain (DER, leaf first), or null. */
+  peerCertChain(): Uint8Array[] | null {
+    return this.conn.peerCertChain();
+  }
+
+  /** quiche forgets a stream once everything on it is acknowledged (or it was stopped). */
+  streamAlive(streamId: number): boolean {
+    try {
+      this.conn.streamCapacity(streamId);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Closes the connection with an application (HTTP/3) or transport error code. */

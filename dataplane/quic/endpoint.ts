@@ -7,8 +7,9 @@ import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { AdmissionAttempt, AdmissionLease, AdmissionVerdict } from '../admission/connection-admission.js';
-import { classifyDatagram, connectionKey, type DatagramVerdict } from './classify.js';
+import { classifyDatagram, type DatagramVerdict } from './classify.js';
 import { QuicConnection, type QuicTransport, type ShedReason } from './connection.js';
+import { ConnectionTable } from './connection-table.js';
 import { OverheadGuard } from './overhead-guard.js';
 import { type Config, type Host, quiche } from './quiche.js';
 import { RetryPolicy, type RetrySettings } from './retry-policy.js';
@@ -75,8 +76,7 @@ export class QuicEndpoint implements QuicTransport {
   /** Called with each connection's smoothed RTT (ms) when it closes. */
   onConnectionRtt: ((rttMs: number) => void) | null = null;
   private readonly socket: dgram.Socket;
-  private readonly table = new Map<string, QuicConnection>();
-  private readonly connections = new Set<QuicConnection>();
+  private readonly connections = new ConnectionTable<QuicConnection>();
   /** The admission lease of each accepted connection, released in `forget`. */
   private readonly leases = new Map<QuicConnection, AdmissionLease>();
   private readonly pendingFlush = new Set<QuicConnection>();
@@ -175,13 +175,13 @@ export class QuicEndpoint implements QuicTransport {
 
   private onDatagram(msg: Buffer, from: Host): void {
     this.counters.datagramsIn++;
-    const verdict: DatagramVerdict = classifyDatagram(msg, this.server !== null, (key) => this.table.has(key));
+    const verdict: DatagramVerdict = classifyDatagram(msg, this.server !== null, (key) => this.connections.has(key));
     switch (verdict.kind) {
       case 'drop':
         this.drop(verdict.reason);
         return;
       case 'known': {
-        const conn = this.table.get(verdict.key);
+        const conn = this.connections.get(verdict.key);
         if (conn && !conn.receive(msg, from)) this.drop('rejected');
         return;
       }
@@ -280,12 +280,7 @@ export class QuicEndpoint implements QuicTransport {
   }
 
   private register(conn: QuicConnection, ...ids: Uint8Array[]): void {
-    for (const id of ids) {
-      const key = connectionKey(id);
-      conn.ids.push(key);
-      this.table.set(key, conn);
-    }
-    this.connections.add(conn);
+    this.connections.register(conn, ...ids);
   }
 
   sendDatagram(data: Uint8Array, to: Host): void {
@@ -332,11 +327,10 @@ export class QuicEndpoint implements QuicTransport {
   }
 
   forget(conn: QuicConnection): void {
-    if (this.connections.has(conn)) this.recordClose(conn);
+    if (this.connections.contains(conn)) this.recordClose(conn);
     this.leases.get(conn)?.release();
     this.leases.delete(conn);
-    for (const key of conn.ids) if (this.table.get(key) === conn) this.table.delete(key);
-    this.connections.delete(conn);
+    this.connections.retire(conn);
     this.pendingFlush.delete(conn);
     this.deferred.delete(conn);
   }
@@ -379,10 +373,10 @@ export class QuicEndpoint implements QuicTransport {
   }
 
   private async shutdown(code: number, reason: string): Promise<void> {
-    for (const conn of [...this.connections]) conn.close(true, code, reason);
+    for (const conn of [...this.connections.values()]) conn.close(true, code, reason);
     // Give the CONNECTION_CLOSE datagrams a turn of the event loop to leave.
     await new Promise((r) => setImmediate(r));
-    for (const conn of [...this.connections]) {
+    for (const conn of [...this.connections.values()]) {
       if (conn.timer) clearTimeout(conn.timer);
       this.forget(conn);
     }

@@ -109,7 +109,7 @@ abstract class TcpClientStream implements ClientStream {
 }
 
 /** One HTTP/2 request stream. */
-export class H2ClientStream extends TcpClientStream {
+export class H2ClientStream extends TcpClientStream implements ClientStream {
   readonly protocol = 'h2';
   private trailersOut: Fields | null = null;
   private requestTrailers: Fields | null = null;
@@ -212,7 +212,7 @@ export class H2ClientStream extends TcpClientStream {
 }
 
 /** One HTTP/1.1 exchange (request and response on a keep-alive connection). */
-export class H1ClientStream extends TcpClientStream {
+export class H1ClientStream extends TcpClientStream implements ClientStream {
   readonly protocol = 'http/1.1';
 
   constructor(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { H2Client } from './client-h2.js';
 import type { Fields, UpstreamExchange, UpstreamRequest } from './dispatcher.js';
@@ -13,16 +13,22 @@ interface Outcome {
   body: string;
   trailers: Fields | null;
   error: UpstreamError | null;
+  /** The response head said it was the whole response (HEADERS with END_STREAM). */
+  endStream: boolean;
+  informational: number[];
 }
 
 function dispatch(c: H2Client, request: UpstreamRequest): { exchange: UpstreamExchange; done: Promise<Outcome> } {
-  const o: Outcome = { status: 0, body: '', trailers: null, error: null };
+  const o: Outcome = { status: 0, body: '', trailers: null, error: null, endStream: false, informational: [] };
   let settle!: (o: Outcome) => void;
   const done = new Promise<Outcome>((resolve) => (settle = resolve));
   const exchange = c.dispatch(request, {
-    onInformational() {},
-    onResponseStart(status) {
+    onInformational(status) {
+      o.informational.push(status);
+    },
+    onResponseStart(status, _headers, endStream) {
       o.status = status;
+      o.endStream = endStream;
     },
     onData(chunk) {
       o.body += Buffer.from(chunk).toString();
@@ -121,5 +127,243 @@ describe('H2Client', () => {
     // The session is unharmed: the next request is served.
     const next = dispatch(client, { method: 'GET', path: '/', authority: 'b.test', headers: [], hasBody: false });
     assert.equal((await next.done).status, 200);
+  });
+});
+
+const get = (path: string): UpstreamRequest => ({
+  method: 'GET',
+  path,
+  authority: 'b.test',
+  headers: [],
+  hasBody: false,
+});
+
+describe('H2Client session lifecycle (h2c on loopback)', () => {
+  let server: http2.Http2Server;
+  let origin: string;
+  /** Sessions the server accepted: how many connections the client opened. */
+  let sessions = 0;
+  /** How each server-side stream ended (its RST_STREAM code, 0 for a clean close). */
+  const closedWith = new Map<string, number>();
+  const clients: H2Client[] = [];
+  const newClient = (timeouts: Partial<typeof TIMEOUTS> = {}, at = origin): H2Client => {
+    const c = new H2Client({ origin: at, timeouts: { ...TIMEOUTS, ...timeouts } });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    server = http2.createServer();
+    server.on('session', () => sessions++);
+    server.on('stream', (stream, headers) => {
+      const path = String(headers[':path']);
+      stream.on('close', () => closedWith.set(path, stream.rstCode ?? 0));
+      stream.on('error', () => {});
+      switch (path) {
+        case '/goaway':
+          // No new streams on this session; this one is still answered (its id is the last one).
+          stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id);
+          stream.respond({ ':status': 200 });
+          stream.end('last');
+          return;
+        case '/destroy-session':
+          stream.session?.destroy();
+          return;
+        case '/silent':
+          return; // never answers
+        case '/stall-body':
+          stream.respond({ ':status': 200 });
+          stream.write('part');
+          return; // and nothing more
+        case '/late':
+          setTimeout(() => {
+            if (stream.closed) return;
+            stream.respond({ ':status': 200 });
+            stream.end('late');
+          }, 200);
+          return;
+        case '/reset-mid-body':
+          stream.respond({ ':status': 200 });
+          // destroy() resets at once; close(code) would first end the stream cleanly (END_STREAM).
+          stream.write('part', () => stream.destroy(new Error('backend crashed')));
+          return;
+        case '/short-body':
+          stream.respond({ ':status': 200, 'content-length': '100' });
+          stream.end('only this');
+          return;
+        case '/refuse':
+          stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+          return;
+        case '/protocol-error':
+          stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+          return;
+        case '/trailers':
+          stream.additionalHeaders({ ':status': 103, link: '</a.css>' });
+          stream.respond({ ':status': 200 }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'ok' }));
+          stream.end('body');
+          return;
+        case '/trailers-only':
+          stream.respond({ ':status': 200, 'grpc-status': '5' }, { endStream: true });
+          return;
+        case '/echo-trailers': {
+          stream.on('trailers', (t) => {
+            stream.respond({ ':status': 200 });
+            stream.end(`trailer ${t['x-checksum']}`);
+          });
+          stream.resume();
+          return;
+        }
+        default:
+          stream.respond({ ':status': 200 });
+          stream.end('ok');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    for (const c of clients) c.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('reuses one session for sequential requests', async () => {
+    const c = newClient();
+    const before = sessions;
+    for (let i = 0; i < 3; i++) assert.equal((await dispatch(c, get('/')).done).status, 200);
+    assert.equal(sessions - before, 1);
+  });
+
+  it('after a GOAWAY the in-flight request completes and the next one opens a new session', async () => {
+    const c = newClient();
+    assert.equal((await dispatch(c, get('/')).done).status, 200);
+    const before = sessions;
+    const last = await dispatch(c, get('/goaway')).done;
+    assert.equal(last.error, null, String(last.error));
+    assert.equal(last.body, 'last');
+    const next = await dispatch(c, get('/')).done;
+    assert.equal(next.error, null, String(next.error));
+    assert.equal(sessions - before, 1, 'one new session');
+  });
+
+  it('a session the server destroyed fails its request as reset, and is replaced', async () => {
+    const c = newClient();
+    const o = await dispatch(c, get('/destroy-session')).done;
+    assert.equal(o.error?.kind, 'reset', String(o.error));
+    assert.equal(c.inFlight, 0);
+    const before = sessions;
+    assert.equal((await dispatch(c, get('/')).done).status, 200);
+    assert.equal(sessions - before, 1);
+  });
+
+  it('connect timeout: a TLS handshake that never completes fails as connect', async () => {
+    // A TCP listener that accepts and says nothing: the TLS session never connects.
+    const sockets: net.Socket[] = [];
+    const mute = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+    try {
+      const at = `https://127.0.0.1:${(mute.address() as AddressInfo).port}`;
+      const c = newClient({ connectMs: 100 }, at);
+      const o = await dispatch(c, get('/')).done;
+      assert.equal(o.error?.kind, 'connect', String(o.error));
+      assert.match(o.error?.message ?? '', /timed out after 100 ms/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => mute.close(r));
+    }
+  });
+
+  it('headers timeout: no response head in time fails as headers_timeout and cancels the stream', async () => {
+    const c = newClient({ headersMs: 100 });
+    const o = await dispatch(c, get('/silent')).done;
+    assert.equal(o.error?.kind, 'headers_timeout', String(o.error));
+    for (let i = 0; i < 100 && !closedWith.has('/silent'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(closedWith.get('/silent'), http2.constants.NGHTTP2_CANCEL);
+  });
+
+  it('idle timeout: a body that stalls after the head fails as idle_timeout', async () => {
+    const c = newClient({ idleMs: 100 });
+    const o = await dispatch(c, get('/stall-body')).done;
+    assert.equal(o.error?.kind, 'idle_timeout', String(o.error));
+    assert.equal(o.status, 200);
+    assert.equal(o.body, 'part');
+  });
+
+  it('the idle timeout does not run before the response head (the headers timeout does)', async () => {
+    const c = newClient({ idleMs: 30, headersMs: 2000 });
+    const o = await dispatch(c, get('/late')).done;
+    assert.equal(o.error, null, String(o.error));
+    assert.equal(o.body, 'late');
+  });
+
+  it('a reset mid-body, or a body shorter than its content-length, fails as reset', async () => {
+    const c = newClient();
+    const reset = await dispatch(c, get('/reset-mid-body')).done;
+    assert.equal(reset.error?.kind, 'reset', String(reset.error));
+    assert.equal(reset.status, 200);
+    const short = await dispatch(c, get('/short-body')).done;
+    assert.equal(short.error?.kind, 'reset', String(short.error));
+    assert.equal(c.inFlight, 0);
+  });
+
+  it('REFUSED_STREAM fails as refused; PROTOCOL_ERROR before a response as request_rejected', async () => {
+    const c = newClient();
+    const refused = await dispatch(c, get('/refuse')).done;
+    assert.equal(refused.error?.kind, 'refused', String(refused.error));
+    const rejected = await dispatch(c, get('/protocol-error')).done;
+    assert.equal(rejected.error?.kind, 'request_rejected', String(rejected.error));
+    // Neither is the session's fault: it keeps serving.
+    const before = sessions;
+    assert.equal((await dispatch(c, get('/')).done).status, 200);
+    assert.equal(sessions, before);
+  });
+
+  it('response trailers and interim responses reach the handler; a trailers-only answer ends at its head', async () => {
+    const c = newClient();
+    const o = await dispatch(c, get('/trailers')).done;
+    assert.equal(o.error, null, String(o.error));
+    assert.deepEqual(o.informational, [103]);
+    assert.equal(o.body, 'body');
+    assert.equal(o.endStream, false);
+    assert.deepEqual(o.trailers, [
+      ['grpc-status', '0'],
+      ['grpc-message', 'ok'],
+    ]);
+    const only = await dispatch(c, get('/trailers-only')).done;
+    assert.equal(only.error, null, String(only.error));
+    assert.equal(only.endStream, true);
+  });
+
+  it('request trailers are sent after the body', async () => {
+    const c = newClient({ headersMs: 1000 });
+    const { exchange, done } = dispatch(c, {
+      method: 'POST',
+      path: '/echo-trailers',
+      authority: 'b.test',
+      headers: [['te', 'trailers']],
+      hasBody: true,
+    });
+    exchange.write(Buffer.from('data'));
+    exchange.end([['x-checksum', 'abc']]);
+    const o = await done;
+    assert.equal(o.error, null, String(o.error));
+    assert.equal(o.body, 'trailer abc');
+  });
+
+  it('request trailers node refuses to encode fail the exchange as request_rejected (no throw)', async () => {
+    const c = newClient();
+    const { exchange, done } = dispatch(c, {
+      method: 'POST',
+      path: '/echo-trailers',
+      authority: 'b.test',
+      headers: [],
+      hasBody: true,
+    });
+    exchange.write(Buffer.from('data'));
+    exchange.end([['connection', 'close']]);
+    const o = await done;
+    assert.equal(o.error?.kind, 'request_rejected', String(o.error));
+    assert.equal(c.inFlight, 0);
   });
 });

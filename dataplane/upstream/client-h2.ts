@@ -98,7 +98,9 @@ export class H2Client implements Dispatcher {
 
   /** Opens the HTTP/2 stream for an exchange (called by H2Exchange). */
   openStream(headers: http2.OutgoingHttpHeaders, endStream: boolean): http2.ClientHttp2Stream {
-    return this.getSession().request(headers, { endStream });
+    // With a body the stream waits after its last DATA ('wantTrailers'), so request trailers
+    // (gRPC) can follow; without trailers it ends with an empty DATA frame.
+    return this.getSession().request(headers, { endStream, waitForTrailers: !endStream });
   }
 
   get timeouts(): UpstreamTimeouts {
@@ -139,6 +141,7 @@ class H2Exchange implements UpstreamExchange {
   private headersTimer: NodeJS.Timeout | null;
   private done = false;
   private responded = false;
+  private requestTrailers: Fields | null = null;
 
   constructor(
     private readonly client: H2Client,
@@ -164,6 +167,7 @@ class H2Exchange implements UpstreamExchange {
       return;
     }
     this.stream = stream;
+    if (request.hasBody) stream.once('wantTrailers', () => this.sendRequestTrailers(stream));
     this.headersTimer = setTimeout(() => {
       this.fail(
         new UpstreamError('headers_timeout', `no response headers from ${origin} within ${timeouts.headersMs} ms`),
@@ -276,15 +280,20 @@ class H2Exchange implements UpstreamExchange {
   end(trailers?: Fields | null): void {
     const stream = this.stream;
     if (this.done || !stream) return;
-    if (trailers && trailers.length > 0) {
-      // http2 sends trailers after the last DATA when asked for them before end().
-      stream.once('wantTrailers', () => {
-        const t = Object.create(null) as http2.OutgoingHttpHeaders;
-        for (const [k, v] of trailers) t[k] = v;
-        stream.sendTrailers(t);
-      });
-    }
+    if (trailers && trailers.length > 0) this.requestTrailers = trailers;
     stream.end();
+  }
+
+  /** After the last DATA frame: the request's trailers, or none (the stream then just ends). */
+  private sendRequestTrailers(stream: http2.ClientHttp2Stream): void {
+    const t = Object.create(null) as http2.OutgoingHttpHeaders;
+    for (const [k, v] of this.requestTrailers ?? []) t[k] = v;
+    try {
+      stream.sendTrailers(t);
+    } catch (e) {
+      // Node refuses some fields (connection-specific ones): inside an event handler that must not throw.
+      this.fail(new UpstreamError('request_rejected', `cannot send request trailers: ${(e as Error).message}`));
+    }
   }
 
   abort(): void {
