@@ -20,12 +20,7 @@ import type {
   ReadyBody,
   ValidateBody,
 } from '../controlplane/api/types.js';
-import {
-  describeConfigReadError,
-  formatIssues,
-  loadConfigFile,
-  readConfigFileText,
-} from '../controlplane/config/load.js';
+import { describeConfigReadError, formatIssues, loadConfigFile, readConfigFileText } from '../model/config/load.js';
 import {
   APPLY_TIMEOUT_MS,
   type ConnectionOptions,

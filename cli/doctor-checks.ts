@@ -9,13 +9,13 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
 import { getCACertificates } from 'node:tls';
-import { analyseBackendAddress } from '../controlplane/config/address.js';
-import { formatIssues, type LoadResult } from '../controlplane/config/load.js';
-import type { RuntimeBackend, RuntimeConfig } from '../controlplane/config/runtime.js';
 import { probeBackend } from '../controlplane/health/prober.js';
 import { type QuicStack, quicStack } from '../dataplane/quic/stack.js';
 import { NODE_FLOOR_MAJOR, NODE_UPGRADE_FIX, nodeMajor } from '../lib/node-runtime.js';
 import { FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
+import { analyseBackendAddress } from '../model/config/address.js';
+import { formatIssues, type LoadResult } from '../model/config/load.js';
+import type { RuntimeBackend, RuntimeConfig } from '../model/config/runtime.js';
 import { controlUrlFor } from './control-client.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';

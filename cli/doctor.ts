@@ -7,8 +7,8 @@
 import { dirname, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parse } from 'yaml';
-import { loadConfigFile, readConfigFileText } from '../controlplane/config/load.js';
 import { PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
+import { loadConfigFile, readConfigFileText } from '../model/config/load.js';
 import {
   type CheckResult,
   type DoctorBackend,

@@ -3,8 +3,8 @@
  * The `spooky` command. Exit codes: 0 ok, 1 failure, 2 usage error; errors are one sentence on stderr.
  */
 import { Command, CommanderError } from 'commander';
-import { configJsonSchemaText } from '../controlplane/config/json-schema.js';
 import { VERSION_LINE } from '../lib/node-runtime.js';
+import { configJsonSchemaText } from '../model/config/json-schema.js';
 import { runBench } from './bench.js';
 import { generateSelfSigned } from './certs.js';
 import { registerControlCommands } from './control-commands.js';

@@ -3,8 +3,8 @@
  * every problem, 2 on usage errors (no such file). `--json` prints one machine-readable object.
  */
 import { existsSync, statSync } from 'node:fs';
-import { formatIssues, loadConfigFile } from '../controlplane/config/load.js';
-import type { Config } from '../controlplane/config/schema.js';
+import { formatIssues, loadConfigFile } from '../model/config/load.js';
+import type { Config } from '../model/config/schema.js';
 
 export interface ConfigSummary {
   listeners: string[];

@@ -7,6 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { loadConfigText } from '../model/config/load.js';
+import { buildRuntimeConfig, type RuntimeConfig } from '../model/config/runtime.js';
+import type { Config } from '../model/config/schema.js';
+import { encodeSnapshot } from '../model/snapshot/codec.js';
 import type { BackendStates, OverloadState, Snapshot, Stats } from '../proto/gen/spooky/v1/control.js';
 import type { ApplyResult, ControlApiHandlers } from './api/server.js';
 import type {
@@ -18,12 +22,8 @@ import type {
   ReadyBody,
   ValidateBody,
 } from './api/types.js';
-import { loadConfigText } from './config/load.js';
-import { buildRuntimeConfig, type RuntimeConfig } from './config/runtime.js';
-import type { Config } from './config/schema.js';
 import { HealthChecker, type HealthTarget } from './health/checker.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { encodeSnapshot } from './snapshot/codec.js';
 import { type AppliedRecord, type AppliedStore, sha256 } from './store/applied-store.js';
 import type { SnapshotServer } from './xds/server.js';
 

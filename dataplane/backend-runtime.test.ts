@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfigText } from '../controlplane/config/load.js';
-import { buildRuntimeConfig, type RuntimeConfig } from '../controlplane/config/runtime.js';
+import { loadConfigText } from '../model/config/load.js';
+import { buildRuntimeConfig, type RuntimeConfig } from '../model/config/runtime.js';
 import { BackendRuntime } from './backend-runtime.js';
 import { DataPlaneMetrics } from './metrics.js';
 

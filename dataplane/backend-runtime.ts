@@ -4,7 +4,7 @@
  * and, across all backends, the adaptive admission limit and the brownout state.
  * Balancers read it through `load`; the forwarder updates it around every attempt.
  */
-import type { RuntimeConfig } from '../controlplane/config/runtime.js';
+import type { RuntimeConfig } from '../model/config/runtime.js';
 import { type BackendLoad, PeakEwma } from './balancer/policies.js';
 import type { DataPlaneMetrics } from './metrics.js';
 import { AdaptiveLimit, type AdaptivePolicy } from './resilience/adaptive-limit.js';

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import type { Logger } from 'pino';
-import type { RuntimeConfig } from '../controlplane/config/runtime.js';
+import type { RuntimeConfig } from '../model/config/runtime.js';
 import { H3 } from './h3/errors.js';
 import type { H3ServerSession } from './h3/server.js';
 import { autoMemoryLimit, MemoryGuard, type MemoryState } from './resilience/memory-guard.js';

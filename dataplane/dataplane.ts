@@ -4,8 +4,8 @@
  * `spooky-dataplane` command and by `spooky run`.
  */
 import type { Logger } from 'pino';
-import type { RuntimeConfig } from '../controlplane/config/runtime.js';
 import { componentLogger, setLogLevel } from '../lib/log.js';
+import type { RuntimeConfig } from '../model/config/runtime.js';
 import {
   type AdmissionAttempt,
   type AdmissionLimits,

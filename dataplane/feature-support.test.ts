@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfigText } from '../controlplane/config/load.js';
-import { buildRuntimeConfig } from '../controlplane/config/runtime.js';
+import { loadConfigText } from '../model/config/load.js';
+import { buildRuntimeConfig } from '../model/config/runtime.js';
 import { snapshotSupportError } from './feature-support.js';
 
 const OFF = 'security: { privileges: { enabled: false } }\n';

@@ -7,17 +7,17 @@
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { formatIssues, loadConfigFile } from '../controlplane/config/load.js';
+import { createLogger, describeOpenError, setLogLevel } from '../lib/log.js';
+import { resolveServiceAccount } from '../lib/system-accounts.js';
+import { VERSION } from '../lib/version.js';
+import { formatIssues, loadConfigFile } from '../model/config/load.js';
 import {
   buildBootstrapConfig,
   buildRuntimeConfig,
   type RuntimeConfig,
   resolveLogLevel,
-} from '../controlplane/config/runtime.js';
-import { decodeSnapshot } from '../controlplane/snapshot/codec.js';
-import { createLogger, describeOpenError, setLogLevel } from '../lib/log.js';
-import { resolveServiceAccount } from '../lib/system-accounts.js';
-import { VERSION } from '../lib/version.js';
+} from '../model/config/runtime.js';
+import { decodeSnapshot } from '../model/snapshot/codec.js';
 import { ControlClient } from './control/client.js';
 import { readSnapshotCache, writeSnapshotCache } from './control/snapshot-cache.js';
 import { type ApplyOutcome, DataPlane } from './dataplane.js';

@@ -2,7 +2,7 @@
  * One immutable routing state: the runtime config plus the per-pool balancers built from it.
  * Requests capture the snapshot they started with; a new snapshot replaces the reference whole.
  */
-import type { RuntimeBackend, RuntimeConfig, RuntimePool } from '../controlplane/config/runtime.js';
+import type { RuntimeBackend, RuntimeConfig, RuntimePool } from '../model/config/runtime.js';
 import { type BackendLoad, type Balancer, createBalancer } from './balancer/policies.js';
 
 export interface PoolState {

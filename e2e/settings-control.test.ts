@@ -1,7 +1,7 @@
 /**
  * Issue 13 item 4, the control plane's side: settings of spooky-control no other test exercised
  * (where the metrics and the control API listen, the API switched off, how a health check probes),
- * each set to a value whose effect shows from outside (controlplane/config/settings-coverage.ts
+ * each set to a value whose effect shows from outside (model/config/settings-coverage.ts
  * names these cases).
  */
 import assert from 'node:assert/strict';

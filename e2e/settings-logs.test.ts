@@ -1,6 +1,6 @@
 /**
  * Issue 13 item 4: the log settings of spooky-dataplane (format, level, access_log, file.enabled)
- * as an operator sees them on stdout and on disk (controlplane/config/settings-coverage.ts names
+ * as an operator sees them on stdout and on disk (model/config/settings-coverage.ts names
  * this case).
  */
 import assert from 'node:assert/strict';

@@ -1,7 +1,7 @@
 /**
  * Issue 13 item 4: the resilience settings no other test exercised (the retry budget, the
  * breaker's half-open probes), each set to a value whose effect shows in the answers clients get
- * from the real spooky-dataplane (controlplane/config/settings-coverage.ts names these cases).
+ * from the real spooky-dataplane (model/config/settings-coverage.ts names these cases).
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';

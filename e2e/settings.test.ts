@@ -1,6 +1,6 @@
 /**
  * Issue 13 item 4: settings no other test exercised, each set to a value whose effect the real
- * spooky-dataplane shows from outside (controlplane/config/settings-coverage.ts names these
+ * spooky-dataplane shows from outside (model/config/settings-coverage.ts names these
  * cases). Every data plane here is started, used and stopped within its own case.
  */
 import assert from 'node:assert/strict';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { OPTIONAL_CLIENT_CERT_UNSUPPORTED } from '../controlplane/config/build-support.js';
+import { OPTIONAL_CLIENT_CERT_UNSUPPORTED } from '../model/config/build-support.js';
 import { DIST, type RunningControl, run, startControl } from './support/harness.js';
 import { config, newSetup, type Setup, spooky } from './support/pair.js';
 

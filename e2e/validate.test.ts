@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { generateSelfSigned } from '../cli/certs.js';
-import { configJsonSchema } from '../controlplane/config/json-schema.js';
-import { yamlLeaves } from '../controlplane/config/key-paths.js';
+import { configJsonSchema } from '../model/config/json-schema.js';
+import { yamlLeaves } from '../model/config/key-paths.js';
 import { DIST, REPO, run, tempDir } from './support/harness.js';
 
 const CLI = join(DIST, 'cli', 'main.js');

@@ -1,5 +1,5 @@
 /**
- * Fuzzing the config loader (controlplane/config/load.ts): arbitrary text, YAML token soup and
+ * Fuzzing the config loader (model/config/load.ts): arbitrary text, YAML token soup and
  * generated documents (the real keys of schema.ts with wrong types, typos, anchors, deep nesting)
  * always give a well-formed LoadResult, quickly. See fuzz/README.md.
  */
@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { type ConfigIssue, type LoadResult, loadConfigText } from '../controlplane/config/load.js';
-import { LB_POLICIES, LOG_LEVELS } from '../controlplane/config/schema.js';
+import { type ConfigIssue, type LoadResult, loadConfigText } from '../model/config/load.js';
+import { LB_POLICIES, LOG_LEVELS } from '../model/config/schema.js';
 import { check, testTimeoutMs, withinMs } from './support.js';
 
 type Json = null | boolean | number | bigint | string | Json[] | { [key: string]: Json };
@@ -367,7 +367,7 @@ const yamlSoup = fc.array(fc.constantFrom(...YAML_TOKENS), { maxLength: 80, size
 
 const timeout = testTimeoutMs(100);
 
-describe('fuzz: config loader (controlplane/config/load.ts)', () => {
+describe('fuzz: config loader (model/config/load.ts)', () => {
   it('the full base config is valid', () => {
     const r = load(stringify(fullConfig()));
     assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.errors));

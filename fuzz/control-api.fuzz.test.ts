@@ -22,7 +22,7 @@ import type {
   ReadyBody,
   ValidateBody,
 } from '../controlplane/api/types.js';
-import { loadConfigText } from '../controlplane/config/load.js';
+import { loadConfigText } from '../model/config/load.js';
 import { check, fuzzRuns, testTimeoutMs, withinMsAsync } from './support.js';
 
 const TOKEN = 'fuzz-token-0123456789-abcdefghij';

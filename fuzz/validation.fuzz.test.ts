@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type H3Request, MalformedRequest, validateRequest } from '../dataplane/h3/request-validation.js';
 import { validAuthority } from '../dataplane/proxy/authority.js';
-import { normalizePath } from '../dataplane/router/normalize-path.js';
+import { normalizePath } from '../model/router/normalize-path.js';
 import { check, testTimeoutMs, typedOutcome, withinMs } from './support.js';
 
 type Field = [string, string];

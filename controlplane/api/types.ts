@@ -2,7 +2,7 @@
  * The control API's JSON bodies (shared/spec/operations.md), shared by spooky-control's HTTP
  * server and the `spooky` CLI so the two cannot drift. Times are ISO-8601 strings.
  */
-import type { ConfigIssue } from '../config/load.js';
+import type { ConfigIssue } from '../../model/config/load.js';
 
 export type { ConfigIssue };
 

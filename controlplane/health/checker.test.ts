@@ -4,7 +4,7 @@ import { after, afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import type { RuntimeBackend } from '../config/runtime.js';
+import type { RuntimeBackend } from '../../model/config/runtime.js';
 import { HealthChecker, type HealthCheckSpec, type HealthTarget } from './checker.js';
 import type { ProbeResult } from './prober.js';
 import type { Transition } from './state-machine.js';

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { RuntimeBackend, RuntimeConfig } from '../config/runtime.js';
+import type { RuntimeBackend, RuntimeConfig } from '../../model/config/runtime.js';
 import { type ProbeResult, type ProbeSpec, probeBackend } from './prober.js';
 import { type HealthPolicy, type HealthState, HealthStateMachine, type Transition } from './state-machine.js';
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateSelfSigned } from '../../cli/certs.js';
-import type { RuntimeBackend, RuntimeConfig } from '../config/runtime.js';
+import type { RuntimeBackend, RuntimeConfig } from '../../model/config/runtime.js';
 import { MAX_BODY_BYTES, type ProbeSpec, probeBackend, statusMatches } from './prober.js';
 
 const SPEC: ProbeSpec = { method: 'GET', path: '/health', timeoutMs: 2000, expectedStatus: '2xx' };

@@ -8,7 +8,7 @@ import { connect as http2Connect } from 'node:http2';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import type { RuntimeBackend, RuntimeConfig } from '../config/runtime.js';
+import type { RuntimeBackend, RuntimeConfig } from '../../model/config/runtime.js';
 
 export interface ProbeSpec {
   method: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LB_POLICIES } from '../../controlplane/config/schema.js';
+import { LB_POLICIES } from '../../model/config/schema.js';
 import { type BackendLoad, type BalancedBackend, createBalancer, type LbPolicy, PeakEwma } from './policies.js';
 
 const ALL_POLICIES: readonly LbPolicy[] = LB_POLICIES;

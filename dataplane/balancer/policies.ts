@@ -2,7 +2,7 @@
 // and latency estimates come from the data plane through BackendLoad, randomness through
 // `random`, time through the callers of PeakEwma.
 
-import type { LbPolicy } from '../../controlplane/config/schema.js';
+import type { LbPolicy } from '../../model/config/schema.js';
 import { HashRing } from './consistent-hash.js';
 import { SmoothWeightedRoundRobin } from './round-robin.js';
 

@@ -3,8 +3,9 @@
  * `MalformedRequest` carrying the status Spooky answers with (400, 431, or 501 for CONNECT).
  * The path comes out normalised for routing (router/normalize-path.ts).
  */
+
+import { normalizePath } from '../../model/router/normalize-path.js';
 import { validAuthority, validScheme } from '../proxy/authority.js';
-import { normalizePath } from '../router/normalize-path.js';
 
 export interface H3Request {
   readonly method: string;

@@ -4,7 +4,7 @@
  * retry on another backend when the method is idempotent, no body byte has been sent, the
  * failure is one `resilience.retries.on` names, and the retry budget allows it.
  */
-import type { RuntimeBackend } from '../../controlplane/config/runtime.js';
+import type { RuntimeBackend } from '../../model/config/runtime.js';
 import type { BackendRuntime } from '../backend-runtime.js';
 import type { BackendStates } from '../backend-states.js';
 import { requestHashKey } from '../balancer/hash-key.js';

@@ -17,10 +17,10 @@ import http2, {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { normalizePath } from '../../model/router/normalize-path.js';
 import type { AdmissionAttempt, AdmissionVerdict } from '../admission/connection-admission.js';
 import { validAuthority, validScheme } from '../proxy/authority.js';
 import type { ClientRequest, ClientStream, RequestHandler } from '../proxy/client-stream.js';
-import { normalizePath } from '../router/normalize-path.js';
 import { certificateSubject } from '../tls/subject.js';
 import { guardSession, watchStream } from './h2-abuse.js';
 import { H1ClientStream, H2ClientStream } from './stream.js';

@@ -2,7 +2,7 @@
  * Keeps one dispatcher per backend across snapshots (like undici's Agent keeps one client per
  * origin), so a new snapshot reuses warm HTTP/2 sessions, and backends that left are drained.
  */
-import type { RuntimeBackend, RuntimeConfig, RuntimePool } from '../../controlplane/config/runtime.js';
+import type { RuntimeBackend, RuntimeConfig, RuntimePool } from '../../model/config/runtime.js';
 import { H1Client } from './client-h1.js';
 import { H2Client, type UpstreamTlsOptions } from './client-h2.js';
 import type { Dispatcher } from './dispatcher.js';

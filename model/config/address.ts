@@ -2,7 +2,7 @@
 // problem (string) instead of throwing, so the schema can report it as a validation issue.
 
 import { isIPv4, isIPv6 } from 'node:net';
-import { normalizeHost } from '../../dataplane/router/route-table.js';
+import { normalizeHost } from '../router/route-table.js';
 
 export interface BackendAddress {
   tls: boolean;

@@ -1,11 +1,14 @@
+// Both planes in one process: the control plane's SnapshotServer against the data plane's real ControlClient.
+// It lives outside controlplane/ and dataplane/ because neither plane may import the other.
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import { ControlClient } from '../../dataplane/control/client.js';
-import { SnapshotServer } from './server.js';
+import { SnapshotServer } from '../controlplane/xds/server.js';
+import { ControlClient } from '../dataplane/control/client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'spooky-xds-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import { setKeyPath, yamlLeaves } from './key-paths.js';
 import { formatIssues, loadConfigText } from './load.js';
 import { SETTINGS_COVERAGE, type SettingEvidence } from './settings-coverage.js';
 
-// dist/controlplane/config/ → the repository root, where the .ts sources are.
+// dist/model/config/ → the repository root, where the .ts sources are.
 const REPO = new URL('../../../', import.meta.url).pathname;
 const REFERENCE = join(REPO, 'deploy', 'examples', 'reference.yaml');
 const referenceText = readFileSync(REFERENCE, 'utf8');

@@ -3,8 +3,8 @@
 // it is shared by every request in flight, so nothing may mutate it.
 
 import { resolve } from 'node:path';
-import { RouteTable } from '../../dataplane/router/route-table.js';
 import { PEM_MAX_BYTES, readRegularTextFile } from '../../lib/regular-file.js';
+import { RouteTable } from '../router/route-table.js';
 import { type Config, type LbPolicy, LOG_LEVEL_ALIASES, type LogLevelName, parseBackendAddress } from './schema.js';
 
 export type RuntimeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';

@@ -6,7 +6,7 @@
 
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { normalizePath } from '../../dataplane/router/normalize-path.js';
+import { normalizePath } from '../router/normalize-path.js';
 import { ADDRESS_FORMS, analyseBackendAddress, routeHostProblem } from './address.js';
 import { OPTIONAL_CLIENT_CERT_UNSUPPORTED } from './build-support.js';
 import { checkCrossFieldRules } from './cross-field.js';
