@@ -16,7 +16,7 @@ import type {
   UpstreamRequest,
   UpstreamTimeouts,
 } from './dispatcher.js';
-import { UpstreamError } from './errors.js';
+import { classifyUpstreamFailure, UpstreamError } from './errors.js';
 import { connectionTokens, HOP_BY_HOP } from './fields.js';
 
 /** Request-body bytes buffered per exchange before the client is paused (as in client-h2). */
@@ -181,7 +181,7 @@ class H1Exchange implements UpstreamExchange {
       },
       onResponseError: (_controller, err) => {
         if (this.done) return;
-        const error = classify(err, origin, this.started);
+        const error = classifyUpstreamFailure(err, origin, this.started);
         // Bad headers fail inside pool.dispatch(): report them once the caller holds the exchange.
         if (this.inDispatch) queueMicrotask(() => this.fail(error));
         else this.fail(error);
@@ -281,30 +281,4 @@ function fieldsFromRaw(raw: Undici.DispatchController['rawHeaders']): Fields {
   }
   const extra = connectionTokens(pairs.filter(([n]) => n === 'connection').map(([, v]) => v));
   return pairs.filter(([n]) => !HOP_BY_HOP.has(n) && !extra?.has(n));
-}
-
-/** DNS, TCP and TLS failures (certificate errors included): nothing reached the backend. */
-const CONNECT_CODE =
-  /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_)/;
-/** A response llhttp cannot parse (HPE_*) or that overflows undici's limits: nothing retryable. */
-const PROTOCOL_CODE = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$)/;
-/** A request undici will not send as it is: the request's fault, not the backend's. */
-const UNSENDABLE_CODE = /^UND_ERR_(INVALID_ARG|NOT_SUPPORTED|REQ_CONTENT_LENGTH_MISMATCH)$/;
-
-function classify(err: Error, origin: string, started: boolean): UpstreamError {
-  if (err instanceof UpstreamError) return err;
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const make = (kind: UpstreamError['kind'], what: string) =>
-    new UpstreamError(kind, `${what} ${origin}: ${err.message}`, { cause: err });
-  if (CONNECT_CODE.test(code)) return make('connect', 'cannot connect to');
-  if (UNSENDABLE_CODE.test(code)) return make('request_rejected', 'cannot send the request to');
-  // undici 7 leaves HTTPParserError's code undefined (it looks llhttp's number up by name).
-  if (PROTOCOL_CODE.test(code) || err.name === 'HTTPParserError') return make('protocol', 'bad exchange with');
-  // Anything before undici had a connected socket for the request (a TLS handshake reset, the
-  // pool closed or destroyed) means nothing reached the backend.
-  if (!started) return make('connect', 'cannot connect to');
-  // Socket closed before or during the response (UND_ERR_SOCKET, ECONNRESET, a body cut short
-  // of its content-length, which undici also reports for a parse error inside such a body), or
-  // the pool destroyed under it.
-  return make('reset', 'connection lost with');
 }

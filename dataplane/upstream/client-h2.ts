@@ -13,7 +13,7 @@ import type {
   UpstreamRequest,
   UpstreamTimeouts,
 } from './dispatcher.js';
-import { UpstreamError } from './errors.js';
+import { classifyUpstreamFailure, UpstreamError } from './errors.js';
 import { fieldsFromNodeHeaders } from './fields.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
@@ -236,7 +236,9 @@ class H2Exchange implements UpstreamExchange {
         this.fail(new UpstreamError('request_rejected', `${origin} reset the request as malformed (PROTOCOL_ERROR)`));
         return;
       }
-      this.fail(classify(err, origin));
+      // A stream with an error of its own was open on a connected session (queued ones fail with
+      // ERR_HTTP2_STREAM_CANCEL, which the classifier reads as not connected).
+      this.fail(classifyUpstreamFailure(err, origin, true));
     });
     stream.on('close', () => {
       if (this.done) return;
@@ -300,30 +302,4 @@ class H2Exchange implements UpstreamExchange {
   resume(): void {
     if (!this.done) this.stream?.resume();
   }
-}
-
-function classify(err: NodeJS.ErrnoException, origin: string): UpstreamError {
-  if (err instanceof UpstreamError) return err;
-  // Streams queued on a session that never connected fail with the session's error as cause.
-  if (err.code === 'ERR_HTTP2_STREAM_CANCEL' && err.cause instanceof Error) {
-    return classify(err.cause as NodeJS.ErrnoException, origin);
-  }
-  const code = err.code ?? '';
-  if (
-    code === 'ECONNREFUSED' ||
-    code === 'EHOSTUNREACH' ||
-    code === 'ENETUNREACH' ||
-    code === 'ENOTFOUND' ||
-    code === 'ETIMEDOUT' ||
-    code.startsWith('ERR_TLS') ||
-    code.startsWith('CERT_') ||
-    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
-    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
-  ) {
-    return new UpstreamError('connect', `cannot connect to ${origin}: ${err.message}`, { cause: err });
-  }
-  if (code === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(err.message)) {
-    return new UpstreamError('refused', `${origin} refused the stream`, { cause: err });
-  }
-  return new UpstreamError('reset', `${origin}: ${err.message}`, { cause: err });
 }
