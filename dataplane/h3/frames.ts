@@ -138,11 +138,6 @@ export class FrameReader {
     return this.state !== State.Header || this.headLen > 0;
   }
 
-  /** Type of the frame being read (valid while midFrame). */
-  get currentType(): number {
-    return this.type;
-  }
-
   push(chunk: Uint8Array, sink: FrameSink): void {
     let off = 0;
     const end = chunk.length;

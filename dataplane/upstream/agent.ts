@@ -72,11 +72,6 @@ export class UpstreamAgent {
     return n;
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.clients.values()].map((c) => c.close()));
-    this.clients.clear();
-  }
-
   destroy(): void {
     for (const c of this.clients.values()) c.destroy();
     this.clients.clear();

@@ -1,5 +1,5 @@
 /**
- * The one interface every upstream transport implements (HTTP/2 now, HTTP/1.1 later), in the
+ * The one interface every upstream transport implements (client-h2.ts, client-h1.ts), in the
  * shape of undici's Dispatcher: the caller hands a request and a handler, gets an exchange
  * handle back for the request body, and receives the response through the handler's callbacks.
  */
