@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../controlplane/config/runtime.js';
 import { componentLogger, setLogLevel } from '../lib/log.js';
+import { upstreamTlsOptions } from '../lib/upstream-tls.js';
 import {
   type AdmissionAttempt,
   type AdmissionLimits,
@@ -24,7 +25,7 @@ import { type Config, quiche } from './quic/quiche.js';
 import { TicketKeyRotation } from './quic/ticket-keys.js';
 import { Snapshot } from './snapshot.js';
 import { type TcpLimits, TcpListener } from './tcp/listener.js';
-import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
+import { UpstreamAgent } from './upstream/agent.js';
 
 type Performance = RuntimeConfig['performance'];
 

@@ -4,10 +4,10 @@
  * both bodies stream with backpressure. It behaves like client-h2.ts: the headers and idle
  * timeouts run on the same timers with the same meaning, and errors get the same kinds.
  */
-import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { buildConnector, Pool, type Dispatcher as Undici } from 'undici';
-import type { UpstreamTlsOptions } from './client-h2.js';
+import { backendServername, type UpstreamTlsOptions } from '../../lib/upstream-tls.js';
+import { fieldsFromRaw, HOP_BY_HOP, withoutHopByHop } from '../http/fields.js';
 import type {
   Dispatcher,
   Fields,
@@ -17,7 +17,6 @@ import type {
   UpstreamTimeouts,
 } from './dispatcher.js';
 import { classifyUpstreamFailure, UpstreamError } from './errors.js';
-import { connectionTokens, HOP_BY_HOP } from './fields.js';
 
 /** Request-body bytes buffered per exchange before the client is paused (as in client-h2). */
 const REQUEST_BODY_BUFFER = 256 * 1024;
@@ -48,7 +47,7 @@ export class H1Client implements Dispatcher {
     // SNI and the certificate name, chosen as http2.connect does: tls.servername, else the
     // origin's host name (no SNI for an IP). Left alone, undici takes them from the Host header
     // (the public authority) and reconnects whenever a request's Host differs from the last one.
-    const sni = tls?.servername ?? (isIP(hostname) ? undefined : hostname);
+    const sni = backendServername(hostname, tls?.servername);
     this.servername = sni ?? hostname;
     const connector = buildConnector({ ...tls, allowH2: false, timeout: timeouts.connectMs });
     this.pool = new Pool(origin, {
@@ -156,7 +155,7 @@ class H1Exchange implements UpstreamExchange {
       },
       onResponseStart: (controller, status) => {
         if (this.done) return;
-        const fields = fieldsFromRaw(controller.rawHeaders);
+        const fields = responseFields(controller.rawHeaders);
         // undici surfaces 102/103 here; a 100 it never asked for makes it drop the connection.
         if (status < 200) return this.handler.onInformational(status, fields);
         this.clearHeadersTimer();
@@ -175,7 +174,7 @@ class H1Exchange implements UpstreamExchange {
       },
       onResponseEnd: (controller) => {
         if (this.done) return;
-        const trailers = fieldsFromRaw(controller.rawTrailers);
+        const trailers = responseFields(controller.rawTrailers);
         this.finish();
         this.handler.onComplete(trailers.length > 0 ? trailers : null);
       },
@@ -272,13 +271,7 @@ function requestHeaders(request: UpstreamRequest): string[] {
 }
 
 /** undici's raw header list (name, value, name, value…) as fields, minus connection-specific ones. */
-function fieldsFromRaw(raw: Undici.DispatchController['rawHeaders']): Fields {
-  const pairs: Array<readonly [string, string]> = [];
-  const text = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v));
+function responseFields(raw: Undici.DispatchController['rawHeaders']): Fields {
   // The HTTP/1.1 parser always hands over arrays (of Buffers); the object form is HTTP/2's.
-  if (Array.isArray(raw)) {
-    for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([text(raw[i]).toLowerCase(), text(raw[i + 1])]);
-  }
-  const extra = connectionTokens(pairs.filter(([n]) => n === 'connection').map(([, v]) => v));
-  return pairs.filter(([n]) => !HOP_BY_HOP.has(n) && !extra?.has(n));
+  return Array.isArray(raw) ? withoutHopByHop(fieldsFromRaw(raw)) : [];
 }

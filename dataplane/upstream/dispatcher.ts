@@ -3,9 +3,10 @@
  * shape of undici's Dispatcher: the caller hands a request and a handler, gets an exchange
  * handle back for the request body, and receives the response through the handler's callbacks.
  */
+import type { Fields } from '../http/fields.js';
 import type { UpstreamError } from './errors.js';
 
-export type Fields = ReadonlyArray<readonly [string, string]>;
+export type { Fields };
 
 export interface UpstreamRequest {
   readonly method: string;
