@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parse } from 'yaml';
 import { loadConfigFile, readConfigFileText } from '../controlplane/config/load.js';
+import { buildUpstreamTls } from '../controlplane/config/runtime.js';
 import { BackendSchema, ConfigSchema, HealthCheckSchema } from '../controlplane/config/schema.js';
 import { PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
 import {
@@ -79,7 +80,6 @@ export function readDoctorConfig(file: string, env: DoctorEnv): DoctorConfig {
     }
   }
   const up = rec(root.upstream_tls);
-  const [clientCertPem, clientKeyPem] = [pem(up.client_cert), pem(up.client_key)];
   const obs = rec(root.observability);
   const api = rec(obs.control_api);
   const metrics = rec(obs.metrics);
@@ -91,12 +91,16 @@ export function readDoctorConfig(file: string, env: DoctorEnv): DoctorConfig {
     key: path(tls.key),
     keyGroup: str(rec(rec(root.security).privileges).group, DEFAULTS.security.privileges.group)!,
     backends,
-    upstreamTls: {
-      verify: typeof up.verify === 'boolean' ? up.verify : DEFAULTS.upstreamTls.verify,
-      ...(pem(up.ca_file) !== undefined ? { caPem: pem(up.ca_file) } : {}),
-      ...(str(up.server_name) !== undefined ? { serverName: str(up.server_name) } : {}),
-      ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
-    },
+    upstreamTls: buildUpstreamTls(
+      {
+        verify: typeof up.verify === 'boolean' ? up.verify : DEFAULTS.upstreamTls.verify,
+        ca_file: str(up.ca_file),
+        server_name: str(up.server_name),
+        client_cert: str(up.client_cert),
+        client_key: str(up.client_key),
+      },
+      pem,
+    ),
     controlApi: {
       enabled: typeof api.enabled === 'boolean' ? api.enabled : defaultApi.enabled,
       address: str(api.address, defaultApi.address)!,
