@@ -17,7 +17,7 @@ function statsInterval(value: string): number {
 }
 
 const program = new Command('spooky-dataplane')
-  .description('Spooky data plane: terminates HTTP/3 and forwards to HTTP/2 backends')
+  .description('Spooky data plane: terminates HTTP/3 and forwards to HTTP/2 and HTTP/1.1 backends')
   .requiredOption('-c, --config <file>', 'YAML config file')
   .option(
     '--stats-interval-ms <ms>',
