@@ -373,7 +373,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     );
     writeFileSync(s.file, text);
     cp = await startControl(s.file);
-    dp = await startDataplane(text, { file: s.file, env: { SPOOKY_STATS_INTERVAL_MS: '200' } });
+    dp = await startDataplane(text, { file: s.file, args: ['--stats-interval-ms', '200'] });
     const metricsUrl = metricsUrlOf(cp);
     const port = dp.port;
     const dpPid = dp.proc.pid as number;

@@ -13,6 +13,7 @@ import { probeBackend } from '../controlplane/health/prober.js';
 import { type QuicStack, quicStack } from '../dataplane/quic/stack.js';
 import { NODE_FLOOR_MAJOR, NODE_UPGRADE_FIX, nodeMajor } from '../lib/node-runtime.js';
 import { FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
+import { parseAccountFile } from '../lib/system-accounts.js';
 import { analyseBackendAddress } from '../model/config/address.js';
 import { formatIssues, type LoadResult } from '../model/config/load.js';
 import type { RuntimeBackend, RuntimeConfig } from '../model/config/runtime.js';
@@ -215,18 +216,13 @@ export function checkTlsExpiry(cfg: DoctorConfig, env: DoctorEnv): CheckResult {
   return c.pass(detail);
 }
 
-/** name → id from an /etc/passwd or /etc/group file (the id is the third field in both). */
+/** name → id from an /etc/passwd or /etc/group file; a missing file resolves no names. */
 function ids(file: string): Map<string, number> {
-  const map = new Map<string, number>();
   try {
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const [name, , id] = line.split(':');
-      if (name && id !== undefined && /^\d+$/.test(id) && !map.has(name)) map.set(name, Number(id));
-    }
+    return parseAccountFile(readFileSync(file, 'utf8'));
   } catch {
-    // missing file: no names resolve
+    return new Map();
   }
-  return map;
 }
 
 const nameOf = (map: Map<string, number>, id: number) => [...map].find(([, v]) => v === id)?.[0] ?? String(id);

@@ -9,6 +9,8 @@ import { type Command, Option } from 'commander';
 import { parse } from 'yaml';
 import { PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
 import { loadConfigFile, readConfigFileText } from '../model/config/load.js';
+import { buildUpstreamTls } from '../model/config/runtime.js';
+import { BackendSchema, ConfigSchema, HealthCheckSchema } from '../model/config/schema.js';
 import {
   type CheckResult,
   type DoctorBackend,
@@ -26,6 +28,16 @@ type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Rec) : {});
 const str = (v: unknown, fallback?: string) => (typeof v === 'string' && v !== '' ? v : fallback);
 const num = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
+
+/** The schema's defaults for what doctor reads, used where an invalid file leaves a value unusable. */
+const DEFAULTS = {
+  healthCheck: HealthCheckSchema.parse({}),
+  protocol: BackendSchema.shape.protocol.parse(undefined),
+  upstreamTls: ConfigSchema.shape.upstream_tls.parse(undefined),
+  security: ConfigSchema.shape.security.parse(undefined),
+  observability: ConfigSchema.shape.observability.parse(undefined),
+  control: ConfigSchema.shape.control.parse(undefined),
+};
 
 /**
  * Validates the file, then reads the settings from the validated config or, when validation
@@ -62,42 +74,46 @@ export function readDoctorConfig(file: string, env: DoctorEnv): DoctorConfig {
       backends.push({
         id: str(b.id, `backend #${i + 1}`)!,
         address: str(b.address, '')!,
-        protocol: b.protocol === 'http1' ? 'http1' : 'h2',
-        healthPath: hc === undefined ? undefined : str(hc.path, '/health'),
+        protocol: b.protocol === 'http1' || b.protocol === 'h2' ? b.protocol : DEFAULTS.protocol,
+        healthPath: hc === undefined ? undefined : str(hc.path, DEFAULTS.healthCheck.path),
       });
     }
   }
   const up = rec(root.upstream_tls);
-  const [clientCertPem, clientKeyPem] = [pem(up.client_cert), pem(up.client_key)];
   const obs = rec(root.observability);
   const api = rec(obs.control_api);
   const metrics = rec(obs.metrics);
+  const { control_api: defaultApi, metrics: defaultMetrics } = DEFAULTS.observability;
   return {
     file,
     load,
     cert: path(tls.cert),
     key: path(tls.key),
-    keyGroup: str(rec(rec(root.security).privileges).group, 'spooky')!,
+    keyGroup: str(rec(rec(root.security).privileges).group, DEFAULTS.security.privileges.group)!,
     backends,
-    upstreamTls: {
-      verify: up.verify !== false,
-      ...(pem(up.ca_file) !== undefined ? { caPem: pem(up.ca_file) } : {}),
-      ...(str(up.server_name) !== undefined ? { serverName: str(up.server_name) } : {}),
-      ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
-    },
+    upstreamTls: buildUpstreamTls(
+      {
+        verify: typeof up.verify === 'boolean' ? up.verify : DEFAULTS.upstreamTls.verify,
+        ca_file: str(up.ca_file),
+        server_name: str(up.server_name),
+        client_cert: str(up.client_cert),
+        client_key: str(up.client_key),
+      },
+      pem,
+    ),
     controlApi: {
-      enabled: api.enabled !== false,
-      address: str(api.address, '127.0.0.1')!,
-      port: num(api.port, 9902),
+      enabled: typeof api.enabled === 'boolean' ? api.enabled : defaultApi.enabled,
+      address: str(api.address, defaultApi.address)!,
+      port: num(api.port, defaultApi.port),
       hasToken: str(api.auth_token) !== undefined || str(api.auth_token_file) !== undefined,
     },
     metrics: {
-      enabled: metrics.enabled !== false,
-      address: str(metrics.address, '127.0.0.1')!,
-      port: num(metrics.port, 9090),
-      path: str(metrics.path, '/metrics')!,
+      enabled: typeof metrics.enabled === 'boolean' ? metrics.enabled : defaultMetrics.enabled,
+      address: str(metrics.address, defaultMetrics.address)!,
+      port: num(metrics.port, defaultMetrics.port),
+      path: str(metrics.path, defaultMetrics.path)!,
     },
-    stateDir: resolve(base, str(rec(root.control).state_dir, '/var/lib/spooky')!),
+    stateDir: resolve(base, str(rec(root.control).state_dir, DEFAULTS.control.state_dir)!),
   };
 }
 

@@ -81,7 +81,6 @@ if (dataplaneAccount) {
     );
 }
 const server = new SnapshotServer(bootstrap.control.socket, log);
-// The metrics endpoint that serves it arrives with the operations work; the series exist now.
 const registry = new Registry();
 const control = new ControlPlane({ store, server, log, registry });
 
@@ -115,6 +114,7 @@ if (apiConfig.enabled) {
     const resolved = resolveApiToken(
       { ...apiConfig, auth_token_file: tokenFile === undefined ? undefined : resolve(baseDir, tokenFile) },
       bootstrap.control.stateDir,
+      privileges.group,
     );
     token = resolved.token;
     if (resolved.path) log.info({ source: resolved.source, path: resolved.path }, 'control API token');

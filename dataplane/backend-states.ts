@@ -19,10 +19,6 @@ export class BackendStates {
     return s === undefined || (s.healthy && !s.drained);
   }
 
-  get(id: string): BackendState | undefined {
-    return this.states.get(id);
-  }
-
   /**
    * Applies one update; returns false for a stale epoch. A `full` table replaces everything held,
    * whatever its epoch: it comes from a (possibly restarted) control plane on connect or after an

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { componentLogger, setLogLevel } from '../lib/log.js';
+import { upstreamTlsOptions } from '../lib/upstream-tls.js';
 import type { RuntimeConfig } from '../model/config/runtime.js';
 import {
   type AdmissionAttempt,
@@ -24,7 +25,7 @@ import { type Config, quiche } from './quic/quiche.js';
 import { TicketKeyRotation } from './quic/ticket-keys.js';
 import { Snapshot } from './snapshot.js';
 import { type TcpLimits, TcpListener } from './tcp/listener.js';
-import { UpstreamAgent, upstreamTlsOptions } from './upstream/agent.js';
+import { UpstreamAgent } from './upstream/agent.js';
 
 type Performance = RuntimeConfig['performance'];
 
@@ -139,9 +140,7 @@ export class DataPlane {
     this.metrics.bindTransport(() => {
       const ep = this.endpoint;
       if (!ep) return null;
-      let streams = 0;
-      for (const s of this.sessions) streams += s.streams.size;
-      return { connections: ep.connectionCount + (this.tcp?.connectionCount ?? 0), streams, counters: ep.counters };
+      return { connections: this.connectionCount(), streams: this.streamCount(), counters: ep.counters };
     });
     this.admission = new ConnectionAdmission(admissionLimits(config.performance), performance.now());
     this.metrics.bindAdmission(() => this.admission.trackedSources(performance.now()));
@@ -192,14 +191,7 @@ export class DataPlane {
         requestHeaderTimeoutMs: p.request_header_timeout_ms,
       };
     };
-    // One admission for QUIC and TCP: the memory guard first, then caps and rates (dataplane/admission/).
-    const admit = (attempt: AdmissionAttempt): AdmissionVerdict => {
-      if (this.guard.memory.refusing) {
-        this.metrics.shed('memory');
-        return { ok: false, reason: 'memory' };
-      }
-      return this.admitConnection(attempt);
-    };
+    const admit = (attempt: AdmissionAttempt): AdmissionVerdict => this.admitConnection(attempt);
     let port = 0;
     // With port 0 the OS picks a free UDP port; the same TCP port may be taken: pick again.
     for (let attempt = 1; ; attempt++) {
@@ -283,14 +275,31 @@ export class DataPlane {
   }
 
   /**
-   * A new connection (a QUIC Initial, an accepted TCP socket) starts only within the caps and
-   * rates of ConnectionAdmission; a refused Initial is dropped (the client's handshake times out
-   * or it retries later), a refused TCP connection closed, and either is counted by reason.
+   * One admission for QUIC and TCP: a new connection (a QUIC Initial, an accepted TCP socket)
+   * starts only while the memory guard allows, then within the caps and rates of
+   * ConnectionAdmission; a refused Initial is dropped (the client's handshake times out or it
+   * retries later), a refused TCP connection closed, and either is counted by reason.
    */
   private admitConnection(attempt: AdmissionAttempt): AdmissionVerdict {
+    if (this.guard.memory.refusing) {
+      this.metrics.shed('memory');
+      return { ok: false, reason: 'memory' };
+    }
     const verdict = this.admission.admit(attempt, performance.now());
     if (!verdict.ok) this.metrics.shed(verdict.reason);
     return verdict;
+  }
+
+  /** Open client connections, QUIC and TCP together. */
+  private connectionCount(): number {
+    return (this.endpoint?.connectionCount ?? 0) + (this.tcp?.connectionCount ?? 0);
+  }
+
+  /** Open HTTP/3 request streams. */
+  private streamCount(): number {
+    let streams = 0;
+    for (const s of this.sessions) streams += s.streams.size;
+    return streams;
   }
 
   private statsAt = performance.now();
@@ -316,11 +325,9 @@ export class DataPlane {
       this.statsAt = now;
       this.statsRequests = total;
     }
-    let streams = 0;
-    for (const s of this.sessions) streams += s.streams.size;
     return {
-      activeConnections: (this.endpoint?.connectionCount ?? 0) + (this.tcp?.connectionCount ?? 0),
-      activeStreams: streams,
+      activeConnections: this.connectionCount(),
+      activeStreams: this.streamCount(),
       requestsTotal: total,
       requestsPerSecond: Math.round(rps * 10) / 10,
       overload: this.runtime.overloadState(),

@@ -30,7 +30,12 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-export async function runDataPlane(file: string): Promise<void> {
+export interface DataPlaneProcessOptions {
+  /** How often the data plane sends `Stats` to the control plane (`--stats-interval-ms`); 5000. */
+  statsIntervalMs?: number;
+}
+
+export async function runDataPlane(file: string, options: DataPlaneProcessOptions = {}): Promise<void> {
   const loaded = loadConfigFile(file);
   if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
   if (!loaded.ok) fail(formatIssues(file, loaded.errors));
@@ -139,8 +144,7 @@ export async function runDataPlane(file: string): Promise<void> {
       return outcome;
     },
     onBackendStates: (m) => dp.backendStates.update(m.epoch, m.states, m.full),
-    // Tests shorten it to see gauges settle quickly; operators have no reason to.
-    statsIntervalMs: Number(process.env.SPOOKY_STATS_INTERVAL_MS) || 5000,
+    statsIntervalMs: options.statsIntervalMs ?? 5000,
     stats: (advanceRate) => dp.stats(advanceRate),
     metricsText: () => dp.metrics.text(),
   });

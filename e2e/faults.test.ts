@@ -30,7 +30,7 @@ import { Load } from './support/load.js';
 import { config, newSetup, type Setup, spooky } from './support/pair.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ENV = { SPOOKY_STATS_INTERVAL_MS: '200' };
+const STATS_ARGS = ['--stats-interval-ms', '200'];
 const IDLE_TIMEOUT_MS = 3000;
 
 /** Resolves with `p`'s outcome, or 'pending' after `ms`: no wait in this file is unbounded. */
@@ -276,7 +276,7 @@ describe('faults', () => {
     writeFileSync(s.file, configFor(a));
     cp = await startControl(s.file);
     metricsUrl = metricsUrlOf(cp);
-    dp = await startDataplane(readFileSync(s.file, 'utf8'), { file: s.file, env: ENV });
+    dp = await startDataplane(readFileSync(s.file, 'utf8'), { file: s.file, args: STATS_ARGS });
     // The data plane's series reach the control plane's endpoint.
     const arrived = await until(async () => /^spooky_active_connections /m.test(await scrape(metricsUrl)), 15_000);
     assert.ok(arrived !== null, 'no data plane metrics at the control plane');
@@ -533,7 +533,7 @@ describe('faults', () => {
     const noticed = await until(async () => (await dataplanes()).dataplanes.length === 0, 10_000, 50);
     assert.notEqual(noticed, null, 'spooky dataplanes still lists the killed data plane after 10 s');
 
-    dp = await startDataplane(readFileSync(s.file, 'utf8'), { file: s.file, env: ENV });
+    dp = await startDataplane(readFileSync(s.file, 'utf8'), { file: s.file, args: STATS_ARGS });
     const cached = dp.logs.find((o) => o.msg === 'starting from the cached snapshot');
     assert.ok(cached, 'the restarted data plane started from its cached snapshot');
     assert.equal(cached.version, before.current_version, 'the cached snapshot is the current version');

@@ -128,7 +128,7 @@ describe('adaptive admission and brownout (issue #13 item 3)', { timeout: 180_00
     const line = cp.logs.find((o) => o.msg === 'metrics listening');
     assert.ok(line, 'no metrics endpoint');
     metricsUrl = `http://${String(line.address)}:${Number(line.port)}${String(line.path)}`;
-    dp = await startDataplane(configText(ADAPTIVE), { file: s.file, env: { SPOOKY_STATS_INTERVAL_MS: '100' } });
+    dp = await startDataplane(configText(ADAPTIVE), { file: s.file, args: ['--stats-interval-ms', '100'] });
     h3 = await H3ClientSession.connect('127.0.0.1', dp.port, { insecure: true, serverName: 'localhost' });
     await statusUntil(
       'adaptive admission at max',

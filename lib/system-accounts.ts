@@ -6,25 +6,40 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, readFileSync, statSync } from 'node:fs';
 
+/**
+ * name → id from the text of an /etc/passwd or /etc/group file (the id is the third field in
+ * both); the first entry of a name wins, as with getent.
+ */
+export function parseAccountFile(text: string): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [name, , id] = line.split(':');
+    if (name && id !== undefined && /^\d+$/.test(id) && !map.has(name)) map.set(name, Number(id));
+  }
+  return map;
+}
+
 /** The numeric id of `name` in `database` (`passwd` or `group`), or null when there is none. */
 function lookup(database: 'passwd' | 'group', name: string): number | null {
   if (/^\d+$/.test(name)) return Number(name); // setuid/setgid take numeric ids too
-  let line: string | undefined;
+  let text: string;
   try {
-    line = execFileSync('getent', [database, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    text = execFileSync('getent', [database, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch (e) {
     // Exit 2: no such entry. Without getent at all, read the local file.
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
     try {
-      line = readFileSync(`/etc/${database}`, 'utf8')
-        .split('\n')
-        .find((l) => l.split(':')[0] === name);
+      text = readFileSync(`/etc/${database}`, 'utf8');
     } catch {
       return null;
     }
   }
-  const id = Number(line?.split(':')[2]);
-  return line !== undefined && Number.isSafeInteger(id) ? id : null;
+  return parseAccountFile(text).get(name) ?? null;
+}
+
+/** The gid of group `name` (a name or a number), or null when there is no such group. */
+export function groupId(name: string): number | null {
+  return lookup('group', name);
 }
 
 export interface ServiceAccount {

@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { groupId } from '../../lib/system-accounts.js';
 import { resolveApiToken, TOKEN_FILE_NAME, tokenMatches } from './auth.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -95,6 +96,25 @@ describe('resolveApiToken', () => {
       () => resolveApiToken({}, stateDir),
       (e: Error) => e.message.includes(stateFile),
     );
+  });
+});
+
+describe('resolveApiToken: the token file group', () => {
+  it('gives a generated token file the configured group (security.privileges.group), not a fixed one', {
+    skip: !isRoot && 'chgrp to another group needs root',
+  }, () => {
+    // `daemon` (gid 1 on Debian) stands for an operator-configured group other than spooky.
+    const daemon = groupId('daemon');
+    assert.ok(daemon !== null && daemon !== 0, 'this test needs a group named daemon');
+    const byName = resolveApiToken({}, join(dir, 'group-by-name'), 'daemon');
+    assert.equal(statSync(byName.path!).gid, daemon);
+    const byNumber = resolveApiToken({}, join(dir, 'group-by-number'), String(daemon));
+    assert.equal(statSync(byNumber.path!).gid, daemon);
+  });
+
+  it('leaves the group alone when the configured group does not exist', () => {
+    const r = resolveApiToken({}, join(dir, 'group-missing'), 'no-such-group-spooky-test');
+    assert.equal(statSync(r.path!).gid, process.getgid?.());
   });
 });
 

@@ -4,10 +4,11 @@
  */
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../lib/atomic-file.js';
 import { FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../../lib/regular-file.js';
+import { groupId } from '../../lib/system-accounts.js';
 
 export const TOKEN_FILE_NAME = 'control.token';
 
@@ -60,23 +61,14 @@ function readTokenFile(path: string, what: string, missingOk: boolean): string |
   return token === '' ? undefined : token;
 }
 
-/** The gid of group `spooky` from /etc/group, or undefined. */
-function spookyGid(): number | undefined {
+/**
+ * Writes `token` to `path` atomically: mode 0640, and when we are root, owned by `group` (the
+ * configured security.privileges.group) if it exists, so the operators in it can read it.
+ */
+function writeTokenFile(dir: string, path: string, token: string, group: string | undefined): void {
+  const gid = group !== undefined && process.getuid?.() === 0 ? (groupId(group) ?? undefined) : undefined;
   try {
-    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
-      const [name, , gid] = line.split(':');
-      if (name === 'spooky' && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
-    }
-  } catch {
-    // no /etc/group: no group to set
-  }
-  return undefined;
-}
-
-/** Writes `token` to `path` atomically (0640, group spooky when we are root and it exists). */
-function writeTokenFile(dir: string, path: string, token: string): void {
-  try {
-    writeFileAtomic(path, `${token}\n`, TOKEN_MODE, process.getuid?.() === 0 ? spookyGid() : undefined);
+    writeFileAtomic(path, `${token}\n`, TOKEN_MODE, gid);
   } catch (err) {
     throw new Error(
       `cannot write the control API token file ${path} (${errCode(err)}): make ${dir} writable by the user running spooky-control${uid()} or set observability.control_api.auth_token_file`,
@@ -91,6 +83,8 @@ function writeTokenFile(dir: string, path: string, token: string): void {
 export function resolveApiToken(
   api: { auth_token?: string; auth_token_file?: string },
   stateDir: string,
+  /** The group a generated token file belongs to (security.privileges.group); none when unset. */
+  group?: string,
 ): ResolvedToken {
   if (api.auth_token !== undefined && api.auth_token !== '') return { token: api.auth_token, source: 'config' };
   if (api.auth_token_file !== undefined && api.auth_token_file !== '') {
@@ -110,7 +104,7 @@ export function resolveApiToken(
   const existing = readTokenFile(path, 'control.state_dir', true);
   if (existing !== undefined) return { token: existing, source: 'state_dir', path };
   const token = randomBytes(32).toString('base64url');
-  writeTokenFile(dir, path, token);
+  writeTokenFile(dir, path, token, group);
   return { token, source: 'generated', path };
 }
 

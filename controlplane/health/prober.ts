@@ -5,9 +5,10 @@
  */
 import { request as http1Request } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
-import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
+import { backendServername, upstreamTlsOptions } from '../../lib/upstream-tls.js';
 import type { RuntimeBackend, RuntimeConfig } from '../../model/config/runtime.js';
 
 export interface ProbeSpec {
@@ -60,16 +61,12 @@ function openSocket(backend: RuntimeBackend, tls: RuntimeConfig['upstreamTls'], 
     socket.once('connect', () => onPhase('request'));
     return socket;
   }
-  const servername = tls.serverName ?? (isIP(host) === 0 ? host : undefined);
+  const servername = backendServername(host, tls.serverName);
   const socket = tlsConnect({
     host,
     port,
+    ...upstreamTlsOptions(tls),
     ...(servername !== undefined ? { servername } : {}),
-    rejectUnauthorized: tls.verify,
-    ...(tls.caPem !== undefined ? { ca: tls.caPem } : {}),
-    ...(tls.clientCertPem !== undefined && tls.clientKeyPem !== undefined
-      ? { cert: tls.clientCertPem, key: tls.clientKeyPem }
-      : {}),
     ALPNProtocols: [backend.protocol === 'h2' ? 'h2' : 'http/1.1'],
   });
   socket.once('connect', () => onPhase('tls'));

@@ -40,9 +40,4 @@ export class SmoothWeightedRoundRobin<T extends { readonly weight: number }> {
     current[best] -= total;
     return items[best];
   }
-
-  /** Forget accumulated scores, e.g. after the backend set changed. */
-  reset(): void {
-    this.#current.fill(0);
-  }
 }

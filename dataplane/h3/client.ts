@@ -3,16 +3,16 @@
  * server. Used by `spooky get`, the tests and the load generator. Requests beyond the server's
  * stream limit wait for credit instead of failing.
  */
+import type { Fields } from '../http/fields.js';
 import type { QuicConnection } from '../quic/connection.js';
 import { QuicEndpoint } from '../quic/endpoint.js';
 import { quiche } from '../quic/quiche.js';
 import { H3, H3Error, h3ErrorName } from './errors.js';
-import { encodeFrameHeader, Frame, FrameReader, type FrameSink } from './frames.js';
+import { encodeFrameHeader, encodeHeadersFrame, Frame, FrameReader, type FrameSink } from './frames.js';
 import { decodeFieldSection } from './qpack/decoder.js';
-import { encodeFieldSection } from './qpack/encoder.js';
 import { H3Session, READ_BUFFER } from './session.js';
 
-export type Fields = ReadonlyArray<readonly [string, string]>;
+export type { Fields };
 
 export interface ClientOptions {
   /** SNI and certificate name; defaults to the host. */
@@ -170,11 +170,9 @@ export class H3ClientStream implements FrameSink {
       [':path', req.path],
       ...(req.headers ?? []),
     ];
-    const block = encodeFieldSection(fields);
     const hasBody = req.body !== undefined && req.body.length > 0;
     const hasTrailers = req.trailers !== undefined && req.trailers.length > 0;
-    quic.streamWrite(this.id, encodeFrameHeader(Frame.HEADERS, block.length), false);
-    quic.streamWrite(this.id, block, !hasBody && !hasTrailers);
+    quic.streamWrite(this.id, encodeHeadersFrame(fields), !hasBody && !hasTrailers);
     if (hasBody) {
       const body = req.body as Uint8Array;
       for (let off = 0; off < body.length && !this.settled; off += BODY_CHUNK) {
@@ -189,9 +187,7 @@ export class H3ClientStream implements FrameSink {
       }
     }
     if (hasTrailers && !this.settled) {
-      const t = encodeFieldSection(req.trailers as Fields);
-      quic.streamWrite(this.id, encodeFrameHeader(Frame.HEADERS, t.length), false);
-      quic.streamWrite(this.id, t, true);
+      quic.streamWrite(this.id, encodeHeadersFrame(req.trailers as Fields), true);
     }
   }
 }

@@ -2,7 +2,9 @@
  * HTTP/3 frames (RFC 9114 §7): types, encoders, and an incremental reader that streams DATA
  * payloads through without buffering and collects every other known frame whole (bounded).
  */
+import type { Fields } from '../http/fields.js';
 import { H3, H3Error } from './errors.js';
+import { encodeFieldSection } from './qpack/encoder.js';
 import { readVarint, varintLength, writeVarint } from './varint.js';
 
 export const Frame = {
@@ -48,6 +50,16 @@ export function encodeFrameHeader(type: number, length: number): Uint8Array {
   const out = new Uint8Array(varintLength(type) + varintLength(length));
   writeVarint(out, writeVarint(out, 0, type), length);
   return out;
+}
+
+/** A whole HEADERS frame carrying `fields` as a QPACK field section (static table only). */
+export function encodeHeadersFrame(fields: Fields): Uint8Array {
+  const block = encodeFieldSection(fields);
+  const head = encodeFrameHeader(Frame.HEADERS, block.length);
+  const frame = new Uint8Array(head.length + block.length);
+  frame.set(head, 0);
+  frame.set(block, head.length);
+  return frame;
 }
 
 /**
@@ -136,11 +148,6 @@ export class FrameReader {
   /** True when the stream stopped inside a frame (a truncated frame at FIN is H3_FRAME_ERROR). */
   get midFrame(): boolean {
     return this.state !== State.Header || this.headLen > 0;
-  }
-
-  /** Type of the frame being read (valid while midFrame). */
-  get currentType(): number {
-    return this.type;
   }
 
   push(chunk: Uint8Array, sink: FrameSink): void {

@@ -5,19 +5,12 @@
  */
 
 import { normalizePath } from '../../model/router/normalize-path.js';
+import { CONNECTION_SPECIFIC, type Fields } from '../http/fields.js';
 import { validAuthority, validScheme } from '../proxy/authority.js';
+import type { ClientRequest } from '../proxy/client-stream.js';
 
-export interface H3Request {
-  readonly method: string;
-  readonly scheme: string;
-  /** `:authority`, else the `host` header, else ''. */
-  readonly authority: string;
-  readonly path: string;
-  /** Regular (non-pseudo) fields in arrival order, names lowercase. */
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-  /** Declared content-length, or -1 when absent. */
-  readonly contentLength: number;
-}
+/** A validated HTTP/3 request: the proxy's ClientRequest, which every listener produces. */
+export type H3Request = ClientRequest;
 
 export class MalformedRequest extends Error {
   constructor(
@@ -28,9 +21,6 @@ export class MalformedRequest extends Error {
     this.name = 'MalformedRequest';
   }
 }
-
-/** Connection-specific fields are forbidden in HTTP/3 (§4.2); `te` is allowed only as "trailers". */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /** RFC 9110 §5.1 token characters, lowercase only (uppercase is malformed in HTTP/3). */
 const TCHAR = (() => {
@@ -68,7 +58,7 @@ export interface RequestLimits {
   maxHeaderCount: number;
 }
 
-export function validateRequest(fields: ReadonlyArray<readonly [string, string]>, limits: RequestLimits): H3Request {
+export function validateRequest(fields: Fields, limits: RequestLimits): H3Request {
   if (fields.length > limits.maxHeaderCount) {
     throw new MalformedRequest(431, `${fields.length} header fields exceed the limit of ${limits.maxHeaderCount}`);
   }

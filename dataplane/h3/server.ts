@@ -2,19 +2,19 @@
  * The server role of HTTP/3: request streams in (HEADERS, DATA*, trailing HEADERS, validated as
  * RFC 9114 §4.1 says), responses out, with backpressure both ways, and GOAWAY-based drain.
  */
+import type { Fields } from '../http/fields.js';
 import type { ClientStream, RequestHandler } from '../proxy/client-stream.js';
 import type { QuicConnection } from '../quic/connection.js';
 import type { QuicStreamTransport } from '../quic/stream-transport.js';
 import { certificateSubject } from '../tls/subject.js';
 import { FieldSectionTooLarge, H3, H3Error } from './errors.js';
-import { END_OF_STREAM, encodeFrameHeader, Frame, FrameReader, type FrameSink } from './frames.js';
+import { END_OF_STREAM, encodeFrameHeader, encodeHeadersFrame, Frame, FrameReader, type FrameSink } from './frames.js';
 import { decodeFieldSection } from './qpack/decoder.js';
-import { encodeFieldSection } from './qpack/encoder.js';
 import { type H3Request, MalformedRequest, type RequestLimits, validateRequest } from './request-validation.js';
 import { H3Session, READ_BUFFER, type SessionOptions } from './session.js';
 import { StreamGuard } from './stream-guard.js';
 
-export type Fields = ReadonlyArray<readonly [string, string]>;
+export type { Fields };
 
 export interface ServerSessionOptions extends SessionOptions, RequestLimits {
   /** A request stream's HEADERS must be complete this long after the stream opened (408 otherwise). */
@@ -241,12 +241,7 @@ export class H3ServerStream implements FrameSink, ClientStream {
   }
 
   private writeHeaders(fields: Fields, fin: boolean): void {
-    const block = encodeFieldSection(fields);
-    const head = encodeFrameHeader(Frame.HEADERS, block.length);
-    const frame = new Uint8Array(head.length + block.length);
-    frame.set(head, 0);
-    frame.set(block, head.length);
-    this.quic.streamWrite(this.id, frame, fin);
+    this.quic.streamWrite(this.id, encodeHeadersFrame(fields), fin);
     if (fin) this.finishOutput();
   }
 

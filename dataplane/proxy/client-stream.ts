@@ -4,7 +4,7 @@
  * access log depend on this interface only, so every listener gets the same routing,
  * balancing, limits and metrics.
  */
-import type { Fields } from '../upstream/dispatcher.js';
+import type { Fields } from '../http/fields.js';
 
 export type { Fields };
 

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { BackendRuntime } from '../backend-runtime.js';
 import type { BackendStates } from '../backend-states.js';
 import { H3 } from '../h3/errors.js';
+import { CONNECTION_SPECIFIC } from '../http/fields.js';
 import type { DataPlaneMetrics } from '../metrics.js';
 import type { Snapshot } from '../snapshot.js';
 import type { UpstreamAgent } from '../upstream/agent.js';
@@ -30,15 +31,8 @@ export interface ForwarderOptions {
   log: Logger;
 }
 
-/** Response fields that never cross to the client (connection-specific in HTTP/3). */
-const DROP_RESPONSE = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'alt-svc',
-]);
+/** Response fields that never cross to the client (connection-specific in HTTP/3; our own alt-svc). */
+const DROP_RESPONSE = new Set([...CONNECTION_SPECIFIC, 'alt-svc']);
 
 interface Exchange extends CallRecord {
   readonly stream: ClientStream;

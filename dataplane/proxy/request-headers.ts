@@ -5,8 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Fields } from '../upstream/dispatcher.js';
-import { HOP_BY_HOP } from '../upstream/fields.js';
+import { type Fields, HOP_BY_HOP } from '../http/fields.js';
 
 /** The header that carries the verified client certificate's subject (mTLS) to backends. */
 export const CLIENT_CERT_SUBJECT_HEADER = 'x-client-cert-subject';

@@ -23,7 +23,6 @@ describe('InflightLimits', () => {
     assert.equal(l.tryAcquire('p', 'a'), 'upstream_inflight');
     assert.equal(l.tryAcquire('p', 'c'), 'upstream_inflight');
     assert.equal(l.tryAcquire('q', 'c'), null);
-    assert.equal(l.upstreamInFlight('p'), 2);
   });
 
   it('refuses at the global limit first', () => {
@@ -43,7 +42,7 @@ describe('InflightLimits', () => {
     l.release('p', 'a');
     assert.equal(l.total, 0);
     assert.equal(l.inFlight('a'), 0);
-    assert.equal(l.trackedKeys, 0);
+    assert.deepEqual(l.backendsInFlight(), []);
     assert.equal(l.tryAcquire('p', 'a'), null);
   });
 
@@ -74,8 +73,10 @@ describe('InflightLimits', () => {
     l.release('p', 'a');
     l.release('p', 'a');
     assert.equal(l.total, 0);
-    assert.equal(l.upstreamInFlight('p'), 0);
-    assert.equal(l.trackedKeys, 0);
+    assert.deepEqual(l.backendsInFlight(), []);
+    // Pool p holds nothing: at a per-upstream limit of 1 it still takes one.
+    l.setLimits({ global: 10, perUpstream: 1, perBackend: 10 });
+    assert.equal(l.tryAcquire('p', 'a'), null);
   });
 
   it('counts a backend shared by two pools once per backend', () => {
@@ -84,10 +85,11 @@ describe('InflightLimits', () => {
     assert.equal(l.tryAcquire('q', 'a'), null);
     assert.equal(l.tryAcquire('q', 'a'), 'backend_inflight');
     l.release('p', 'a');
-    assert.equal(l.upstreamInFlight('p'), 0);
-    assert.equal(l.upstreamInFlight('q'), 1);
     assert.equal(l.inFlight('a'), 1);
-    assert.equal(l.trackedKeys, 3);
+    // Pool p holds nothing, pool q one: at a per-upstream limit of 1, p takes one and q none.
+    l.setLimits({ global: 10, perUpstream: 1, perBackend: 10 });
+    assert.equal(l.tryAcquire('q', 'b'), 'upstream_inflight');
+    assert.equal(l.tryAcquire('p', 'b'), null);
   });
 
   it('lists the backends with requests in flight, summed over pools', () => {
@@ -116,7 +118,9 @@ describe('InflightLimits', () => {
     assert.equal(l.total, 2);
     assert.equal(l.inFlight('a'), 1);
     assert.equal(l.inFlight('b'), 1);
-    assert.equal(l.upstreamInFlight('p'), 1);
-    assert.equal(l.upstreamInFlight('q'), 1);
+    // One each in p and q: at a per-upstream limit of 1 neither takes another.
+    l.setLimits({ global: 10, perUpstream: 1, perBackend: 10 });
+    assert.equal(l.tryAcquire('p', 'c'), 'upstream_inflight');
+    assert.equal(l.tryAcquire('q', 'c'), 'upstream_inflight');
   });
 });

@@ -80,15 +80,6 @@ export class InflightLimits {
   backendsInFlight(): Array<[string, number]> {
     return [...this.#byBackend];
   }
-
-  upstreamInFlight(pool: string): number {
-    return this.#byUpstream.get(pool) ?? 0;
-  }
-
-  /** Number of map entries held (for tests: entries at 0 are dropped). */
-  get trackedKeys(): number {
-    return this.#byUpstream.size + this.#byBackend.size + this.#byPair.size;
-  }
 }
 
 function pairKey(pool: string, backend: string): string {

@@ -19,6 +19,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { normalizePath } from '../../model/router/normalize-path.js';
 import type { AdmissionAttempt, AdmissionVerdict } from '../admission/connection-admission.js';
+import { CONNECTION_SPECIFIC } from '../http/fields.js';
 import { validAuthority, validScheme } from '../proxy/authority.js';
 import type { ClientRequest, ClientStream, RequestHandler } from '../proxy/client-stream.js';
 import { certificateSubject } from '../tls/subject.js';
@@ -59,8 +60,6 @@ export interface TcpListenerOptions {
   clientCaPem?: string | null;
 }
 
-/** Connection-specific fields: never forwarded (HTTP/1.1 clients legitimately send them). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 const FIELD_OVERHEAD = 32;
 
 type Refusal = { ok: false; status: 400 | 431 | 501; reason: string };

@@ -7,42 +7,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { H3 } from '../h3/errors.js';
-import type { ClientStream, Fields } from '../proxy/client-stream.js';
+import { type Fields, fieldsFromNodeHeaders, fieldsFromRaw, nodeHeaderObject } from '../http/fields.js';
+import type { ClientStream } from '../proxy/client-stream.js';
 
-type HeaderObject = Record<string, string | string[] | number>;
-
-/**
- * Ordered fields as a Node header object (repeated names become arrays). The object has no
- * prototype, so fields named `constructor` or `__proto__` are stored like any other.
- */
-function headerObject(fields: Fields, into: HeaderObject = Object.create(null) as HeaderObject): HeaderObject {
-  for (const [name, value] of fields) {
-    const prev = into[name];
-    if (prev === undefined) into[name] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else into[name] = [String(prev), value];
-  }
-  return into;
-}
-
-/** Request trailers as ordered fields (names lowercase, pseudo-headers dropped). */
-export function trailerFields(raw: readonly string[]): Fields | null {
-  const out: Array<readonly [string, string]> = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (name.charCodeAt(0) !== 0x3a) out.push([name, raw[i + 1]]);
-  }
-  return out.length > 0 ? out : null;
-}
-
-function fieldsFromObject(h: IncomingHttpHeaders): Fields | null {
-  const raw: string[] = [];
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined) continue;
-    for (const item of Array.isArray(v) ? v : [v]) raw.push(k, String(item));
-  }
-  return trailerFields(raw);
-}
+/** Request trailers (names lowercase, pseudo-headers dropped), or null when there are none. */
+const trailerFields = (fields: Fields): Fields | null => (fields.length > 0 ? fields : null);
 
 abstract class TcpClientStream implements ClientStream {
   abstract readonly protocol: string;
@@ -123,14 +92,14 @@ export class H2ClientStream extends TcpClientStream implements ClientStream {
     s.on('error', () => {}); // 'close' follows and reports it
     s.on('data', (chunk: Buffer) => this.onData?.(chunk));
     s.on('trailers', (h: IncomingHttpHeaders) => {
-      this.requestTrailers = fieldsFromObject(h);
+      this.requestTrailers = trailerFields(fieldsFromNodeHeaders(h));
     });
     s.on('end', () => this.bodyEnded(this.requestTrailers));
     s.on('drain', () => this.onDrain?.());
     s.on('wantTrailers', () => {
       try {
         // Empty trailers: Node ends the stream with an empty DATA frame instead.
-        s.sendTrailers(headerObject(this.trailersOut ?? []));
+        s.sendTrailers(nodeHeaderObject(this.trailersOut ?? []));
       } catch {
         s.close(constants.NGHTTP2_INTERNAL_ERROR);
       }
@@ -153,7 +122,10 @@ export class H2ClientStream extends TcpClientStream implements ClientStream {
 
   respond(status: number, headers: Fields, endStream = false): void {
     if (this.outDone || this.headersSent || !this.usable) return;
-    const obj = headerObject(headers, Object.assign(Object.create(null), { [constants.HTTP2_HEADER_STATUS]: status }));
+    const obj = nodeHeaderObject(
+      headers,
+      Object.assign(Object.create(null), { [constants.HTTP2_HEADER_STATUS]: status }),
+    );
     try {
       if (status < 200) {
         if (status !== 101) this.s.additionalHeaders(obj);
@@ -227,7 +199,7 @@ export class H1ClientStream extends TcpClientStream implements ClientStream {
     req.on('error', () => {}); // res 'close' follows and reports it
     res.on('error', () => {});
     req.on('data', (chunk: Buffer) => this.onData?.(chunk));
-    req.on('end', () => this.bodyEnded(trailerFields(req.rawTrailers)));
+    req.on('end', () => this.bodyEnded(trailerFields(fieldsFromRaw(req.rawTrailers))));
     res.on('drain', () => this.onDrain?.());
     res.on('close', () => {
       if (!this.outDone) this.aborted(H3.REQUEST_CANCELLED, 'client closed the connection');
@@ -242,7 +214,7 @@ export class H1ClientStream extends TcpClientStream implements ClientStream {
       if (status === 100) this.res.writeContinue();
       else if (status === 103) {
         try {
-          this.res.writeEarlyHints(headerObject(headers) as Record<string, string | string[]>);
+          this.res.writeEarlyHints(nodeHeaderObject(headers) as Record<string, string | string[]>);
         } catch {
           // Early hints without a usable link header: skip them.
         }
@@ -279,7 +251,7 @@ export class H1ClientStream extends TcpClientStream implements ClientStream {
     }
     if (this.res.destroyed) return;
     // Trailers need chunked framing; with content-length (or HTTP/1.0) Node drops them.
-    if (trailers && trailers.length > 0) this.res.addTrailers(headerObject(trailers) as Record<string, string>);
+    if (trailers && trailers.length > 0) this.res.addTrailers(nodeHeaderObject(trailers) as Record<string, string>);
     this.res.end();
   }
 

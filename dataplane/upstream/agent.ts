@@ -2,27 +2,16 @@
  * Keeps one dispatcher per backend across snapshots (like undici's Agent keeps one client per
  * origin), so a new snapshot reuses warm HTTP/2 sessions, and backends that left are drained.
  */
-import type { RuntimeBackend, RuntimeConfig, RuntimePool } from '../../model/config/runtime.js';
+import type { UpstreamTlsOptions } from '../../lib/upstream-tls.js';
+import type { RuntimeBackend, RuntimePool } from '../../model/config/runtime.js';
 import { H1Client } from './client-h1.js';
-import { H2Client, type UpstreamTlsOptions } from './client-h2.js';
+import { H2Client } from './client-h2.js';
 import type { Dispatcher } from './dispatcher.js';
 
 function keyOf(backend: RuntimeBackend, pool: RuntimePool, tlsGeneration: number): string {
   const t = pool.timeouts;
   const tls = backend.tls ? tlsGeneration : 0;
   return `${backend.id}|${backend.protocol}|${backend.origin}|${t.connectMs}|${t.headersMs}|${t.idleMs}|${tls}`;
-}
-
-/** Node TLS options from `upstream_tls`. */
-export function upstreamTlsOptions(t: RuntimeConfig['upstreamTls']): UpstreamTlsOptions {
-  return {
-    rejectUnauthorized: t.verify,
-    ...(t.caPem !== undefined ? { ca: t.caPem } : {}),
-    ...(t.serverName !== undefined ? { servername: t.serverName } : {}),
-    ...(t.clientCertPem !== undefined && t.clientKeyPem !== undefined
-      ? { cert: t.clientCertPem, key: t.clientKeyPem }
-      : {}),
-  };
 }
 
 export class UpstreamAgent {
@@ -70,11 +59,6 @@ export class UpstreamAgent {
     let n = 0;
     for (const c of this.clients.values()) n += c.inFlight;
     return n;
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.clients.values()].map((c) => c.close()));
-    this.clients.clear();
   }
 
   destroy(): void {

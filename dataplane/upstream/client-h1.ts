@@ -4,10 +4,10 @@
  * both bodies stream with backpressure. It behaves like client-h2.ts: the headers and idle
  * timeouts run on the same timers with the same meaning, and errors get the same kinds.
  */
-import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { buildConnector, Pool, type Dispatcher as Undici } from 'undici';
-import type { UpstreamTlsOptions } from './client-h2.js';
+import { backendServername, type UpstreamTlsOptions } from '../../lib/upstream-tls.js';
+import { fieldsFromRaw, HOP_BY_HOP, withoutHopByHop } from '../http/fields.js';
 import type {
   Dispatcher,
   Fields,
@@ -16,8 +16,7 @@ import type {
   UpstreamRequest,
   UpstreamTimeouts,
 } from './dispatcher.js';
-import { UpstreamError } from './errors.js';
-import { connectionTokens, HOP_BY_HOP } from './fields.js';
+import { classifyUpstreamFailure, UpstreamError } from './errors.js';
 
 /** Request-body bytes buffered per exchange before the client is paused (as in client-h2). */
 const REQUEST_BODY_BUFFER = 256 * 1024;
@@ -48,7 +47,7 @@ export class H1Client implements Dispatcher {
     // SNI and the certificate name, chosen as http2.connect does: tls.servername, else the
     // origin's host name (no SNI for an IP). Left alone, undici takes them from the Host header
     // (the public authority) and reconnects whenever a request's Host differs from the last one.
-    const sni = tls?.servername ?? (isIP(hostname) ? undefined : hostname);
+    const sni = backendServername(hostname, tls?.servername);
     this.servername = sni ?? hostname;
     const connector = buildConnector({ ...tls, allowH2: false, timeout: timeouts.connectMs });
     this.pool = new Pool(origin, {
@@ -156,7 +155,7 @@ class H1Exchange implements UpstreamExchange {
       },
       onResponseStart: (controller, status) => {
         if (this.done) return;
-        const fields = fieldsFromRaw(controller.rawHeaders);
+        const fields = responseFields(controller.rawHeaders);
         // undici surfaces 102/103 here; a 100 it never asked for makes it drop the connection.
         if (status < 200) return this.handler.onInformational(status, fields);
         this.clearHeadersTimer();
@@ -175,13 +174,13 @@ class H1Exchange implements UpstreamExchange {
       },
       onResponseEnd: (controller) => {
         if (this.done) return;
-        const trailers = fieldsFromRaw(controller.rawTrailers);
+        const trailers = responseFields(controller.rawTrailers);
         this.finish();
         this.handler.onComplete(trailers.length > 0 ? trailers : null);
       },
       onResponseError: (_controller, err) => {
         if (this.done) return;
-        const error = classify(err, origin, this.started);
+        const error = classifyUpstreamFailure(err, origin, this.started);
         // Bad headers fail inside pool.dispatch(): report them once the caller holds the exchange.
         if (this.inDispatch) queueMicrotask(() => this.fail(error));
         else this.fail(error);
@@ -272,39 +271,7 @@ function requestHeaders(request: UpstreamRequest): string[] {
 }
 
 /** undici's raw header list (name, value, name, value…) as fields, minus connection-specific ones. */
-function fieldsFromRaw(raw: Undici.DispatchController['rawHeaders']): Fields {
-  const pairs: Array<readonly [string, string]> = [];
-  const text = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v));
+function responseFields(raw: Undici.DispatchController['rawHeaders']): Fields {
   // The HTTP/1.1 parser always hands over arrays (of Buffers); the object form is HTTP/2's.
-  if (Array.isArray(raw)) {
-    for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([text(raw[i]).toLowerCase(), text(raw[i + 1])]);
-  }
-  const extra = connectionTokens(pairs.filter(([n]) => n === 'connection').map(([, v]) => v));
-  return pairs.filter(([n]) => !HOP_BY_HOP.has(n) && !extra?.has(n));
-}
-
-/** DNS, TCP and TLS failures (certificate errors included): nothing reached the backend. */
-const CONNECT_CODE =
-  /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_)/;
-/** A response llhttp cannot parse (HPE_*) or that overflows undici's limits: nothing retryable. */
-const PROTOCOL_CODE = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$)/;
-/** A request undici will not send as it is: the request's fault, not the backend's. */
-const UNSENDABLE_CODE = /^UND_ERR_(INVALID_ARG|NOT_SUPPORTED|REQ_CONTENT_LENGTH_MISMATCH)$/;
-
-function classify(err: Error, origin: string, started: boolean): UpstreamError {
-  if (err instanceof UpstreamError) return err;
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const make = (kind: UpstreamError['kind'], what: string) =>
-    new UpstreamError(kind, `${what} ${origin}: ${err.message}`, { cause: err });
-  if (CONNECT_CODE.test(code)) return make('connect', 'cannot connect to');
-  if (UNSENDABLE_CODE.test(code)) return make('request_rejected', 'cannot send the request to');
-  // undici 7 leaves HTTPParserError's code undefined (it looks llhttp's number up by name).
-  if (PROTOCOL_CODE.test(code) || err.name === 'HTTPParserError') return make('protocol', 'bad exchange with');
-  // Anything before undici had a connected socket for the request (a TLS handshake reset, the
-  // pool closed or destroyed) means nothing reached the backend.
-  if (!started) return make('connect', 'cannot connect to');
-  // Socket closed before or during the response (UND_ERR_SOCKET, ECONNRESET, a body cut short
-  // of its content-length, which undici also reports for a parse error inside such a body), or
-  // the pool destroyed under it.
-  return make('reset', 'connection lost with');
+  return Array.isArray(raw) ? withoutHopByHop(fieldsFromRaw(raw)) : [];
 }

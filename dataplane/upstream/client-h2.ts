@@ -4,7 +4,8 @@
  * with prior knowledge; `https://` origins use TLS with ALPN h2.
  */
 import http2 from 'node:http2';
-import type { SecureContextOptions } from 'node:tls';
+import type { UpstreamTlsOptions } from '../../lib/upstream-tls.js';
+import { fieldsFromNodeHeaders, type NodeHeaderObject, nodeHeaderObject, withoutHopByHop } from '../http/fields.js';
 import type {
   Dispatcher,
   Fields,
@@ -13,8 +14,7 @@ import type {
   UpstreamRequest,
   UpstreamTimeouts,
 } from './dispatcher.js';
-import { UpstreamError } from './errors.js';
-import { fieldsFromNodeHeaders } from './fields.js';
+import { classifyUpstreamFailure, UpstreamError } from './errors.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
 
@@ -28,6 +28,9 @@ const UNSENDABLE_REQUEST = new Set([
   'ERR_INVALID_CHAR',
 ]);
 
+/** A backend's response head or trailers as fields, without what stays on the backend hop. */
+const responseFields = (h: http2.IncomingHttpHeaders): Fields => withoutHopByHop(fieldsFromNodeHeaders(h));
+
 /** Request-body bytes buffered per upstream stream before the client is paused. */
 const REQUEST_BODY_BUFFER = 256 * 1024;
 
@@ -39,7 +42,7 @@ export interface H2ClientOptions {
   tls?: UpstreamTlsOptions;
 }
 
-export type UpstreamTlsOptions = SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string };
+export type { UpstreamTlsOptions };
 
 export class H2Client implements Dispatcher {
   private session: http2.ClientHttp2Session | null = null;
@@ -80,19 +83,8 @@ export class H2Client implements Dispatcher {
   }
 
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
-    // No prototype: a client's `constructor` or `__proto__` field is a field like any other
-    // (on a plain object the first would read Object's constructor, the second set the prototype).
-    const headers: http2.OutgoingHttpHeaders = Object.assign(Object.create(null) as http2.OutgoingHttpHeaders, {
-      ':method': request.method,
-      ':path': request.path,
-      ':authority': request.authority,
-    });
-    for (const [name, value] of request.headers) {
-      const prev = headers[name];
-      if (prev === undefined) headers[name] = value;
-      else if (Array.isArray(prev)) prev.push(value);
-      else headers[name] = [String(prev), value];
-    }
+    const pseudo = { ':method': request.method, ':path': request.path, ':authority': request.authority };
+    const headers = nodeHeaderObject(request.headers, Object.assign(Object.create(null) as NodeHeaderObject, pseudo));
     return new H2Exchange(this, request, headers, handler);
   }
 
@@ -179,7 +171,7 @@ class H2Exchange implements UpstreamExchange {
     stream.on('headers', (h) => {
       if (this.done) return; // aborted: more interim responses may still be queued
       const status = Number(h[':status']);
-      if (status >= 100 && status < 200) handler.onInformational(status, fieldsFromNodeHeaders(h));
+      if (status >= 100 && status < 200) handler.onInformational(status, responseFields(h));
     });
     let declaredLength = -1;
     let received = 0;
@@ -196,7 +188,7 @@ class H2Exchange implements UpstreamExchange {
       // get it the same way: its status would otherwise look like headers with trailers to come.
       // A body the headers promise but never send is a failure, reported at 'end'.
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 && declaredLength <= 0;
-      handler.onResponseStart(status, fieldsFromNodeHeaders(h), endStream);
+      handler.onResponseStart(status, responseFields(h), endStream);
     });
     stream.on('data', (chunk: Buffer) => {
       received += chunk.length;
@@ -204,7 +196,7 @@ class H2Exchange implements UpstreamExchange {
     });
     let trailers: Fields | null = null;
     stream.on('trailers', (h) => {
-      trailers = fieldsFromNodeHeaders(h);
+      trailers = responseFields(h);
     });
     stream.on('end', () => {
       if (this.done) return;
@@ -240,7 +232,9 @@ class H2Exchange implements UpstreamExchange {
         this.fail(new UpstreamError('request_rejected', `${origin} reset the request as malformed (PROTOCOL_ERROR)`));
         return;
       }
-      this.fail(classify(err, origin));
+      // A stream with an error of its own was open on a connected session (queued ones fail with
+      // ERR_HTTP2_STREAM_CANCEL, which the classifier reads as not connected).
+      this.fail(classifyUpstreamFailure(err, origin, true));
     });
     stream.on('close', () => {
       if (this.done) return;
@@ -309,30 +303,4 @@ class H2Exchange implements UpstreamExchange {
   resume(): void {
     if (!this.done) this.stream?.resume();
   }
-}
-
-function classify(err: NodeJS.ErrnoException, origin: string): UpstreamError {
-  if (err instanceof UpstreamError) return err;
-  // Streams queued on a session that never connected fail with the session's error as cause.
-  if (err.code === 'ERR_HTTP2_STREAM_CANCEL' && err.cause instanceof Error) {
-    return classify(err.cause as NodeJS.ErrnoException, origin);
-  }
-  const code = err.code ?? '';
-  if (
-    code === 'ECONNREFUSED' ||
-    code === 'EHOSTUNREACH' ||
-    code === 'ENETUNREACH' ||
-    code === 'ENOTFOUND' ||
-    code === 'ETIMEDOUT' ||
-    code.startsWith('ERR_TLS') ||
-    code.startsWith('CERT_') ||
-    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
-    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
-  ) {
-    return new UpstreamError('connect', `cannot connect to ${origin}: ${err.message}`, { cause: err });
-  }
-  if (code === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(err.message)) {
-    return new UpstreamError('refused', `${origin} refused the stream`, { cause: err });
-  }
-  return new UpstreamError('reset', `${origin}: ${err.message}`, { cause: err });
 }

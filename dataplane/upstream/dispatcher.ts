@@ -1,11 +1,12 @@
 /**
- * The one interface every upstream transport implements (HTTP/2 now, HTTP/1.1 later), in the
+ * The one interface every upstream transport implements (client-h2.ts, client-h1.ts), in the
  * shape of undici's Dispatcher: the caller hands a request and a handler, gets an exchange
  * handle back for the request body, and receives the response through the handler's callbacks.
  */
+import type { Fields } from '../http/fields.js';
 import type { UpstreamError } from './errors.js';
 
-export type Fields = ReadonlyArray<readonly [string, string]>;
+export type { Fields };
 
 export interface UpstreamRequest {
   readonly method: string;

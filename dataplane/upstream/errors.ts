@@ -59,3 +59,40 @@ export class UpstreamError extends Error {
     return this.kind === 'headers_timeout' ? 504 : 502;
   }
 }
+
+/** DNS, TCP and TLS failures (certificate errors included): nothing reached the backend. */
+const CONNECT_CODE =
+  /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_)/;
+/** A response llhttp cannot parse (HPE_*) or that overflows undici's limits: nothing retryable. */
+const PROTOCOL_CODE = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$)/;
+/** A request undici will not send as it is: the request's fault, not the backend's. */
+const UNSENDABLE_CODE = /^UND_ERR_(INVALID_ARG|NOT_SUPPORTED|REQ_CONTENT_LENGTH_MISMATCH)$/;
+
+/**
+ * The one classifier of a transport failure, for the HTTP/1.1 and the HTTP/2 client alike, so the
+ * same failure feeds breakers and retries the same way whichever protocol the backend speaks.
+ * `connected`: the request had reached a connected socket or session; before that, any failure
+ * (a reset TLS handshake, a pool or session closed under it) means nothing reached the backend.
+ */
+export function classifyUpstreamFailure(err: unknown, origin: string, connected: boolean): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
+  // HTTP/2 streams queued on a session that never connected fail with the session's error as cause.
+  if (e.code === 'ERR_HTTP2_STREAM_CANCEL' && e.cause instanceof Error) {
+    return classifyUpstreamFailure(e.cause, origin, false);
+  }
+  const code = e.code ?? '';
+  const make = (kind: UpstreamErrorKind, what: string) =>
+    new UpstreamError(kind, `${what} ${origin}: ${e.message}`, { cause: e });
+  if (CONNECT_CODE.test(code)) return make('connect', 'cannot connect to');
+  if (UNSENDABLE_CODE.test(code)) return make('request_rejected', 'cannot send the request to');
+  // undici 7 leaves HTTPParserError's code undefined (it looks llhttp's number up by name).
+  if (PROTOCOL_CODE.test(code) || e.name === 'HTTPParserError') return make('protocol', 'bad exchange with');
+  if (code === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(e.message)) {
+    return new UpstreamError('refused', `${origin} refused the stream`, { cause: e });
+  }
+  if (!connected) return make('connect', 'cannot connect to');
+  // The connection closed before or during the response (ECONNRESET, UND_ERR_SOCKET, a body cut
+  // short of its content-length, a stream reset), or the client was destroyed under it.
+  return make('reset', 'connection lost with');
+}

@@ -64,7 +64,7 @@ ${extra}${extra.includes('control:') ? '' : `control:\n  socket: ${join(tempDir(
 /** Starts spooky-dataplane with `configText`; resolves once it logs `listening`. */
 export async function startDataplane(
   configText: string,
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; file?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; file?: string; args?: readonly string[] } = {},
 ): Promise<RunningDataplane> {
   const file = opts.file ?? join(tempDir(), 'spooky.yaml');
   writeFileSync(file, configText);
@@ -83,14 +83,18 @@ export async function startControl(file: string, opts: { timeoutMs?: number } = 
   return { ...d, apiUrl: `http://${String(listening?.api)}` };
 }
 
-/** Starts a Spooky daemon on a config file; resolves once it logs `listening` (JSON logs). */
+/**
+ * Starts a Spooky daemon on a config file (with `args` after `--config FILE`); resolves once it
+ * logs `listening` (JSON logs).
+ */
 export async function startDaemon(
   main: string,
   file: string,
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; args?: readonly string[] } = {},
 ): Promise<RunningDataplane> {
   const timeoutMs = opts.timeoutMs ?? 15000;
-  const proc = spawn(process.execPath, [...DAEMON_NODE_FLAGS, join(DIST, main), '--config', file], {
+  const argv = [...DAEMON_NODE_FLAGS, join(DIST, main), '--config', file, ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });

@@ -1,7 +1,7 @@
 /**
  * Watches a running spooky-control + spooky-dataplane pair from the outside, the way an operator
  * would: the merged Prometheus endpoint of the control plane (the data plane's gauges arrive with
- * its Stats message, every SPOOKY_STATS_INTERVAL_MS), and /proc for the data plane's file
+ * its Stats message, every --stats-interval-ms of spooky-dataplane), and /proc for the data plane's file
  * descriptors and resident memory. Hostile-client tests use it to check that whatever a client
  * did, the resources come back: in-flight and stream gauges to 0, fds back to the baseline, the
  * process still up.
@@ -133,7 +133,7 @@ export class Observed {
       const url = `http://${String(line.address)}:${Number(line.port)}${String(line.path)}`;
       dp = await startDataplane(text, {
         file: setup.file,
-        env: { SPOOKY_STATS_INTERVAL_MS: String(statsIntervalMs) },
+        args: ['--stats-interval-ms', String(statsIntervalMs)],
       });
       const o = new Observed(setup, cp, dp, url, statsIntervalMs);
       await o.waitFor('spooky_active_streams', (v) => v !== undefined, 10_000);

@@ -160,6 +160,34 @@ export function assembleRuntimeConfig(parts: RuntimeParts): RuntimeConfig {
 }
 
 export type ReadPem = (path: string) => Pem;
+
+/**
+ * `upstream_tls` in its runtime form: the PEM files read with `read`. A file `read` returns
+ * undefined for is left out (spooky doctor reads an unvalidated file that way); the client
+ * certificate goes in only with its key.
+ */
+export function buildUpstreamTls(
+  up: {
+    verify: boolean;
+    ca_file?: string | undefined;
+    server_name?: string | undefined;
+    client_cert?: string | undefined;
+    client_key?: string | undefined;
+  },
+  read: (path: string) => Pem | undefined,
+): RuntimeConfig['upstreamTls'] {
+  const caPem = up.ca_file !== undefined ? read(up.ca_file) : undefined;
+  const [clientCertPem, clientKeyPem] =
+    up.client_cert !== undefined && up.client_key !== undefined
+      ? [read(up.client_cert), read(up.client_key)]
+      : [undefined, undefined];
+  return {
+    verify: up.verify,
+    ...(caPem !== undefined ? { caPem } : {}),
+    ...(up.server_name !== undefined ? { serverName: up.server_name } : {}),
+    ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
+  };
+}
 // Only a regular file under the PEM cap: a FIFO or device named here must not wedge the process.
 const readPemFile: ReadPem = (path) => readRegularTextFile(path, PEM_MAX_BYTES);
 
@@ -210,14 +238,7 @@ export function buildRuntimeConfig(config: Config, opts: { baseDir: string; read
       tcp: config.listen.tcp.enabled,
       altSvc: altSvc.enabled ? { port: altSvc.port ?? null, maxAge: altSvc.max_age } : null,
     },
-    upstreamTls: {
-      verify: up.verify,
-      ...(up.ca_file !== undefined ? { caPem: read(up.ca_file) } : {}),
-      ...(up.server_name !== undefined ? { serverName: up.server_name } : {}),
-      ...(up.client_cert !== undefined && up.client_key !== undefined
-        ? { clientCertPem: read(up.client_cert), clientKeyPem: read(up.client_key) }
-        : {}),
-    },
+    upstreamTls: buildUpstreamTls(up, read),
     resilience: config.resilience,
     pools,
     performance,

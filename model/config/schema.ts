@@ -173,7 +173,7 @@ export function defaultProbeTimeoutMs(intervalMs: number): number {
   return Math.min(1000, Math.floor(intervalMs / 2));
 }
 
-const HealthCheckSchema = z
+export const HealthCheckSchema = z
   .strictObject({
     path: absolutePath('a request path').default('/health'),
     interval: int(100, 3_600_000).default(5000),
@@ -197,7 +197,7 @@ const HealthCheckSchema = z
     }
   });
 
-const BackendSchema = z.strictObject({
+export const BackendSchema = z.strictObject({
   id: nameString('backend id'),
   address: backendAddress,
   protocol: oneOf(['h2', 'http1']).default('h2'),
