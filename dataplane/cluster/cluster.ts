@@ -51,6 +51,7 @@ export class Cluster {
   readonly name: string;
   readonly balancer: Balancer<RuntimeBackend>;
   private readonly hosts = new Map<string, Host>();
+  private readonly targets = new Map<string, BreakerTarget>();
 
   constructor(
     readonly pool: RuntimePool,
@@ -156,6 +157,16 @@ export class Cluster {
 
   /** Outcomes of attempts on a backend: its breaker (and the gauge), its latency, the adaptive limit. */
   breakerTarget(host: Host): BreakerTarget {
+    const id = host.backend.id;
+    let target = this.targets.get(id);
+    if (!target) {
+      target = this.newBreakerTarget(host);
+      this.targets.set(id, target);
+    }
+    return target;
+  }
+
+  private newBreakerTarget(host: Host): BreakerTarget {
     const { runtime, metrics } = this.deps;
     const id = host.backend.id;
     return {
