@@ -1,15 +1,14 @@
 /**
- * What the data plane learns about each backend while serving, kept across snapshots by backend
- * id: requests in flight (and the in-flight limits), the circuit breaker, the peak-EWMA latency;
- * and, across all backends, the adaptive admission limit and the brownout state.
- * Balancers read it through `load`; the forwarder updates it around every attempt.
+ * What the data plane tracks across all clusters, kept across snapshots: requests in flight (and
+ * the global, per-upstream and per-backend in-flight limits), the adaptive admission limit, the
+ * brownout state and the retry budget. Per-backend state (breaker, latency, dispatcher) lives in
+ * each backend's Cluster (cluster/cluster.ts).
  */
 import type { RuntimeConfig } from '../model/config/runtime.js';
-import { type BackendLoad, PeakEwma } from './balancer/policies.js';
 import type { DataPlaneMetrics } from './metrics.js';
 import { AdaptiveLimit, type AdaptivePolicy } from './resilience/adaptive-limit.js';
 import { Brownout, type BrownoutPolicy } from './resilience/brownout.js';
-import { type BreakerPolicy, CircuitBreaker } from './resilience/circuit-breaker.js';
+import type { BreakerPolicy } from './resilience/circuit-breaker.js';
 import { InflightLimits } from './resilience/inflight.js';
 import { RetryBudget } from './resilience/retry-budget.js';
 
@@ -22,7 +21,7 @@ function limitsOf(rt: RuntimeConfig) {
   };
 }
 
-function breakerPolicyOf(rt: RuntimeConfig): BreakerPolicy {
+export function breakerPolicyOf(rt: RuntimeConfig): BreakerPolicy {
   const b = rt.resilience.circuit_breaker;
   return {
     enabled: b.enabled,
@@ -74,48 +73,28 @@ export class BackendRuntime {
   readonly brownout: Brownout;
   readonly limits: InflightLimits;
   retryBudget: RetryBudget;
-  private breakerPolicy: BreakerPolicy;
   private retryBudgetPercent: number;
-  private readonly breakers = new Map<string, CircuitBreaker>();
-  private readonly latency = new Map<string, PeakEwma>();
-  readonly load: BackendLoad;
 
-  constructor(
-    rt: RuntimeConfig,
-    private readonly metrics: DataPlaneMetrics,
-  ) {
+  /** `_metrics`: the circuit gauge moved to the clusters; kept so callers need not change. */
+  constructor(rt: RuntimeConfig, _metrics?: DataPlaneMetrics) {
     this.limits = new InflightLimits(limitsOf(rt));
     this.adaptive = new AdaptiveLimit(adaptivePolicyOf(rt));
     this.brownout = new Brownout(brownoutPolicyOf(rt));
-    this.breakerPolicy = breakerPolicyOf(rt);
     this.retryBudget = new RetryBudget(rt.resilience.retries.budget_percent);
     this.retryBudgetPercent = rt.resilience.retries.budget_percent;
-    this.load = {
-      inFlight: (id) => this.limits.inFlight(id),
-      latencyMs: (id) => this.latency.get(id)?.value(performance.now()),
-    };
   }
 
-  /** A new snapshot: new limits and policies; state of backends it still has is kept. */
+  /** A new snapshot: new limits and policies; what was learned is kept. */
   configure(rt: RuntimeConfig): void {
     this.limits.setLimits(limitsOf(rt));
     // Both keep what they learned (limit, active state) when re-applied; see docs/operations.md.
     this.adaptive.configure(adaptivePolicyOf(rt));
     this.brownout.configure(brownoutPolicyOf(rt));
     this.brownout.observe(this.limits.total, this.capacity(), performance.now());
-    const policy = breakerPolicyOf(rt);
-    if (JSON.stringify(policy) !== JSON.stringify(this.breakerPolicy)) {
-      this.breakerPolicy = policy;
-      this.breakers.clear();
-    }
     if (rt.resilience.retries.budget_percent !== this.retryBudgetPercent) {
       this.retryBudget = new RetryBudget(rt.resilience.retries.budget_percent);
     }
     this.retryBudgetPercent = rt.resilience.retries.budget_percent;
-    const ids = new Set<string>();
-    for (const pool of rt.pools.values()) for (const b of pool.backends) ids.add(b.id);
-    for (const id of [...this.breakers.keys()]) if (!ids.has(id)) this.breakers.delete(id);
-    for (const id of [...this.latency.keys()]) if (!ids.has(id)) this.latency.delete(id);
   }
 
   /**
@@ -157,32 +136,11 @@ export class BackendRuntime {
     };
   }
 
-  breaker(id: string): CircuitBreaker {
-    let b = this.breakers.get(id);
-    if (!b) {
-      b = new CircuitBreaker(this.breakerPolicy);
-      this.breakers.set(id, b);
-    }
-    return b;
-  }
-
-  /** Outcome of one attempt on a backend, for its breaker, its latency and the adaptive limit. */
-  record(id: string, ok: boolean, latencyMs: number | null): void {
-    const now = performance.now();
-    this.adaptive.onSample(ok ? latencyMs : null, now);
-    const breaker = this.breaker(id);
-    const wasOpen = breaker.state(now) !== 'closed';
-    if (ok) breaker.onSuccess(now);
-    else breaker.onFailure(now);
-    const isOpen = breaker.state(now) !== 'closed';
-    if (wasOpen !== isOpen) this.metrics.circuitOpen.set({ backend: id }, isOpen ? 1 : 0);
-    if (latencyMs !== null) {
-      let e = this.latency.get(id);
-      if (!e) {
-        e = new PeakEwma();
-        this.latency.set(id, e);
-      }
-      e.observe(latencyMs, now);
-    }
+  /**
+   * Outcome of one attempt on backend `_id`, for the adaptive limit (a response's latency, or a
+   * failure). The backend's breaker and latency are its cluster's (Cluster.breakerTarget).
+   */
+  record(_id: string, ok: boolean, latencyMs: number | null): void {
+    this.adaptive.onSample(ok ? latencyMs : null, performance.now());
   }
 }

@@ -1,11 +1,10 @@
 /**
  * The data plane assembled: listener (QUIC endpoint) → connection (HTTP/3 session) → stream →
- * router/forwarder → upstream agent, all reading one snapshot reference. Used by the
+ * router/forwarder → the pool's cluster → upstream dispatcher, all reading one snapshot reference. Used by the
  * `spooky-dataplane` command and by `spooky run`.
  */
 import type { Logger } from 'pino';
 import { componentLogger, setLogLevel } from '../lib/log.js';
-import { upstreamTlsOptions } from '../lib/upstream-tls.js';
 import type { RuntimeConfig } from '../model/config/runtime.js';
 import {
   type AdmissionAttempt,
@@ -13,8 +12,9 @@ import {
   type AdmissionVerdict,
   ConnectionAdmission,
 } from './admission/connection-admission.js';
-import { BackendRuntime, type OverloadState } from './backend-runtime.js';
-import { BackendStates } from './backend-states.js';
+import type { OverloadState } from './backend-runtime.js';
+import type { BackendStates } from './backend-states.js';
+import { ClusterManager } from './cluster/manager.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { h3ErrorName } from './h3/errors.js';
 import { H3ServerSession, type ServerSessionOptions } from './h3/server.js';
@@ -23,9 +23,8 @@ import { Forwarder } from './proxy/forwarder.js';
 import { QuicEndpoint } from './quic/endpoint.js';
 import { type Config, quiche } from './quic/quiche.js';
 import { TicketKeyRotation } from './quic/ticket-keys.js';
-import { Snapshot } from './snapshot.js';
+import type { Snapshot } from './snapshot.js';
 import { type TcpLimits, TcpListener } from './tcp/listener.js';
-import { UpstreamAgent } from './upstream/agent.js';
 
 type Performance = RuntimeConfig['performance'];
 
@@ -109,10 +108,9 @@ function quicSettingsChanged(a: RuntimeConfig, b: RuntimeConfig): boolean {
 
 export class DataPlane {
   private snapshot: Snapshot;
-  private readonly agent: UpstreamAgent;
-  readonly backendStates = new BackendStates();
   readonly metrics = new DataPlaneMetrics();
-  private readonly runtime: BackendRuntime;
+  /** The clusters of the current snapshot and the state that outlives snapshots. */
+  private readonly clusters: ClusterManager;
   private endpoint: QuicEndpoint | null = null;
   /** HTTP/2 + HTTP/1.1 over TLS on the QUIC port (listen.tcp). */
   private tcp: TcpListener | null = null;
@@ -134,9 +132,10 @@ export class DataPlane {
     private readonly log: Logger,
     version = 0,
   ) {
-    this.runtime = new BackendRuntime(config, this.metrics);
-    this.metrics.bindInflight(() => this.runtime.limits.total);
-    this.metrics.bindOverload(() => this.runtime.overloadState());
+    this.clusters = new ClusterManager(config, this.metrics);
+    const runtime = this.clusters.runtime;
+    this.metrics.bindInflight(() => runtime.limits.total);
+    this.metrics.bindOverload(() => runtime.overloadState());
     this.metrics.bindTransport(() => {
       const ep = this.endpoint;
       if (!ep) return null;
@@ -144,14 +143,19 @@ export class DataPlane {
     });
     this.admission = new ConnectionAdmission(admissionLimits(config.performance), performance.now());
     this.metrics.bindAdmission(() => this.admission.trackedSources(performance.now()));
-    this.snapshot = new Snapshot(version, config, this.runtime.load);
+    this.snapshot = this.clusters.build(version, config);
+    this.clusters.commit(this.snapshot);
     this.guard = new ConnectionGuard(this.sessions, () => this.snapshot.config.performance, log);
-    this.agent = new UpstreamAgent(upstreamTlsOptions(config.upstreamTls));
     if (!config.upstreamTls.verify) {
       log.warn(
         'upstream_tls.verify is false: backend certificates are not checked (anyone on the path can impersonate a backend)',
       );
     }
+  }
+
+  /** Health and drain per backend, as the control plane pushes them. */
+  get backendStates(): BackendStates {
+    return this.clusters.states;
   }
 
   get current(): Snapshot {
@@ -175,9 +179,6 @@ export class DataPlane {
     this.quicConfig = quicConfig;
     const forwarder = new Forwarder({
       snapshot: () => this.snapshot,
-      agent: this.agent,
-      backendStates: this.backendStates,
-      runtime: this.runtime,
       metrics: this.metrics,
       log: componentLogger(this.log, 'access'),
     });
@@ -330,8 +331,10 @@ export class DataPlane {
       activeStreams: this.streamCount(),
       requestsTotal: total,
       requestsPerSecond: Math.round(rps * 10) / 10,
-      overload: this.runtime.overloadState(),
-      backendInFlight: this.runtime.limits.backendsInFlight().map(([backendId, inFlight]) => ({ backendId, inFlight })),
+      overload: this.clusters.runtime.overloadState(),
+      backendInFlight: this.clusters.runtime.limits
+        .backendsInFlight()
+        .map(([backendId, inFlight]) => ({ backendId, inFlight })),
     };
   }
 
@@ -378,7 +381,7 @@ export class DataPlane {
           this.ticketKeys.current,
         );
       }
-      snapshot = new Snapshot(version, config, this.runtime.load);
+      snapshot = this.clusters.build(version, config);
     } catch (e) {
       return { ok: false, restartRequired: false, error: `cannot load the snapshot: ${(e as Error).message}` };
     }
@@ -388,16 +391,12 @@ export class DataPlane {
       this.endpoint?.setServerConfig(quicConfig);
       this.tcp?.setCertificate(config.listen.certPem, config.listen.keyPem, config.listen.clientAuth?.caPem ?? null);
     }
-    if (JSON.stringify(old.upstreamTls) !== JSON.stringify(config.upstreamTls)) {
-      this.agent.setTls(upstreamTlsOptions(config.upstreamTls));
-    }
     this.snapshot = snapshot;
+    this.clusters.commit(snapshot);
     this.tcp?.setLimits(tcpLimits(config.performance));
     this.guard.configure(config.performance);
     this.admission.configure(admissionLimits(config.performance), performance.now());
     this.tcp?.setTlsHandshakeTimeout(config.performance.tls_handshake_timeout_ms);
-    this.runtime.configure(config);
-    this.agent.retain(config.pools.values());
     this.updateAltSvc();
     setLogLevel(this.log, config.log.level);
     this.log.info({ version, pools: config.pools.size }, 'snapshot applied');
@@ -441,7 +440,7 @@ export class DataPlane {
     }
     await ep.close(0x100, 'shutting down');
     await tcpClosed;
-    this.agent.destroy();
+    this.clusters.destroy();
     this.log.info(
       {
         code: h3ErrorName(0x100),

@@ -1,19 +1,18 @@
 /**
- * The router stage of the request path: takes a validated HTTP/3 request, routes it on the
- * snapshot it started with, applies brownout, adaptive admission and the global and per-upstream
- * in-flight limits, and hands it
- * to an UpstreamCall (pick, retries, streaming). Every failure becomes the status
- * request-path.md assigns, or a stream reset once response headers have gone out (never a
- * truncated body presented as complete).
+ * The router stage of the request path, in four steps: route (the snapshot the request started
+ * with picks its pool's cluster), admit (0-RTT, body size, brownout, adaptive admission, the
+ * global and per-upstream in-flight limits), dispatch (an UpstreamCall over the cluster: pick,
+ * retries, breaker, streaming), respond (the per-request hooks: request id, response headers,
+ * generated responses, metrics and the access log when the exchange ends). Every failure becomes
+ * the status request-path.md assigns, or a stream reset once response headers have gone out
+ * (never a truncated body presented as complete).
  */
 import type { Logger } from 'pino';
-import type { BackendRuntime } from '../backend-runtime.js';
-import type { BackendStates } from '../backend-states.js';
+import type { Cluster } from '../cluster/cluster.js';
 import { H3 } from '../h3/errors.js';
 import { CONNECTION_SPECIFIC } from '../http/fields.js';
 import type { DataPlaneMetrics } from '../metrics.js';
 import type { Snapshot } from '../snapshot.js';
-import type { UpstreamAgent } from '../upstream/agent.js';
 import type { UpstreamError } from '../upstream/errors.js';
 import type { ClientRequest, ClientStream, Fields, RequestHandler } from './client-stream.js';
 import { earlyDataOutcome } from './early-data.js';
@@ -21,12 +20,8 @@ import { buildUpstreamHeaders, clientRequestId, newRequestId } from './request-h
 import { type CallHost, type CallRecord, UpstreamCall } from './upstream-call.js';
 
 export interface ForwarderOptions {
+  /** The current snapshot: its config and its clusters (one per pool). */
   snapshot: () => Snapshot;
-  agent: UpstreamAgent;
-  /** Health and drain per backend id (from the control plane). */
-  backendStates: BackendStates;
-  /** In-flight counts, limits, breakers and latency per backend. */
-  runtime: BackendRuntime;
   metrics: DataPlaneMetrics;
   log: Logger;
 }
@@ -39,6 +34,8 @@ interface Exchange extends CallRecord {
   readonly request: ClientRequest | null;
   readonly started: number;
   pool: string;
+  /** Accepted in 0-RTT early data (the upstream request says so). */
+  earlyData: boolean;
   finished: boolean;
 }
 
@@ -49,6 +46,7 @@ function newExchange(stream: ClientStream, request: ClientRequest | null, reques
     requestId,
     started: performance.now(),
     pool: '',
+    earlyData: false,
     backend: '',
     status: 0,
     bytesIn: 0,
@@ -72,49 +70,75 @@ export class Forwarder implements RequestHandler {
     this.requests++;
     const snap = this.options.snapshot();
     const ex = newExchange(stream, request, clientRequestId(request.headers) ?? newRequestId());
+    const cluster = this.route(snap, ex, request);
+    if (cluster === null || !this.admit(snap, ex, cluster)) return;
+    this.dispatch(snap, ex, cluster);
+  }
+
+  /** Route: the pool's cluster, or the response that ends the request (425, 404, 500). */
+  private route(snap: Snapshot, ex: Exchange, request: ClientRequest): Cluster | null {
     const perf = snap.config.performance;
-    const early = earlyDataOutcome(stream.earlyData, request.method, perf);
+    const early = earlyDataOutcome(ex.stream.earlyData, request.method, perf);
+    ex.earlyData = early === 'accepted';
     if (early !== null) this.options.metrics.quicEarlyData.inc({ outcome: early });
     if (early === 'rejected_425') {
       // RFC 8470 §5.2: the client repeats the request once the handshake is complete.
-      return this.generate(ex, 425, `${request.method} is not accepted in 0-RTT early data`);
+      this.generate(ex, 425, `${request.method} is not accepted in 0-RTT early data`);
+      return null;
     }
     const poolName = snap.config.routes.match(request.authority, request.path);
-    if (poolName === undefined) return this.generate(ex, 404, 'no route for this host and path');
-    ex.pool = poolName;
-    const state = snap.pools.get(poolName);
-    if (!state) return this.generate(ex, 500, 'route points at an unknown pool');
-    if (request.contentLength > perf.max_request_body_bytes) {
-      return this.generate(ex, 413, `request body over ${perf.max_request_body_bytes} bytes`);
+    if (poolName === undefined) {
+      this.generate(ex, 404, 'no route for this host and path');
+      return null;
     }
-    const { runtime } = this.options;
-    const limits = runtime.limits;
-    const full =
-      runtime.admit(poolName) ??
-      (!limits.globalHasRoom() ? 'global_inflight' : !limits.upstreamHasRoom(poolName) ? 'upstream_inflight' : null);
+    ex.pool = poolName;
+    const cluster = snap.clusters.get(poolName);
+    if (!cluster) {
+      this.generate(ex, 500, 'route points at an unknown pool');
+      return null;
+    }
+    return cluster;
+  }
+
+  /** Admit: body size, then the cluster's admission (brownout, adaptive, in-flight limits). */
+  private admit(snap: Snapshot, ex: Exchange, cluster: Cluster): boolean {
+    const perf = snap.config.performance;
+    if ((ex.request as ClientRequest).contentLength > perf.max_request_body_bytes) {
+      this.generate(ex, 413, `request body over ${perf.max_request_body_bytes} bytes`);
+      return false;
+    }
+    const full = cluster.admit();
     if (full) {
       this.options.metrics.shed(full);
-      return this.generate(ex, 503, `overloaded: ${full}`, [['retry-after', '1']]);
+      this.generate(ex, 503, `overloaded: ${full}`, [['retry-after', '1']]);
+      return false;
     }
+    return true;
+  }
+
+  /** Dispatch: the upstream request's headers, then an UpstreamCall over the cluster. */
+  private dispatch(snap: Snapshot, ex: Exchange, cluster: Cluster): void {
+    const { stream } = ex;
+    const request = ex.request as ClientRequest;
     const headers = buildUpstreamHeaders(request.headers, {
       clientIp: stream.clientIp,
       authority: request.authority,
       requestId: ex.requestId,
       protocol: stream.protocol,
       clientCertSubject: stream.clientCertSubject,
-      earlyData: early === 'accepted',
+      earlyData: ex.earlyData,
     });
-    new UpstreamCall(this.hostFor(ex), snap, state, stream, request, headers, ex).start();
+    const limits = {
+      maxRequestBodyBytes: snap.config.performance.max_request_body_bytes,
+      retries: snap.config.resilience.retries,
+    };
+    new UpstreamCall(this.hooksFor(ex), cluster, limits, stream, request, headers, ex).start();
   }
 
-  /** The forwarder's services, bound to one exchange, for its UpstreamCall. */
-  private hostFor(ex: Exchange): CallHost {
-    const { agent, backendStates, runtime, metrics } = this.options;
+  /** Respond: the per-request hooks, bound to one exchange, for its UpstreamCall. */
+  private hooksFor(ex: Exchange): CallHost {
     return {
-      agent,
-      backendStates,
-      runtime,
-      metrics,
+      metrics: this.options.metrics,
       responseFields: (fields, requestId) => this.responseFields(fields, requestId),
       generate: (status, message, extra) => this.generate(ex, status, message, extra),
       finished: () => this.finish(ex),
