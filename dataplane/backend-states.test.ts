@@ -23,4 +23,16 @@ describe('BackendStates', () => {
     assert.equal(s.update(2, [down('a')]), true, 'partial updates follow the new epoch');
     assert.equal(s.eligible('a'), false);
   });
+
+  it('a state object taken before updates follows them (a host reads it without a lookup)', () => {
+    const s = new BackendStates();
+    const a = s.stateOf('a');
+    assert.deepEqual({ ...a }, { healthy: true, drained: false });
+    s.update(1, [{ backendId: 'a', healthy: true, drained: true }]);
+    assert.equal(a.drained, true);
+    s.update(2, [down('a')], true);
+    assert.deepEqual({ ...a }, { healthy: false, drained: false });
+    s.update(1, [], true);
+    assert.deepEqual({ ...a }, { healthy: true, drained: false }, 'a full table without it puts it back in service');
+  });
 });

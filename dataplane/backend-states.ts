@@ -1,7 +1,8 @@
 /**
  * Health and operator drain per backend id, pushed by the control plane as small BackendStates
- * messages. It outlives snapshots (a backend keeps its state across an apply) and is read on
- * every pick, so it is a plain map lookup.
+ * messages. It outlives snapshots (a backend keeps its state across an apply). Each id has one
+ * state object for the life of the process, updated in place, so a cluster's host holds it and
+ * reads it on every pick without a lookup.
  */
 export interface BackendState {
   healthy: boolean;
@@ -13,7 +14,17 @@ export class BackendStates {
   /** The epoch of the last update applied; older ones are ignored. */
   epoch = 0;
 
-  /** Backends without a known state count as healthy and not drained. */
+  /** The backend's state object (live: later updates change it); unknown ids are in service. */
+  stateOf(id: string): Readonly<BackendState> {
+    let s = this.states.get(id);
+    if (!s) {
+      s = { healthy: true, drained: false };
+      this.states.set(id, s);
+    }
+    return s;
+  }
+
+  /** Healthy and not drained. */
   eligible(id: string): boolean {
     const s = this.states.get(id);
     return s === undefined || (s.healthy && !s.drained);
@@ -22,7 +33,7 @@ export class BackendStates {
   /**
    * Applies one update; returns false for a stale epoch. A `full` table replaces everything held,
    * whatever its epoch: it comes from a (possibly restarted) control plane on connect or after an
-   * apply, and nothing it does not say may survive it.
+   * apply, and nothing it does not say may survive it (a backend it does not name is in service).
    */
   update(
     epoch: number,
@@ -31,8 +42,17 @@ export class BackendStates {
   ): boolean {
     if (!full && epoch <= this.epoch) return false;
     this.epoch = epoch;
-    if (full) this.states.clear();
-    for (const s of states) this.states.set(s.backendId, { healthy: s.healthy, drained: s.drained });
+    if (full) {
+      for (const s of this.states.values()) {
+        s.healthy = true;
+        s.drained = false;
+      }
+    }
+    for (const u of states) {
+      const s = this.stateOf(u.backendId) as BackendState;
+      s.healthy = u.healthy;
+      s.drained = u.drained;
+    }
     return true;
   }
 }

@@ -12,8 +12,8 @@ import {
   type AdmissionVerdict,
   ConnectionAdmission,
 } from './admission/connection-admission.js';
-import type { OverloadState } from './backend-runtime.js';
 import type { BackendStates } from './backend-states.js';
+import type { OverloadState } from './cluster/global-admission.js';
 import { ClusterManager } from './cluster/manager.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { h3ErrorName } from './h3/errors.js';
@@ -133,9 +133,9 @@ export class DataPlane {
     version = 0,
   ) {
     this.clusters = new ClusterManager(config, this.metrics);
-    const runtime = this.clusters.runtime;
-    this.metrics.bindInflight(() => runtime.limits.total);
-    this.metrics.bindOverload(() => runtime.overloadState());
+    const admission = this.clusters.admission;
+    this.metrics.bindInflight(() => admission.inFlight.value);
+    this.metrics.bindOverload(() => admission.overloadState());
     this.metrics.bindTransport(() => {
       const ep = this.endpoint;
       if (!ep) return null;
@@ -331,10 +331,8 @@ export class DataPlane {
       activeStreams: this.streamCount(),
       requestsTotal: total,
       requestsPerSecond: Math.round(rps * 10) / 10,
-      overload: this.clusters.runtime.overloadState(),
-      backendInFlight: this.clusters.runtime.limits
-        .backendsInFlight()
-        .map(([backendId, inFlight]) => ({ backendId, inFlight })),
+      overload: this.clusters.admission.overloadState(),
+      backendInFlight: this.clusters.backendsInFlight(),
     };
   }
 

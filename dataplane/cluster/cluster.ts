@@ -1,44 +1,106 @@
 /**
- * One pool's cluster (Envoy's cluster, undici's BalancedPool): its balancer and, per backend, the
- * host state the request path needs: health and drain (from the control plane), the circuit
- * breaker, the latency estimate and the dispatcher. The request path asks it whether a request
- * may enter (admission) and for a dispatch function that picks a backend per attempt; nothing
- * else reaches the forwarder. Built from each snapshot by the ClusterManager, which carries the
- * state of backends that stay over to the new cluster.
+ * One pool's cluster (Envoy's cluster, undici's BalancedPool): its balancer, its in-flight count
+ * and retry budget and, per backend, the host state the request path needs: health and drain
+ * (from the control plane), the circuit breaker, the latency estimate, the in-flight count and
+ * the dispatcher. The request path asks it whether a request may enter (admission) and for a
+ * dispatch function that picks a backend per attempt; nothing else reaches the forwarder. Built
+ * from each snapshot by the ClusterManager, which carries over the state of a pool or backend
+ * that stays.
  */
 import type { RuntimeBackend, RuntimePool } from '../../model/config/runtime.js';
-import type { AdmissionShed, BackendRuntime } from '../backend-runtime.js';
-import type { BackendStates } from '../backend-states.js';
+import type { BackendState } from '../backend-states.js';
 import { type Balancer, createBalancer, type PeakEwma, type PickContext } from '../balancer/policies.js';
 import type { DataPlaneMetrics, OverloadReason } from '../metrics.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
-import type { ShedReason } from '../resilience/inflight.js';
+import {
+  acquireSlot,
+  type InflightCount,
+  type InflightSlot,
+  releaseSlot,
+  type ShedReason,
+} from '../resilience/inflight.js';
+import type { RetryBudget } from '../resilience/retry-budget.js';
 import type { Dispatcher } from '../upstream/dispatcher.js';
 import { type AttemptLease, accountAttempt, type BreakerTarget, checkResponse, circuitBreaker } from './attempt.js';
 import { closedExchange, compose, type DispatchFn, NoBackendError } from './dispatch.js';
+import type { AdmissionShed, GlobalAdmission } from './global-admission.js';
 import type { RetryBudgetLike } from './retry.js';
+
+/**
+ * A backend's dispatcher, made on first use (a snapshot that is never committed opens nothing)
+ * and kept across snapshots while its key (dispatcherKey) stays.
+ */
+export class DispatcherSlot {
+  #dispatcher: Dispatcher | null = null;
+  #closed = false;
+
+  constructor(
+    readonly key: string,
+    private readonly make: () => Dispatcher,
+  ) {}
+
+  get(): Dispatcher {
+    if (this.#dispatcher) return this.#dispatcher;
+    const d = this.make();
+    this.#dispatcher = d;
+    // A request of an old snapshot may still reach a retired backend: its dispatcher then
+    // serves it and closes once idle (HTTP/2), or refuses it (HTTP/1.1) and the retry moves on.
+    if (this.#closed) void d.close();
+    return d;
+  }
+
+  get inFlight(): number {
+    return this.#dispatcher?.inFlight ?? 0;
+  }
+
+  /** Retired by an apply: in-flight exchanges finish, then the connections close. */
+  close(): void {
+    this.#closed = true;
+    void this.#dispatcher?.close();
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    this.#dispatcher?.destroy();
+  }
+}
 
 /** A backend's state that outlives snapshots: carried to the next cluster while the backend stays. */
 export interface HostState {
   readonly breaker: CircuitBreaker;
   readonly latency: PeakEwma;
+  /** Attempts in flight to this backend, against per_backend_inflight_limit. */
+  readonly inFlight: InflightCount;
+  readonly dispatcher: DispatcherSlot;
+  /** Health and drain as the control plane last said (updated in place). */
+  readonly health: Readonly<BackendState>;
 }
 
 /** One backend of the cluster with its state. */
 export interface Host extends HostState {
   readonly backend: RuntimeBackend;
+  /** The counts one attempt on this backend occupies. */
+  readonly slot: InflightSlot;
 }
 
-/** What a cluster shares with the others (one process, one set of global limits). */
+/** A pool's state that outlives snapshots: carried to the next cluster while the pool stays. */
+export interface ClusterState {
+  /** Attempts in flight in this pool, against per_upstream_inflight_limit. */
+  readonly inFlight: InflightCount;
+  /** Envoy's per-cluster retry budget: one failing pool cannot spend the others' retries. */
+  readonly retryBudget: RetryBudget;
+}
+
+/** What a cluster shares with the others: the process-wide admission and the metrics. */
 export interface ClusterDeps {
-  /** Global admission, the in-flight limits, the adaptive limit and the retry budget. */
-  readonly runtime: Pick<BackendRuntime, 'admit' | 'limits' | 'release' | 'record' | 'retryBudget'>;
-  /** Health and drain per backend id. */
-  readonly states: Pick<BackendStates, 'eligible'>;
+  readonly admission: Pick<GlobalAdmission, 'admit' | 'inFlight' | 'limits' | 'observeLoad' | 'record'>;
   readonly metrics: DataPlaneMetrics;
-  /** The backend's dispatcher (kept across snapshots by the manager's agent). */
-  dispatcherFor(backend: RuntimeBackend, pool: RuntimePool): Dispatcher;
   now(): number;
+}
+
+/** Healthy and not drained, as the control plane last said. */
+function serving(h: HostState): boolean {
+  return h.health.healthy && !h.health.drained;
 }
 
 /** Hooks of one request on its attempts. */
@@ -56,13 +118,17 @@ export class Cluster {
   constructor(
     readonly pool: RuntimePool,
     private readonly deps: ClusterDeps,
+    readonly state: ClusterState,
     hostState: (backend: RuntimeBackend) => HostState,
   ) {
     this.name = pool.name;
-    for (const b of pool.backends) this.hosts.set(b.id, { backend: b, ...hostState(b) });
-    const { limits } = deps.runtime;
+    const global = deps.admission.inFlight;
+    for (const b of pool.backends) {
+      const h = hostState(b);
+      this.hosts.set(b.id, { backend: b, ...h, slot: { global, upstream: state.inFlight, backend: h.inFlight } });
+    }
     this.balancer = createBalancer(pool.policy, pool.backends, {
-      inFlight: (id) => limits.inFlight(id),
+      inFlight: (id) => this.hosts.get(id)?.inFlight.value ?? 0,
       latencyMs: (id) => this.hosts.get(id)?.latency.value(deps.now()),
     });
   }
@@ -71,9 +137,14 @@ export class Cluster {
     return this.hosts.get(id);
   }
 
+  /** Every backend of the pool with its state. */
+  allHosts(): IterableIterator<Host> {
+    return this.hosts.values();
+  }
+
   /** The retry budget attempts of this cluster draw on. */
   get retryBudget(): RetryBudgetLike {
-    return this.deps.runtime.retryBudget;
+    return this.state.retryBudget;
   }
 
   /**
@@ -81,17 +152,22 @@ export class Cluster {
    * and per-upstream in-flight limits. Null when it may go on.
    */
   admit(): AdmissionShed | ShedReason | null {
-    const { runtime } = this.deps;
-    const limits = runtime.limits;
+    const { admission } = this.deps;
+    const limits = admission.limits;
     return (
-      runtime.admit(this.name) ??
-      (!limits.globalHasRoom() ? 'global_inflight' : !limits.upstreamHasRoom(this.name) ? 'upstream_inflight' : null)
+      admission.admit(this.name) ??
+      (!admission.inFlight.hasRoom(limits.global)
+        ? 'global_inflight'
+        : !this.state.inFlight.hasRoom(limits.perUpstream)
+          ? 'upstream_inflight'
+          : null)
     );
   }
 
   /** In service: healthy and not drained. */
   inService(id: string): boolean {
-    return this.deps.states.eligible(id);
+    const h = this.hosts.get(id);
+    return h !== undefined && serving(h);
   }
 
   /**
@@ -99,18 +175,22 @@ export class Cluster {
    * in-flight slot and breaker probe; or says why none could take the request.
    */
   pick(ctx: PickContext, tried: Set<string>): Host | OverloadReason {
-    const { limits } = this.deps.runtime;
+    const { admission } = this.deps;
+    const limits = admission.limits;
     const now = this.deps.now();
-    const eligible = (b: RuntimeBackend) =>
-      !tried.has(b.id) && this.inService(b.id) && this.breakerOf(b.id).allows(now) && limits.backendHasRoom(b.id);
+    const eligible = (b: RuntimeBackend) => {
+      if (tried.has(b.id)) return false;
+      const h = this.hosts.get(b.id) as Host;
+      return serving(h) && h.breaker.allows(now) && h.inFlight.hasRoom(limits.perBackend);
+    };
     for (;;) {
       const backend = this.balancer.pick(ctx, eligible);
       if (!backend) return this.shedReason(now);
       tried.add(backend.id);
-      if (limits.tryAcquire(this.name, backend.id) !== null) continue;
       const host = this.hosts.get(backend.id) as Host;
+      if (acquireSlot(limits, host.slot) !== null) continue;
       if (!host.breaker.tryAcquire(now)) {
-        limits.release(this.name, backend.id);
+        releaseSlot(host.slot);
         continue;
       }
       return host;
@@ -143,11 +223,11 @@ export class Cluster {
         return closedExchange();
       }
       hooks.onAttempt?.(host.backend);
-      const raw = this.deps.dispatcherFor(host.backend, this.pool);
+      const raw = host.dispatcher.get();
       const now = () => this.deps.now();
       const dispatch = compose(
         (req, h) => raw.dispatch(req, h),
-        accountAttempt(this.lease(host.backend), now),
+        accountAttempt(this.lease(host), now),
         circuitBreaker(this.breakerTarget(host), now),
         checkResponse(host.backend.id),
       );
@@ -167,12 +247,12 @@ export class Cluster {
   }
 
   private newBreakerTarget(host: Host): BreakerTarget {
-    const { runtime, metrics } = this.deps;
+    const { admission, metrics } = this.deps;
     const id = host.backend.id;
     return {
       record: (ok, latencyMs) => {
         const now = this.deps.now();
-        runtime.record(id, ok, latencyMs);
+        admission.record(ok, latencyMs);
         const wasOpen = host.breaker.state(now) !== 'closed';
         if (ok) host.breaker.onSuccess(now);
         else host.breaker.onFailure(now);
@@ -184,9 +264,9 @@ export class Cluster {
     };
   }
 
-  private lease(backend: RuntimeBackend): AttemptLease {
-    const { runtime, metrics } = this.deps;
-    const labels = { route: this.name, backend: backend.id };
+  private lease(host: Host): AttemptLease {
+    const { admission, metrics } = this.deps;
+    const labels = { route: this.name, backend: host.backend.id };
     let released = false;
     return {
       responded: (ms) => metrics.upstreamDuration.observe(labels, ms / 1000),
@@ -194,7 +274,8 @@ export class Cluster {
         if (released) return;
         released = true;
         metrics.upstreamRequests.inc({ ...labels, outcome });
-        runtime.release(this.name, backend.id);
+        releaseSlot(host.slot);
+        admission.observeLoad();
       },
     };
   }

@@ -1,126 +1,85 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InflightLimits } from './inflight.js';
+import { acquireSlot, InflightCount, type InflightSlot, releaseSlot } from './inflight.js';
 
-describe('InflightLimits', () => {
+/** A global count shared by pools, one count per pool and per backend. */
+function counts() {
+  const global = new InflightCount();
+  const pools = new Map<string, InflightCount>();
+  const backends = new Map<string, InflightCount>();
+  const get = (m: Map<string, InflightCount>, k: string) => {
+    let c = m.get(k);
+    if (!c) m.set(k, (c = new InflightCount()));
+    return c;
+  };
+  const slot = (pool: string, backend: string): InflightSlot => ({
+    global,
+    upstream: get(pools, pool),
+    backend: get(backends, backend),
+  });
+  return { global, slot, backend: (id: string) => get(backends, id).value, pool: (id: string) => get(pools, id).value };
+}
+
+describe('in-flight slots', () => {
   it('refuses at the per-backend limit, and another backend still has room', () => {
-    const l = new InflightLimits({ global: 100, perUpstream: 100, perBackend: 2 });
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    assert.equal(l.backendHasRoom('a'), false);
-    assert.equal(l.tryAcquire('p', 'a'), 'backend_inflight');
-    assert.equal(l.backendHasRoom('b'), true);
-    assert.equal(l.tryAcquire('p', 'b'), null);
-    assert.equal(l.inFlight('a'), 2);
-    assert.equal(l.total, 3);
+    const c = counts();
+    const limits = { global: 100, perUpstream: 100, perBackend: 2 };
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), null);
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), null);
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), 'backend_inflight');
+    assert.equal(acquireSlot(limits, c.slot('p', 'b')), null);
+    assert.equal(c.backend('a'), 2);
+    assert.equal(c.global.value, 3);
   });
 
   it('refuses at the per-upstream limit before the backend one', () => {
-    const l = new InflightLimits({ global: 100, perUpstream: 2, perBackend: 1 });
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    assert.equal(l.tryAcquire('p', 'b'), null);
-    assert.equal(l.upstreamHasRoom('p'), false);
-    assert.equal(l.tryAcquire('p', 'a'), 'upstream_inflight');
-    assert.equal(l.tryAcquire('p', 'c'), 'upstream_inflight');
-    assert.equal(l.tryAcquire('q', 'c'), null);
+    const c = counts();
+    const limits = { global: 100, perUpstream: 2, perBackend: 1 };
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), null);
+    assert.equal(acquireSlot(limits, c.slot('p', 'b')), null);
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), 'upstream_inflight');
+    assert.equal(acquireSlot(limits, c.slot('p', 'c')), 'upstream_inflight');
+    assert.equal(acquireSlot(limits, c.slot('q', 'c')), null);
   });
 
   it('refuses at the global limit first', () => {
-    const l = new InflightLimits({ global: 2, perUpstream: 1, perBackend: 1 });
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    assert.equal(l.tryAcquire('q', 'b'), null);
-    assert.equal(l.globalHasRoom(), false);
-    assert.equal(l.tryAcquire('p', 'a'), 'global_inflight');
-    assert.equal(l.tryAcquire('r', 'c'), 'global_inflight');
-    assert.equal(l.total, 2);
+    const c = counts();
+    const limits = { global: 2, perUpstream: 1, perBackend: 1 };
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), null);
+    assert.equal(acquireSlot(limits, c.slot('q', 'b')), null);
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), 'global_inflight');
+    assert.equal(acquireSlot(limits, c.slot('r', 'c')), 'global_inflight');
+    assert.equal(c.global.value, 2);
   });
 
-  it('a refusal reserves nothing and release frees the slot', () => {
-    const l = new InflightLimits({ global: 1, perUpstream: 1, perBackend: 1 });
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    assert.equal(l.tryAcquire('p', 'a'), 'global_inflight');
-    l.release('p', 'a');
-    assert.equal(l.total, 0);
-    assert.equal(l.inFlight('a'), 0);
-    assert.deepEqual(l.backendsInFlight(), []);
-    assert.equal(l.tryAcquire('p', 'a'), null);
+  it('a refusal takes nothing and a release frees all three counts', () => {
+    const c = counts();
+    const limits = { global: 10, perUpstream: 10, perBackend: 1 };
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), null);
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), 'backend_inflight');
+    assert.deepEqual([c.global.value, c.pool('p'), c.backend('a')], [1, 1, 1]);
+    releaseSlot(c.slot('p', 'a'));
+    assert.deepEqual([c.global.value, c.pool('p'), c.backend('a')], [0, 0, 0]);
+    assert.equal(acquireSlot(limits, c.slot('p', 'a')), null);
   });
 
-  it('setLimits keeps the counts', () => {
-    const l = new InflightLimits({ global: 10, perUpstream: 10, perBackend: 10 });
-    for (let i = 0; i < 3; i++) assert.equal(l.tryAcquire('p', 'a'), null);
-    l.setLimits({ global: 10, perUpstream: 10, perBackend: 2 });
-    assert.equal(l.inFlight('a'), 3);
-    assert.equal(l.tryAcquire('p', 'a'), 'backend_inflight');
-    l.release('p', 'a');
-    assert.equal(l.tryAcquire('p', 'a'), 'backend_inflight');
-    l.release('p', 'a');
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    l.setLimits({ global: 2, perUpstream: 10, perBackend: 10 });
-    assert.equal(l.total, 2);
-    assert.equal(l.tryAcquire('q', 'b'), 'global_inflight');
+  it('a lowered limit keeps the counts and sheds new requests until they fall below it', () => {
+    const c = counts();
+    for (let i = 0; i < 3; i++)
+      assert.equal(acquireSlot({ global: 10, perUpstream: 10, perBackend: 10 }, c.slot('p', 'a')), null);
+    const lower = { global: 10, perUpstream: 10, perBackend: 2 };
+    assert.equal(acquireSlot(lower, c.slot('p', 'a')), 'backend_inflight');
+    releaseSlot(c.slot('p', 'a'));
+    assert.equal(acquireSlot(lower, c.slot('p', 'a')), 'backend_inflight');
+    releaseSlot(c.slot('p', 'a'));
+    assert.equal(acquireSlot(lower, c.slot('p', 'a')), null);
   });
 
-  it('ignores a release without an acquire; counts never go negative', () => {
-    const l = new InflightLimits({ global: 10, perUpstream: 10, perBackend: 10 });
-    l.release('p', 'a');
-    assert.equal(l.total, 0);
-    assert.equal(l.inFlight('a'), 0);
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    l.release('p', 'b'); // wrong backend: ignored
-    l.release('q', 'a'); // wrong pool: ignored
-    assert.equal(l.total, 1);
-    l.release('p', 'a');
-    l.release('p', 'a');
-    assert.equal(l.total, 0);
-    assert.deepEqual(l.backendsInFlight(), []);
-    // Pool p holds nothing: at a per-upstream limit of 1 it still takes one.
-    l.setLimits({ global: 10, perUpstream: 1, perBackend: 10 });
-    assert.equal(l.tryAcquire('p', 'a'), null);
-  });
-
-  it('counts a backend shared by two pools once per backend', () => {
-    const l = new InflightLimits({ global: 10, perUpstream: 10, perBackend: 2 });
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    assert.equal(l.tryAcquire('q', 'a'), null);
-    assert.equal(l.tryAcquire('q', 'a'), 'backend_inflight');
-    l.release('p', 'a');
-    assert.equal(l.inFlight('a'), 1);
-    // Pool p holds nothing, pool q one: at a per-upstream limit of 1, p takes one and q none.
-    l.setLimits({ global: 10, perUpstream: 1, perBackend: 10 });
-    assert.equal(l.tryAcquire('q', 'b'), 'upstream_inflight');
-    assert.equal(l.tryAcquire('p', 'b'), null);
-  });
-
-  it('lists the backends with requests in flight, summed over pools', () => {
-    const l = new InflightLimits({ global: 10, perUpstream: 10, perBackend: 10 });
-    assert.deepEqual(l.backendsInFlight(), []);
-    l.tryAcquire('p', 'a');
-    l.tryAcquire('q', 'a');
-    l.tryAcquire('p', 'b');
-    assert.deepEqual(
-      new Map(l.backendsInFlight()),
-      new Map([
-        ['a', 2],
-        ['b', 1],
-      ]),
-    );
-    l.release('p', 'b');
-    assert.deepEqual(l.backendsInFlight(), [['a', 2]]);
-  });
-
-  it('ignores a release for a pair never acquired, even when pool and backend are busy', () => {
-    const l = new InflightLimits({ global: 10, perUpstream: 10, perBackend: 10 });
-    assert.equal(l.tryAcquire('p', 'a'), null);
-    assert.equal(l.tryAcquire('q', 'b'), null);
-    l.release('p', 'b');
-    l.release('q', 'a');
-    assert.equal(l.total, 2);
-    assert.equal(l.inFlight('a'), 1);
-    assert.equal(l.inFlight('b'), 1);
-    // One each in p and q: at a per-upstream limit of 1 neither takes another.
-    l.setLimits({ global: 10, perUpstream: 1, perBackend: 10 });
-    assert.equal(l.tryAcquire('p', 'c'), 'upstream_inflight');
-    assert.equal(l.tryAcquire('q', 'c'), 'upstream_inflight');
+  it('counts never go negative', () => {
+    const c = counts();
+    releaseSlot(c.slot('p', 'a'));
+    assert.deepEqual([c.global.value, c.pool('p'), c.backend('a')], [0, 0, 0]);
+    assert.equal(acquireSlot({ global: 1, perUpstream: 1, perBackend: 1 }, c.slot('p', 'a')), null);
+    assert.equal(c.global.value, 1);
   });
 });

@@ -1,18 +1,16 @@
 /**
- * What the data plane tracks across all clusters, kept across snapshots: requests in flight (and
- * the global, per-upstream and per-backend in-flight limits), the adaptive admission limit, the
- * brownout state and the retry budget. Per-backend state (breaker, latency, dispatcher) lives in
- * each backend's Cluster (cluster/cluster.ts).
+ * What the data plane decides across all clusters, kept across snapshots: the global in-flight
+ * count and the three in-flight limits' values, the adaptive admission limit and the brownout
+ * state, all measured on the process's total load. A pool's in-flight count and retry budget are
+ * its cluster's, a backend's count, breaker, latency and dispatcher its host's (cluster.ts).
  */
-import type { RuntimeConfig } from '../model/config/runtime.js';
-import type { DataPlaneMetrics } from './metrics.js';
-import { AdaptiveLimit, type AdaptivePolicy } from './resilience/adaptive-limit.js';
-import { Brownout, type BrownoutPolicy } from './resilience/brownout.js';
-import type { BreakerPolicy } from './resilience/circuit-breaker.js';
-import { InflightLimits } from './resilience/inflight.js';
-import { RetryBudget } from './resilience/retry-budget.js';
+import type { RuntimeConfig } from '../../model/config/runtime.js';
+import { AdaptiveLimit, type AdaptivePolicy } from '../resilience/adaptive-limit.js';
+import { Brownout, type BrownoutPolicy } from '../resilience/brownout.js';
+import type { BreakerPolicy } from '../resilience/circuit-breaker.js';
+import { InflightCount, type InflightLimitValues } from '../resilience/inflight.js';
 
-function limitsOf(rt: RuntimeConfig) {
+function limitsOf(rt: RuntimeConfig): InflightLimitValues {
   const p = rt.performance;
   return {
     global: p.global_inflight_limit,
@@ -68,33 +66,31 @@ export interface OverloadState {
   brownoutShed: number;
 }
 
-export class BackendRuntime {
+export class GlobalAdmission {
   readonly adaptive: AdaptiveLimit;
   readonly brownout: Brownout;
-  readonly limits: InflightLimits;
-  retryBudget: RetryBudget;
-  private retryBudgetPercent: number;
+  /** Attempts in flight in the whole process (every pool's, every snapshot's). */
+  readonly inFlight = new InflightCount();
+  #limits: InflightLimitValues;
 
-  /** `_metrics`: the circuit gauge moved to the clusters; kept so callers need not change. */
-  constructor(rt: RuntimeConfig, _metrics?: DataPlaneMetrics) {
-    this.limits = new InflightLimits(limitsOf(rt));
+  constructor(rt: RuntimeConfig) {
+    this.#limits = limitsOf(rt);
     this.adaptive = new AdaptiveLimit(adaptivePolicyOf(rt));
     this.brownout = new Brownout(brownoutPolicyOf(rt));
-    this.retryBudget = new RetryBudget(rt.resilience.retries.budget_percent);
-    this.retryBudgetPercent = rt.resilience.retries.budget_percent;
   }
 
-  /** A new snapshot: new limits and policies; what was learned is kept. */
+  /** The committed snapshot's in-flight limits. */
+  get limits(): Readonly<InflightLimitValues> {
+    return this.#limits;
+  }
+
+  /** A new snapshot: new limits and policies; counts and what was learned are kept. */
   configure(rt: RuntimeConfig): void {
-    this.limits.setLimits(limitsOf(rt));
+    this.#limits = limitsOf(rt);
     // Both keep what they learned (limit, active state) when re-applied; see docs/operations.md.
     this.adaptive.configure(adaptivePolicyOf(rt));
     this.brownout.configure(brownoutPolicyOf(rt));
-    this.brownout.observe(this.limits.total, this.capacity(), performance.now());
-    if (rt.resilience.retries.budget_percent !== this.retryBudgetPercent) {
-      this.retryBudget = new RetryBudget(rt.resilience.retries.budget_percent);
-    }
-    this.retryBudgetPercent = rt.resilience.retries.budget_percent;
+    this.observeLoad();
   }
 
   /**
@@ -102,7 +98,7 @@ export class BackendRuntime {
    * Brownout measures its percentages against it, so it sheds before adaptive admission does.
    */
   capacity(): number {
-    const global = this.limits.limits.global;
+    const global = this.#limits.global;
     return this.adaptive.enabled ? Math.min(global, this.adaptive.limit) : global;
   }
 
@@ -111,24 +107,23 @@ export class BackendRuntime {
    * (non-core pools), then the adaptive limit. Null when it may go on.
    */
   admit(pool: string): AdmissionShed | null {
-    const inFlight = this.limits.total;
+    const inFlight = this.inFlight.value;
     this.brownout.observe(inFlight, this.capacity(), performance.now());
     if (this.brownout.shouldShed(pool)) return 'brownout';
     if (!this.adaptive.tryAdmit(inFlight)) return 'adaptive_admission';
     return null;
   }
 
-  /** Frees an attempt's in-flight slot; a brownout may end as the load falls. */
-  release(pool: string, backend: string): void {
-    this.limits.release(pool, backend);
-    this.brownout.observe(this.limits.total, this.capacity(), performance.now());
+  /** After an attempt freed its slot: a brownout may end as the load falls. */
+  observeLoad(): void {
+    this.brownout.observe(this.inFlight.value, this.capacity(), performance.now());
   }
 
   overloadState(): OverloadState {
     return {
       adaptiveEnabled: this.adaptive.enabled,
       adaptiveLimit: this.adaptive.limit,
-      inFlight: this.limits.total,
+      inFlight: this.inFlight.value,
       adaptiveShed: this.adaptive.shed,
       brownoutEnabled: this.brownout.enabled,
       brownoutActive: this.brownout.active,
@@ -137,10 +132,10 @@ export class BackendRuntime {
   }
 
   /**
-   * Outcome of one attempt on backend `_id`, for the adaptive limit (a response's latency, or a
-   * failure). The backend's breaker and latency are its cluster's (Cluster.breakerTarget).
+   * Outcome of one attempt, for the adaptive limit (a response's latency, or a failure). The
+   * backend's breaker and latency are its host's (Cluster.breakerTarget).
    */
-  record(_id: string, ok: boolean, latencyMs: number | null): void {
+  record(ok: boolean, latencyMs: number | null): void {
     this.adaptive.onSample(ok ? latencyMs : null, performance.now());
   }
 }

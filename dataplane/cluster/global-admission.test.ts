@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfigText } from '../model/config/load.js';
-import { buildRuntimeConfig, type RuntimeConfig } from '../model/config/runtime.js';
-import { BackendRuntime } from './backend-runtime.js';
-import { DataPlaneMetrics } from './metrics.js';
+import { loadConfigText } from '../../model/config/load.js';
+import { buildRuntimeConfig, type RuntimeConfig } from '../../model/config/runtime.js';
+import { GlobalAdmission } from './global-admission.js';
 
 const readPem = (path: string) => `-----BEGIN X-----\n${path}\n-----END X-----\n`;
 
@@ -24,35 +23,41 @@ const BROWNOUT =
   'brownout: { enabled: true, trigger_percent: 50, recover_percent: 20, shed_percent: 100, core_routes: [core] }';
 const ADAPTIVE = 'adaptive_admission: { enabled: true, min_limit: 2, max_limit: 4, high_latency_ms: 100 }';
 
-/** Takes `n` in-flight slots of pool `core`. */
-function load(rt: BackendRuntime, n: number): void {
-  for (let i = 0; i < n; i++) assert.equal(rt.limits.tryAcquire('core', `c${i}`), null);
+/** `n` more attempts in flight (a cluster takes the global count with its own). */
+function load(rt: GlobalAdmission, n: number): void {
+  for (let i = 0; i < n; i++) rt.inFlight.increment();
 }
 
-describe('BackendRuntime admission (brownout, adaptive admission)', () => {
+/** `n` attempts end. */
+function unload(rt: GlobalAdmission, n: number): void {
+  for (let i = 0; i < n; i++) rt.inFlight.decrement();
+  rt.observeLoad();
+}
+
+describe('GlobalAdmission (brownout, adaptive admission)', () => {
   it('admits everything with both off (the defaults)', () => {
-    const rt = new BackendRuntime(runtime(''), new DataPlaneMetrics());
+    const rt = new GlobalAdmission(runtime(''));
     load(rt, 9);
     assert.equal(rt.admit('extra'), null);
   });
 
   it('brownout sheds the non-core pool at trigger_percent and ends when the load is released', () => {
-    const rt = new BackendRuntime(runtime(BROWNOUT), new DataPlaneMetrics());
+    const rt = new GlobalAdmission(runtime(BROWNOUT));
     load(rt, 4);
     assert.equal(rt.admit('extra'), null);
-    assert.equal(rt.limits.tryAcquire('core', 'c4'), null);
+    load(rt, 1);
     assert.equal(rt.admit('extra'), 'brownout');
     assert.equal(rt.admit('core'), null);
-    for (let i = 0; i < 3; i++) rt.release('core', `c${i}`);
+    unload(rt, 3);
     assert.equal(rt.overloadState().brownoutActive, false, '2 of 10 is recover_percent: over without a new request');
     assert.equal(rt.overloadState().brownoutShed, 1);
   });
 
   it('brownout measures against the adaptive limit when lower, and comes first', () => {
-    const rt = new BackendRuntime(runtime(`${BROWNOUT}, ${ADAPTIVE}`), new DataPlaneMetrics());
+    const rt = new GlobalAdmission(runtime(`${BROWNOUT}, ${ADAPTIVE}`));
     load(rt, 2); // 2 of limit 4 = 50 %
     assert.equal(rt.admit('extra'), 'brownout');
-    for (const id of ['x', 'y']) assert.equal(rt.limits.tryAcquire('core', id), null);
+    load(rt, 2);
     assert.equal(rt.admit('core'), 'adaptive_admission');
     assert.deepEqual(
       { ...rt.overloadState() },
@@ -70,8 +75,8 @@ describe('BackendRuntime admission (brownout, adaptive admission)', () => {
 
   it('slow answers lower the adaptive limit; an apply of the same settings keeps it', () => {
     const cfg = runtime(ADAPTIVE);
-    const rt = new BackendRuntime(cfg, new DataPlaneMetrics());
-    rt.record('c', true, 150);
+    const rt = new GlobalAdmission(cfg);
+    rt.record(true, 150);
     assert.equal(rt.adaptive.limit, 3);
     rt.configure(runtime(ADAPTIVE));
     assert.equal(rt.adaptive.limit, 3);
