@@ -23,6 +23,7 @@ import {
   startCaddy,
   startSpooky,
 } from './targets.js';
+import { benchWorkers, type WorkersMeasure, workersMarkdown } from './workers.js';
 
 interface Scenario {
   name: string;
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
   const spooky = await startSpooky(dir, backend.port, cert, spookyNodeFlags);
   const caddy = await startCaddy(dir, backend.port, cert);
   const scenarios = SCENARIOS.filter((s) => !only || only.has(s.name));
+  let workers: WorkersMeasure[] = [];
   const runs: Record<string, Record<'spooky' | 'caddy' | 'ceiling', Measure[]>> = {};
   const started = new Date();
   process.stderr.write(`bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), ${scenarios.length} scenarios\n`);
@@ -188,6 +190,18 @@ async function main(): Promise<void> {
         }
       }
     }
+    await Promise.all([spooky.stop(), caddy.stop()]);
+    if (!only || only.has('workers')) {
+      workers = await benchWorkers({
+        dir,
+        backendPort: backend.port,
+        cert,
+        nodeFlags: spookyNodeFlags,
+        rounds,
+        quick,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+    }
   } finally {
     await Promise.all([spooky.stop(), caddy.stop(), backend.stop()]);
   }
@@ -229,17 +243,19 @@ async function main(): Promise<void> {
     warmup_ms: warmupMs,
     machine: machine(),
     scenarios: results,
+    workers,
   };
   const outDir = join(DIST, '../bench/results');
   mkdirSync(outDir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');
-  const md = markdown(report);
+  const md = markdown(report) + (workers.length > 0 ? workersMarkdown(workers) : '');
   writeFileSync(join(outDir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(outDir, `${stamp}.md`), md);
   writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(outDir, 'latest.md'), md);
   process.stdout.write(md);
-  const errors = results.reduce((n, s) => n + (s.spooky?.errors ?? 0), 0);
+  const errors =
+    results.reduce((n, s) => n + (s.spooky?.errors ?? 0), 0) + workers.reduce((n, w) => n + w.failed_clients, 0);
   if (errors > 0) {
     process.stderr.write(`bench: Spooky answered ${errors} request(s) with errors\n`);
     process.exitCode = 1;

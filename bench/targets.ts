@@ -120,6 +120,7 @@ export async function startSpooky(
   backendPort: number,
   cert: { certFile: string; keyFile: string },
   nodeFlags: readonly string[] = DAEMON_NODE_FLAGS,
+  opts: { workers?: string; ready?: RegExp } = {},
 ) {
   const file = join(dir, 'spooky-bench.yaml');
   writeFileSync(
@@ -144,14 +145,16 @@ performance:
   per_source_max_connections: 100000
   per_source_new_connections_per_sec: 100000
   per_source_new_connections_burst: 100000
+  workers: ${opts.workers ?? 1}
 `,
   );
   const p = await startProcess(
     process.execPath,
     [...nodeFlags, join(DIST, 'dataplane/main.js'), '--config', file],
-    /"port":(\d+)/,
+    opts.ready ?? /"port":(\d+)/,
   );
-  return { ...p, port: Number(p.match[1]) };
+  const port = /"port":(\d+)/.exec(p.output());
+  return { ...p, port: Number(port?.[1]) };
 }
 
 export async function startCaddy(dir: string, backendPort: number, cert: { certFile: string; keyFile: string }) {

@@ -20,7 +20,8 @@ import { h3ErrorName } from './h3/errors.js';
 import { H3ServerSession, type ServerSessionOptions } from './h3/server.js';
 import { DataPlaneMetrics } from './metrics.js';
 import { Forwarder } from './proxy/forwarder.js';
-import { QuicEndpoint } from './quic/endpoint.js';
+import { type EndpointSteering, QuicEndpoint } from './quic/endpoint.js';
+import type { Host } from './quic/quiche.js';
 import { type Config, quiche } from './quic/quiche.js';
 import { TicketKeyRotation } from './quic/ticket-keys.js';
 import type { Snapshot } from './snapshot.js';
@@ -73,7 +74,10 @@ export function buildQuicServerConfig(
   cfg.setInitialMaxStreamsBidi(perf.quic_initial_max_streams_bidi);
   cfg.setInitialMaxStreamsUni(perf.quic_initial_max_streams_uni);
   cfg.setCcAlgorithmName(perf.quic_cc_algorithm);
-  cfg.setDisableActiveMigration(true);
+  // Clients may migrate (a phone moving from Wi-Fi to cellular keeps its connection): every
+  // connection is offered spare ids to migrate to, and with workers the ids steer the datagrams
+  // of the new path to the worker that holds the connection.
+  cfg.setDisableActiveMigration(false);
   // The process's ticket key, not one per Config: tickets stay valid across a config apply.
   cfg.setTicketKey(ticketKey);
   // Without this call BoringSSL issues tickets that do not allow early data and refuses 0-RTT.
@@ -91,6 +95,17 @@ export function admissionLimits(perf: Performance): AdmissionLimits {
     perSourceNewPerSec: perf.per_source_new_connections_per_sec,
     perSourceNewBurst: perf.per_source_new_connections_burst,
   };
+}
+
+/** A data plane that is one of several workers on one port (dataplane/workers/). */
+export interface WorkerRole {
+  /** The port every worker binds with SO_REUSEPORT (chosen by the supervisor for listen.port 0). */
+  readonly port: number;
+  readonly steering: EndpointSteering;
+  /** Shared by all workers: a Retry sent by one is honoured by any. */
+  readonly retryKey: Uint8Array;
+  /** The supervisor's current session-ticket key (it rotates it for every worker). */
+  readonly ticketKey: Uint8Array;
 }
 
 /** The result of offering a snapshot to the data plane (ACK or NACK). */
@@ -124,6 +139,8 @@ export class DataPlane {
   /** The session-ticket key of this process, rotated on a timer, kept across applies. */
   private readonly ticketKeys = new TicketKeyRotation(performance.now());
   private ticketKeyTimer: NodeJS.Timeout | null = null;
+  /** The key tickets are sealed with now (a worker's comes from its supervisor). */
+  private ticketKey: Uint8Array;
   /** The quiche Config new QUIC connections are accepted with. */
   private quicConfig: Config | null = null;
 
@@ -131,7 +148,9 @@ export class DataPlane {
     config: RuntimeConfig,
     private readonly log: Logger,
     version = 0,
+    private readonly worker: WorkerRole | null = null,
   ) {
+    this.ticketKey = worker?.ticketKey ?? this.ticketKeys.current;
     this.clusters = new ClusterManager(config, this.metrics);
     const admission = this.clusters.admission;
     this.metrics.bindInflight(() => admission.inFlight.value);
@@ -174,7 +193,7 @@ export class DataPlane {
       listen.keyPem,
       perf,
       listen.clientAuth?.caPem ?? null,
-      this.ticketKeys.current,
+      this.ticketKey,
     );
     this.quicConfig = quicConfig;
     const forwarder = new Forwarder({
@@ -194,9 +213,12 @@ export class DataPlane {
     };
     const admit = (attempt: AdmissionAttempt): AdmissionVerdict => this.admitConnection(attempt);
     let port = 0;
+    const bindPort = this.worker?.port ?? listen.port;
     // With port 0 the OS picks a free UDP port; the same TCP port may be taken: pick again.
     for (let attempt = 1; ; attempt++) {
-      const endpoint = await QuicEndpoint.listen(listen.address, listen.port, {
+      const endpoint = await QuicEndpoint.listen(listen.address, bindPort, {
+        steering: this.worker?.steering,
+        retryKey: this.worker?.retryKey,
         config: quicConfig,
         admit,
         streamWindowBytes: () => this.snapshot.config.performance.quic_initial_max_data,
@@ -226,6 +248,7 @@ export class DataPlane {
         admit,
         tlsHandshakeTimeoutMs: perf.tls_handshake_timeout_ms,
         clientCaPem: listen.clientAuth?.caPem ?? null,
+        reusePort: this.worker !== null,
       });
       try {
         await tcp.listen();
@@ -235,15 +258,17 @@ export class DataPlane {
         this.endpoint = null;
         await endpoint.close(0x100, 'TCP port unavailable');
         const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'EADDRINUSE' || listen.port !== 0 || attempt >= 5) {
+        if (code !== 'EADDRINUSE' || bindPort !== 0 || attempt >= 5) {
           throw new Error(`cannot listen on TCP ${listen.address}:${port}: ${(e as Error).message}`);
         }
       }
     }
     this.boundPort = port;
     this.guard.start();
-    this.ticketKeyTimer = setInterval(() => this.rotateTicketKey(), TICKET_KEY_CHECK_MS);
-    this.ticketKeyTimer.unref();
+    if (!this.worker) {
+      this.ticketKeyTimer = setInterval(() => this.rotateTicketKey(), TICKET_KEY_CHECK_MS);
+      this.ticketKeyTimer.unref();
+    }
     this.updateAltSvc();
     const buffers = (this.endpoint as QuicEndpoint).socketBuffers;
     this.log.info(
@@ -270,9 +295,20 @@ export class DataPlane {
    */
   private rotateTicketKey(): void {
     const key = this.ticketKeys.rotateIfDue(performance.now());
-    if (!key || !this.quicConfig) return;
+    if (key) this.useTicketKey(key);
+  }
+
+  /** Seals and opens tickets with `key` from now on (a worker gets it from its supervisor). */
+  useTicketKey(key: Uint8Array): void {
+    this.ticketKey = key;
+    if (!this.quicConfig) return;
     this.quicConfig.setTicketKey(key);
     this.log.info('QUIC session-ticket key rotated');
+  }
+
+  /** A datagram another worker received for one of this worker's connections. */
+  receiveHandedOver(datagram: Buffer, from: Host): void {
+    this.endpoint?.receiveHandedOver(datagram, from);
   }
 
   /**
@@ -356,6 +392,13 @@ export class DataPlane {
         error: `listen address or port changed (${old.listen.address}:${old.listen.port} → ${config.listen.address}:${config.listen.port}); restart spooky-dataplane to apply it`,
       };
     }
+    if (config.performance.workers !== old.performance.workers) {
+      return {
+        ok: false,
+        restartRequired: true,
+        error: `performance.workers changed (${old.performance.workers} → ${config.performance.workers}); restart spooky-dataplane to apply it`,
+      };
+    }
     if (
       (config.listen.clientAuth === null) !== (old.listen.clientAuth === null) ||
       config.listen.tcp !== old.listen.tcp
@@ -376,7 +419,7 @@ export class DataPlane {
           config.listen.keyPem,
           config.performance,
           config.listen.clientAuth?.caPem ?? null,
-          this.ticketKeys.current,
+          this.ticketKey,
         );
       }
       snapshot = this.clusters.build(version, config);

@@ -229,6 +229,17 @@ export class DataPlaneMetrics {
       'action',
       (f) => ({ held: f.counters.amplificationHeld, discarded: f.counters.amplificationDiscarded }),
     );
+    byLabel(
+      'spooky_quic_steered_datagrams_total',
+      'Datagrams handed over between workers to the one owning their connection id (out: sent to the owner; in: received as the owner)',
+      'direction',
+      (f) => ({ out: f.counters.steeredOut, in: f.counters.steeredIn }),
+    );
+  }
+
+  /** Every series of this registry carries `worker` (a data plane of several workers). */
+  labelWorker(index: number): void {
+    this.registry.setDefaultLabels({ worker: String(index) });
   }
 
   shed(reason: OverloadReason): void {

@@ -18,12 +18,17 @@ import {
   resolveLogLevel,
 } from '../model/config/runtime.js';
 import { decodeSnapshot } from '../model/snapshot/codec.js';
+import { memoryLimitBytes } from './connection-guard.js';
 import { ControlClient } from './control/client.js';
 import { readSnapshotCache, writeSnapshotCache } from './control/snapshot-cache.js';
-import { type ApplyOutcome, DataPlane } from './dataplane.js';
+import { type ApplyOutcome, DataPlane, type WorkerRole } from './dataplane.js';
 import { snapshotSupportError } from './feature-support.js';
 import { dropPrivileges } from './privileges.js';
 import { hostWarnings } from './startup-checks.js';
+import { HandoffChannel } from './workers/handoff.js';
+import { isToWorker, type ToSupervisor, type ToWorker, type WorkerArgs } from './workers/protocol.js';
+import { pinWorkers, resolveWorkerCount, workerShare } from './workers/shares.js';
+import { runSupervisor } from './workers/supervisor.js';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -33,6 +38,25 @@ function fail(message: string): never {
 export interface DataPlaneProcessOptions {
   /** How often the data plane sends `Stats` to the control plane (`--stats-interval-ms`); 5000. */
   statsIntervalMs?: number;
+  /** Set by the supervisor (hidden `--worker-*` options): this process is one of its workers. */
+  worker?: WorkerArgs;
+  /** `--workers`: performance.workers for this process, whatever the file and snapshots say. */
+  workers?: 'auto' | number;
+}
+
+/** The first message of the supervisor: the keys every worker shares. */
+function supervisorKeys(): Promise<{ ticketKey: Uint8Array; retryKey: Uint8Array }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no keys from the supervisor within 10 s')), 10_000);
+    const onMessage = (m: unknown) => {
+      if (!isToWorker(m) || m.type !== 'keys') return;
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve({ ticketKey: Buffer.from(m.ticketKey, 'base64'), retryKey: Buffer.from(m.retryKey, 'base64') });
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: 'ready' } satisfies ToSupervisor);
+  });
 }
 
 export async function runDataPlane(file: string, options: DataPlaneProcessOptions = {}): Promise<void> {
@@ -81,6 +105,24 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     log.warn({ state_dir: stateDir, err: (e as Error).message }, 'ignoring an unreadable snapshot cache');
   }
   setLogLevel(log, runtime.log.level);
+  runtime = pinWorkers(runtime, options.workers);
+
+  const workerArgs = options.worker;
+  const workers = workerArgs?.count ?? resolveWorkerCount(runtime.performance.workers);
+  if (!workerArgs && workers > 1) {
+    return runSupervisor({
+      file,
+      statsIntervalMs: options.statsIntervalMs ?? 5000,
+      workers,
+      pinned: options.workers,
+      listen: { address: runtime.listen.address, port: runtime.listen.port, tcp: runtime.listen.tcp },
+      log: log.child({ component: 'supervisor' }),
+    });
+  }
+  if (workerArgs) log = log.child({ worker: workerArgs.index });
+  // One worker's share of the host-wide limits (workers/shares.ts); a single process keeps them.
+  const autoMemoryMiB = Math.floor(memoryLimitBytes({ ...runtime.performance, memory_limit_mib: 0 }) / 2 ** 20);
+  const share = (rt: RuntimeConfig) => workerShare(rt, workers, autoMemoryMiB);
 
   const privileges = loaded.config.security.privileges;
   const dropping = privileges.enabled && process.getuid?.() === 0;
@@ -93,7 +135,28 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     }
   }
 
-  const dp = new DataPlane(runtime, log, version);
+  let role: WorkerRole | null = null;
+  let handoff: HandoffChannel | null = null;
+  if (workerArgs) {
+    let keys: { ticketKey: Uint8Array; retryKey: Uint8Array };
+    try {
+      keys = await supervisorKeys();
+      handoff = await HandoffChannel.open((datagram, from) => dp.receiveHandedOver(datagram, from));
+    } catch (e) {
+      fail(`spooky-dataplane worker ${workerArgs.index}: ${(e as Error).message}`);
+    }
+    const channel = handoff;
+    role = {
+      port: workerArgs.port,
+      ...keys,
+      steering: {
+        identity: { self: workerArgs.index, count: workerArgs.count },
+        handOver: (worker, datagram, from) => channel.send(worker, datagram, from),
+      },
+    };
+  }
+  const dp = new DataPlane(share(runtime), log, version, role);
+  if (workerArgs) dp.metrics.labelWorker(workerArgs.index);
   try {
     await dp.start();
   } catch (e) {
@@ -120,21 +183,22 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
 
   const control = new ControlClient({
     socketPath: bootstrap.control.socket,
-    nodeId: `${hostname()}:${dp.address.port}`,
+    nodeId: `${hostname()}:${dp.address.port}${workerArgs ? `/w${workerArgs.index}` : ''}`,
     build: VERSION,
     log,
     servedVersion: () => dp.current.version,
     onSnapshot: (snapshot): ApplyOutcome => {
       let rt: RuntimeConfig;
       try {
-        rt = decodeSnapshot(snapshot);
+        rt = pinWorkers(decodeSnapshot(snapshot), options.workers);
       } catch (e) {
         return { ok: false, restartRequired: false, error: `unusable snapshot: ${(e as Error).message}` };
       }
       const unsupported = snapshotSupportError(rt);
       if (unsupported) return { ok: false, restartRequired: false, error: unsupported };
-      const outcome = dp.apply(rt, snapshot.version);
-      if (outcome.ok) {
+      const outcome = dp.apply(share(rt), snapshot.version);
+      // Workers hold the same snapshot: the first one keeps the cache.
+      if (outcome.ok && (workerArgs?.index ?? 0) === 0) {
         try {
           writeSnapshotCache(stateDir, snapshot);
         } catch (e) {
@@ -150,20 +214,54 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   });
   control.start();
 
+  let draining = false;
+  const drain = (reason: string) => {
+    if (draining) return;
+    draining = true;
+    log.info({ signal: reason }, 'draining');
+    control.stop();
+    dp.stop()
+      .then(
+        () => handoff?.close(),
+        (e) => {
+          log.error({ err: e }, 'shutdown failed');
+          process.exit(1);
+        },
+      )
+      .then(() => process.exit(0));
+  };
   let signals = 0;
-  const shutdown = (signal: string) => {
+  const onSignal = (signal: string) => {
     // A second signal skips the drain.
     if (++signals > 1) process.exit(1);
-    log.info({ signal }, 'draining');
-    control.stop();
-    dp.stop().then(
-      () => process.exit(0),
-      (e) => {
-        log.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    drain(signal);
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  if (workerArgs && handoff) {
+    const channel = handoff;
+    process.on('message', (m) => {
+      if (!isToWorker(m)) return;
+      handleSupervisor(m, dp, channel, drain);
+    });
+    // The supervisor is gone (killed): nobody restarts or stops this worker any more.
+    process.on('disconnect', () => drain('supervisor gone'));
+    process.send?.({ type: 'listening', handoffPort: channel.port } satisfies ToSupervisor);
+  }
+}
+
+function handleSupervisor(m: ToWorker, dp: DataPlane, handoff: HandoffChannel, drain: (why: string) => void): void {
+  switch (m.type) {
+    case 'peers':
+      handoff.setPeers(m.ports);
+      return;
+    case 'ticket-key':
+      dp.useTicketKey(Buffer.from(m.ticketKey, 'base64'));
+      return;
+    case 'drain':
+      drain('supervisor');
+      return;
+    case 'keys':
+      return;
+  }
 }

@@ -90,6 +90,28 @@ export async function startDemoBackend(name: string, opts: DemoBackendOptions = 
         stream.end();
       };
       pump();
+    } else if (url.pathname.startsWith('/drip/')) {
+      // N bytes (byte i is i mod 251, so a lost or reordered byte shows) spread over `ms`: a
+      // download that lasts, for tests of what happens to a connection meanwhile.
+      const n = Math.min(Number(url.pathname.slice(6)) || 0, 64 * 1024 * 1024);
+      const ms = Math.min(Number(url.searchParams.get('ms')) || 0, 60_000);
+      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', 'content-length': String(n) });
+      const pieces = 50;
+      let sent = 0;
+      let i = 0;
+      const timer = setInterval(() => {
+        i++;
+        const until = i >= pieces ? n : Math.floor((n * i) / pieces);
+        const part = Buffer.allocUnsafe(until - sent);
+        for (let k = 0; k < part.length; k++) part[k] = (sent + k) % 251;
+        sent = until;
+        stream.write(part);
+        if (sent >= n) {
+          clearInterval(timer);
+          stream.end();
+        }
+      }, ms / pieces);
+      stream.on('close', () => clearInterval(timer));
     } else if (url.pathname === '/late-end') {
       // The body's bytes arrive (and are acknowledged) well before the stream ends.
       const ms = Math.min(Number(url.searchParams.get('ms')) || 0, 10_000);

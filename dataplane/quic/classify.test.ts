@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { otherOwner } from '../workers/steering.js';
 import { classifyDatagram, connectionKey } from './classify.js';
 
 function longHeader(firstByte: number, version: number, size: number, dcidLen = 8): Buffer {
@@ -71,5 +72,46 @@ describe('classifyDatagram: nothing a datagram holds can throw', () => {
     const b = Buffer.alloc(60, 0x11);
     b[0] = 0x40;
     assert.deepEqual(classifyDatagram(b, true, none), { kind: 'drop', reason: 'unknown_connection' });
+  });
+});
+
+describe('classifyDatagram with workers: steering by the connection id', () => {
+  const worker1of3 = (dcid: Uint8Array) => otherOwner(dcid, { self: 1, count: 3 });
+  const short = (owner: number, len = 60) => {
+    const b = Buffer.alloc(len, 0x11);
+    b[0] = 0x40;
+    b[1] = owner; // the destination id starts right after the first byte
+    return b;
+  };
+
+  it("hands over a short-header packet for another worker's id, keeps its own and unknown owners", () => {
+    assert.deepEqual(classifyDatagram(short(2), true, none, worker1of3), { kind: 'steer', worker: 2 });
+    assert.deepEqual(classifyDatagram(short(0), true, none, worker1of3), { kind: 'steer', worker: 0 });
+    assert.deepEqual(classifyDatagram(short(1), true, none, worker1of3), {
+      kind: 'drop',
+      reason: 'unknown_connection',
+    });
+    assert.deepEqual(classifyDatagram(short(7), true, none, worker1of3), {
+      kind: 'drop',
+      reason: 'unknown_connection',
+    });
+  });
+
+  it('hands over Handshake packets (they carry our id) but never an Initial (the client chose its id)', () => {
+    const handshake = longHeader(0xe0, 1, 1200, 20);
+    handshake[6] = 2;
+    assert.deepEqual(classifyDatagram(handshake, true, none, worker1of3), { kind: 'steer', worker: 2 });
+    const initial = longHeader(0xc0, 1, 1200, 20);
+    initial[6] = 2;
+    assert.equal(classifyDatagram(initial, true, none, worker1of3).kind, 'new');
+  });
+
+  it('a known id is delivered here whatever its first byte says', () => {
+    const pkt = short(2);
+    const key = connectionKey(pkt.subarray(1, 21));
+    assert.deepEqual(
+      classifyDatagram(pkt, true, (k) => k === key, worker1of3),
+      { kind: 'known', key },
+    );
   });
 });

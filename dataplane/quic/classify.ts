@@ -8,6 +8,8 @@ export type DatagramVerdict =
   | { kind: 'known'; key: string }
   | { kind: 'new'; dcid: Uint8Array; scid: Uint8Array; token: Uint8Array; version: number }
   | { kind: 'negotiate'; scid: Uint8Array; dcid: Uint8Array }
+  /** A connection id of another worker (workers/steering.ts): hand the datagram over. */
+  | { kind: 'steer'; worker: number }
   | { kind: 'drop'; reason: DropReason };
 
 export type DropReason =
@@ -26,7 +28,16 @@ export function connectionKey(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
 }
 
-export function classifyDatagram(msg: Uint8Array, isServer: boolean, known: (key: string) => boolean): DatagramVerdict {
+/**
+ * `steerTo`, when workers share the port: the worker owning a destination id this endpoint does
+ * not know (null: this one, or none). Never asked for Initial packets, whose id the client chose.
+ */
+export function classifyDatagram(
+  msg: Uint8Array,
+  isServer: boolean,
+  known: (key: string) => boolean,
+  steerTo?: (dcid: Uint8Array) => number | null,
+): DatagramVerdict {
   let hdr: ReturnType<typeof quiche.Header.fromSlice>;
   try {
     hdr = quiche.Header.fromSlice(msg, quiche.MAX_CONN_ID_LEN);
@@ -37,6 +48,10 @@ export function classifyDatagram(msg: Uint8Array, isServer: boolean, known: (key
   if (known(key)) return { kind: 'known', key };
   if (!isServer) return { kind: 'drop', reason: 'unknown_connection' };
   const T = quiche.Type;
+  if (steerTo && hdr.ty !== T.Initial) {
+    const worker = steerTo(hdr.dcid);
+    if (worker !== null) return { kind: 'steer', worker };
+  }
   if (hdr.ty === T.Short) return { kind: 'drop', reason: 'unknown_connection' };
   if (hdr.ty === T.VersionNegotiation) return { kind: 'drop', reason: 'version_negotiation' };
   if (!quiche.versionIsSupported(hdr.version)) {

@@ -51,6 +51,11 @@ class Pair implements QuicTransport {
   readonly client: Connection;
   readonly server: QuicConnection;
   clientFrom: Host = CLIENT_A;
+  /** The client's own address (it changes only when the client migrates itself). */
+  clientLocal: Host = CLIENT_A;
+  /** Spare ids the server connection asked for, and those the client retired. */
+  readonly issued: Uint8Array[] = [];
+  readonly retired: Uint8Array[] = [];
   sentToClient = 0;
   receivedFromA = 0;
 
@@ -84,6 +89,14 @@ class Pair implements QuicTransport {
   forget(): void {}
   /** Part of the transport interface on main (protective closes); nothing to count here. */
   shed(): void {}
+  issueConnectionId(): Uint8Array {
+    const id = randomBytes(20);
+    this.issued.push(id);
+    return id;
+  }
+  retireConnectionId(_conn: QuicConnection, id: Uint8Array): void {
+    this.retired.push(id);
+  }
 
   clientDatagrams(): Buffer[] {
     const out: Buffer[] = [];
@@ -98,7 +111,8 @@ class Pair implements QuicTransport {
 
   /** One exchange: the server's datagrams to the client, then the client's answer to the server. */
   step(): number {
-    for (const d of this.toClient.splice(0)) this.client.recv(Buffer.from(d.data), { from: SERVER, to: CLIENT_A });
+    for (const d of this.toClient.splice(0))
+      this.client.recv(Buffer.from(d.data), { from: SERVER, to: this.clientLocal });
     const answer = this.clientDatagrams();
     for (const d of answer) this.deliver(d);
     this.server.flush(true);
@@ -150,6 +164,47 @@ describe('QuicConnection: the client address', () => {
     );
     p.run();
     assert.deepEqual(p.server.peer, CLIENT_B, 'after PATH_RESPONSE from the new address');
+  });
+});
+
+describe('QuicConnection: spare connection ids', () => {
+  it('none are offered unless the endpoint asks for it', () => {
+    const p = new Pair(true);
+    try {
+      p.run();
+      assert.equal(p.issued.length, 0);
+      assert.equal(p.client.availableDcids(), 0);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('offered once the handshake completes; a client migrating on its own uses one and is followed', () => {
+    const p = new Pair(true);
+    p.server.offersSpareIds = true;
+    try {
+      p.run();
+      assert.ok(p.issued.length >= 1, 'a spare id was offered');
+      assert.equal(p.client.availableDcids(), p.issued.length);
+      const before = Buffer.from(p.client.destinationId());
+      // The client offers the server a spare id of its own too, for the new path's answers.
+      p.client.newSourceCid(randomBytes(20), 1n, false);
+      p.run();
+      p.client.migrate(CLIENT_B, SERVER);
+      p.client.sendAckEliciting(); // quiche's client sends on the new path once it has something to send
+      p.clientLocal = CLIENT_B;
+      p.clientFrom = CLIENT_B;
+      p.run();
+      assert.deepEqual(p.server.peer, CLIENT_B, 'the server follows the validated new path');
+      const now = Buffer.from(p.client.destinationId());
+      assert.notDeepEqual(now, before, 'a new path uses a new id');
+      assert.ok(
+        p.issued.some((id) => Buffer.from(id).equals(now)),
+        'the id the client moved to is one the endpoint issued',
+      );
+    } finally {
+      p.close();
+    }
   });
 });
 

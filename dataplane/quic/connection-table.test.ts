@@ -35,6 +35,18 @@ function initial(dcid: Uint8Array): Buffer {
 }
 
 describe('ConnectionTable', () => {
+  it('unregister drops one retired id of a connection and keeps its others', () => {
+    const table = new ConnectionTable<Conn>();
+    const a = new Conn('a');
+    const [first, spare] = [id(), id()];
+    table.register(a, first, spare);
+    table.unregister(a, first);
+    assert.equal(table.has(connectionKey(first)), false);
+    assert.equal(table.get(connectionKey(spare)), a);
+    assert.deepEqual(a.ids, [connectionKey(spare)]);
+    assert.ok(table.contains(a));
+  });
+
   it('finds a connection under every id it was registered with, and nothing under others', () => {
     const table = new ConnectionTable<Conn>();
     const a = new Conn('a');

@@ -26,6 +26,14 @@ export class ConnectionTable<C extends TableEntry> {
     this.open.add(conn);
   }
 
+  /** `id` no longer leads to `conn` (the peer retired it); its other ids stay. */
+  unregister(conn: C, id: Uint8Array): void {
+    const key = connectionKey(id);
+    if (this.byId.get(key) === conn) this.byId.delete(key);
+    const i = conn.ids.indexOf(key);
+    if (i >= 0) conn.ids.splice(i, 1);
+  }
+
   /** Whether a connection id (as `connectionKey` spells it) is known. */
   has(key: string): boolean {
     return this.byId.has(key);

@@ -4,6 +4,7 @@
  * short writes, and tells its application (HTTP/3 server or client) when streams are readable,
  * writable again, or reset. Used by both the server endpoint and the client.
  */
+import { randomBytes } from 'node:crypto';
 import { AmplificationLimit } from './amplification.js';
 import type { OverheadGuard } from './overhead-guard.js';
 import type { Connection, Host } from './quiche.js';
@@ -26,7 +27,19 @@ export interface QuicTransport {
   forget(conn: QuicConnection): void;
   /** The connection is being closed by one of Spooky's protective limits (for the metrics). */
   shed(conn: QuicConnection, reason: ShedReason): void;
+  /**
+   * A fresh connection id that now leads to `conn`, to offer the peer as a spare one it can
+   * migrate to (RFC 9000 §5.1.1, §9.5); absent on endpoints that offer none.
+   */
+  issueConnectionId?(conn: QuicConnection): Uint8Array;
+  /** The peer retired `id`: it no longer leads to `conn`. */
+  retireConnectionId?(conn: QuicConnection, id: Uint8Array): void;
 }
+
+/** Spare connection ids kept issued to a client (quiche also caps them at the client's limit). */
+const MAX_SPARE_IDS = 3;
+/** Every this many flushes, ids the peer retired are dropped and spares topped up. */
+const ID_UPKEEP_FLUSHES = 64;
 
 /** Why Spooky closed (or drained) a connection to protect itself. */
 export type ShedReason = 'overhead' | 'max_age' | 'memory';
@@ -104,6 +117,11 @@ export class QuicConnection implements QuicStreamTransport {
   private amplification: AmplificationLimit<OutgoingDatagram> | null;
   /** Datagrams the anti-amplification limit held back / discarded (read by the metrics at close). */
   readonly amplificationFigures = { held: 0, discarded: 0 };
+  /** Offer the peer spare connection ids to migrate to (set by the server endpoint). */
+  offersSpareIds = false;
+  /** Spare connection ids were offered once the handshake completed. */
+  private idsIssued = false;
+  private flushesSinceUpkeep = 0;
   /** The address the handshake runs on (where the first Initial came from). */
   private readonly handshakePeer: Host;
 
@@ -201,6 +219,7 @@ export class QuicConnection implements QuicStreamTransport {
    * validated earlier, else after PATH_CHALLENGE/PATH_RESPONSE). Only then does `peer` change.
    */
   private followMigration(): void {
+    this.upkeepIds();
     let migrated = false;
     for (let i = 0; i < MAX_PATH_EVENTS; i++) {
       const ev = this.conn.pathEventNext() as { type: string } | null | undefined;
@@ -217,9 +236,38 @@ export class QuicConnection implements QuicStreamTransport {
     }
   }
 
+  /**
+   * Forgets the ids the peer retired and offers new spare ones up to MAX_SPARE_IDS, so that a
+   * client can migrate (a new address uses a new id: RFC 9000 §9.5). Each id is the endpoint's
+   * (a worker's ids name the worker, so a migrated client's datagrams find it).
+   */
+  private upkeepIds(): void {
+    const t = this.transport;
+    if (!t.issueConnectionId || !this.idsIssued) return;
+    this.flushesSinceUpkeep = 0;
+    try {
+      for (let i = 0; i < 4 * MAX_SPARE_IDS; i++) {
+        const retired = this.conn.retiredScidNext();
+        if (!retired) break;
+        t.retireConnectionId?.(this, retired);
+      }
+      const spare = Math.min(this.conn.sourceCidsLeft(), MAX_SPARE_IDS - (this.conn.activeSourceCids() - 1));
+      for (let i = 0; i < spare; i++) {
+        const token = BigInt(`0x${randomBytes(16).toString('hex')}`);
+        this.conn.newSourceCid(t.issueConnectionId(this), token, false);
+      }
+    } catch {
+      // quiche refused one (its limit): the spares offered so far stand.
+    }
+  }
+
   /** Surfaces handshake completion and readable streams to the application. */
   private processInput(): void {
     this.inputPending = false;
+    if (this.offersSpareIds && !this.idsIssued && this.conn.isEstablished()) {
+      this.idsIssued = true;
+      this.upkeepIds();
+    }
     if (!this.established && (this.conn.isEstablished() || this.conn.isInEarlyData())) {
       this.established = true;
       this.app?.onEstablished();
@@ -384,6 +432,7 @@ export class QuicConnection implements QuicStreamTransport {
    */
   flush(force = false): void {
     if (this.inputPending) this.processInput();
+    if (this.idsIssued && ++this.flushesSinceUpkeep >= ID_UPKEEP_FLUSHES) this.upkeepIds();
     this.drainWritable();
     // RFC 9000 §13.2.2: one ack-eliciting packet may wait (up to max_ack_delay) for an ACK; if
     // the answer is written within a millisecond the ACK rides on it, halving small-request

@@ -7,6 +7,7 @@ import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { AdmissionAttempt, AdmissionLease, AdmissionVerdict } from '../admission/connection-admission.js';
+import { otherOwner, type WorkerIdentity, workerConnectionId } from '../workers/steering.js';
 import { classifyDatagram, type DatagramVerdict } from './classify.js';
 import { QuicConnection, type QuicTransport, type ShedReason } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
@@ -37,6 +38,16 @@ export interface EndpointCounters {
   /** Datagrams held back by the anti-amplification limit, and those discarded (closed connections). */
   amplificationHeld: number;
   amplificationDiscarded: number;
+  /** Datagrams handed over to the worker owning their connection id, and received that way. */
+  steeredOut: number;
+  steeredIn: number;
+}
+
+/** Workers sharing the port (workers/steering.ts): who this one is and how to reach the others. */
+export interface EndpointSteering {
+  readonly identity: WorkerIdentity;
+  /** Sends the datagram to `worker`; false when that worker cannot take it now. */
+  handOver(worker: number, datagram: Buffer, from: Host): boolean;
 }
 
 const clock = () => performance.now();
@@ -57,6 +68,10 @@ export interface ServerEndpointOptions {
   streamWindowBytes?(): number;
   /** performance.tls_handshake_timeout_ms, read per new connection (none: the idle timeout only). */
   handshakeTimeoutMs?(): number;
+  /** Bind with SO_REUSEPORT next to the other workers, and steer by connection id. */
+  steering?: EndpointSteering;
+  /** The Retry-token key, when workers must read each other's tokens; default: this process's own. */
+  retryKey?: Uint8Array;
 }
 
 export class QuicEndpoint implements QuicTransport {
@@ -72,6 +87,8 @@ export class QuicEndpoint implements QuicTransport {
     retries: {},
     amplificationHeld: 0,
     amplificationDiscarded: 0,
+    steeredOut: 0,
+    steeredIn: 0,
   };
   /** Called with each connection's smoothed RTT (ms) when it closes. */
   onConnectionRtt: ((rttMs: number) => void) | null = null;
@@ -89,21 +106,28 @@ export class QuicEndpoint implements QuicTransport {
   private readonly deferred = new Set<QuicConnection>();
   private deferTimer: NodeJS.Timeout | null = null;
   private socketOpen = true;
-  /** Retry tokens are sealed with a key of this process: no other process can mint or read them. */
-  private readonly retryKey = newRetryTokenKey();
+  /** Retry tokens are sealed with a key of this process (or its workers): nobody else can mint or read them. */
+  private retryKey: Uint8Array = newRetryTokenKey();
   private readonly retryPolicy = new RetryPolicy();
+  private steering: EndpointSteering | null = null;
+  private readonly steerTo = (dcid: Uint8Array): number | null =>
+    this.steering ? otherOwner(dcid, this.steering.identity) : null;
 
-  private constructor(family: 'udp4' | 'udp6') {
-    this.socket = dgram.createSocket({ type: family });
-    this.socket.on('message', (msg, rinfo) => this.onDatagram(msg, { host: rinfo.address, port: rinfo.port }));
+  private constructor(family: 'udp4' | 'udp6', reusePort = false) {
+    this.socket = dgram.createSocket({ type: family, reusePort });
+    this.socket.on('message', (msg, rinfo) =>
+      this.onDatagram(msg, { host: rinfo.address, port: rinfo.port }, this.steering !== null),
+    );
     // Send errors (ICMP unreachable surfacing as ECONNREFUSED and the like) must not end the process.
     this.socket.on('error', () => {});
   }
 
   /** Binds a server endpoint. Resolves once the socket listens; rejects with the bind error. */
   static async listen(address: string, port: number, options: ServerEndpointOptions): Promise<QuicEndpoint> {
-    const ep = new QuicEndpoint(isIPv6(address) ? 'udp6' : 'udp4');
+    const ep = new QuicEndpoint(isIPv6(address) ? 'udp6' : 'udp4', options.steering !== undefined);
     ep.server = options;
+    ep.steering = options.steering ?? null;
+    if (options.retryKey) ep.retryKey = options.retryKey;
     await ep.bind(address, port);
     return ep;
   }
@@ -173,12 +197,32 @@ export class QuicEndpoint implements QuicTransport {
     this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
   }
 
-  private onDatagram(msg: Buffer, from: Host): void {
+  /** A datagram another worker received for one of this worker's connection ids. */
+  receiveHandedOver(msg: Buffer, from: Host): void {
+    this.counters.steeredIn++;
+    this.onDatagram(msg, from, false);
+  }
+
+  /** A new connection id: owned by this worker when workers share the port. */
+  private newId(): Uint8Array {
+    return this.steering ? workerConnectionId(this.steering.identity.self) : newConnectionId();
+  }
+
+  private onDatagram(msg: Buffer, from: Host, steer: boolean): void {
     this.counters.datagramsIn++;
-    const verdict: DatagramVerdict = classifyDatagram(msg, this.server !== null, (key) => this.connections.has(key));
+    const verdict: DatagramVerdict = classifyDatagram(
+      msg,
+      this.server !== null,
+      (key) => this.connections.has(key),
+      steer ? this.steerTo : undefined,
+    );
     switch (verdict.kind) {
       case 'drop':
         this.drop(verdict.reason);
+        return;
+      case 'steer':
+        if (this.steering?.handOver(verdict.worker, msg, from)) this.counters.steeredOut++;
+        else this.drop('worker_unavailable');
         return;
       case 'known': {
         const conn = this.connections.get(verdict.key);
@@ -239,12 +283,13 @@ export class QuicEndpoint implements QuicTransport {
     }
     // After a Retry the client addresses the id the Retry gave it (ours, CONN_ID_LEN long), and
     // quiche must announce it as retry_source_connection_id with the original id (RFC 9000 §7.3).
-    const scid = odcid ? hdr.dcid : newConnectionId();
+    const scid = odcid ? hdr.dcid : this.newId();
     let conn: QuicConnection;
     try {
       const qc = quiche.Connection.accept(scid, odcid, this.local, from, server.config);
       conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer, odcid !== null);
       conn.overhead = new OverheadGuard(clock, server.streamWindowBytes?.() ?? 0);
+      conn.offersSpareIds = true;
       const handshakeMs = server.handshakeTimeoutMs?.();
       if (handshakeMs) conn.armHandshakeDeadline(handshakeMs);
     } catch {
@@ -266,7 +311,7 @@ export class QuicEndpoint implements QuicTransport {
 
   /** A stateless Retry (one small packet, well under 3× the Initial) carrying a fresh token. */
   private sendRetry(from: Host, hdr: Extract<DatagramVerdict, { kind: 'new' }>, now: number): void {
-    const retryScid = newConnectionId();
+    const retryScid = this.newId();
     const out = Buffer.allocUnsafe(quiche.MAX_DATAGRAM_SIZE);
     let n: number;
     try {
@@ -277,6 +322,16 @@ export class QuicEndpoint implements QuicTransport {
     }
     this.countRetry('sent');
     this.sendDatagram(out.subarray(0, n), from);
+  }
+
+  issueConnectionId(conn: QuicConnection): Uint8Array {
+    const id = this.newId();
+    this.connections.register(conn, id);
+    return id;
+  }
+
+  retireConnectionId(conn: QuicConnection, id: Uint8Array): void {
+    this.connections.unregister(conn, id);
   }
 
   private register(conn: QuicConnection, ...ids: Uint8Array[]): void {

@@ -58,6 +58,8 @@ export interface TcpListenerOptions {
   idleTimeoutMs?: number;
   /** mTLS: the CA bundle client certificates must chain to; the handshake fails without one. */
   clientCaPem?: string | null;
+  /** SO_REUSEPORT: one of several workers listening on the same port. */
+  reusePort?: boolean;
 }
 
 const FIELD_OVERHEAD = 32;
@@ -305,11 +307,11 @@ export class TcpListener {
   }
 
   listen(): Promise<{ port: number }> {
-    const { address, port } = this.options;
+    const { address, port, reusePort = false } = this.options;
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       this.server.once('error', onError);
-      this.server.listen({ host: address, port }, () => {
+      this.server.listen({ host: address, port, reusePort }, () => {
         this.server.off('error', onError);
         this.server.on('error', (e) => this.options.log.warn({ err: e.message }, 'TCP listener error'));
         const a = this.server.address();

@@ -4,7 +4,7 @@
  * up even when a test fails.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,12 @@ import { DAEMON_NODE_FLAGS } from '../../lib/daemon-flags.js';
 
 export const REPO = new URL('../../../', import.meta.url).pathname;
 export const DIST = join(REPO, 'dist');
+
+/**
+ * How many workers a test's data plane runs when its config does not say: 1, or
+ * SPOOKY_E2E_WORKERS (CI runs the proxy, control, drain and traffic suites again with 2).
+ */
+export const E2E_WORKERS = process.env.SPOOKY_E2E_WORKERS ?? '1';
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -94,6 +100,14 @@ export async function startDaemon(
 ): Promise<RunningDataplane> {
   const timeoutMs = opts.timeoutMs ?? 15000;
   const argv = [...DAEMON_NODE_FLAGS, join(DIST, main), '--config', file, ...(opts.args ?? [])];
+  // Data planes run E2E_WORKERS workers unless the test chose (its config names performance.workers).
+  if (
+    main === 'dataplane/main.js' &&
+    !argv.includes('--workers') &&
+    !/^\s*workers:|[{,]\s*workers:/m.test(readFileSync(file, 'utf8'))
+  ) {
+    argv.push('--workers', E2E_WORKERS);
+  }
   const proc = spawn(process.execPath, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },

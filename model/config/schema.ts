@@ -413,6 +413,14 @@ const PerformanceSchema = z
     // RSS at which new connections are refused (and, 10% above, the oldest shed); 0: automatic.
     memory_limit_mib: int(0, 16_777_216).default(0),
     shutdown_drain_timeout_ms: int(0, 3_600_000).default(10_000),
+    // Data-plane worker processes, each on every listener port (SO_REUSEPORT); `auto`: one per
+    // available core. The limits above are shares per worker (docs/configuration.md "Workers").
+    // At most 256: one byte of each connection id names its worker.
+    workers: z
+      .union([z.literal('auto'), z.int().min(1).max(256)], {
+        error: 'expected "auto" or an integer from 1 to 256',
+      })
+      .default(1),
   })
   .prefault({});
 

@@ -199,6 +199,7 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
     title: 'per_source_new_connections_burst',
   },
   'performance.per_source_new_connections_burst': { test: SETTINGS, title: 'per_source_new_connections_burst' },
+  'performance.workers': { test: 'e2e/workers.test.ts', title: 'max_active_connections: 6 over 2 workers' },
   'performance.tls_handshake_timeout_ms': {
     test: FAIRNESS,
     title: 'closes a TCP connection that has not completed TLS within tls_handshake_timeout_ms',

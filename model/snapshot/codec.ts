@@ -60,6 +60,7 @@ export function encodeSnapshot(rt: RuntimeConfig, version: number, nonce: string
 function camel(perf: RuntimeConfig['performance']): pb.Performance {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(perf)) out[k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())] = v;
+  out.workers = String(perf.workers);
   return out as unknown as pb.Performance;
 }
 
@@ -69,6 +70,8 @@ function snake(perf: pb.Performance): RuntimeConfig['performance'] {
   // The generated name of quic_0rtt is quic0rtt.
   out.quic_0rtt = perf.quic0rtt;
   delete out.quic0rtt;
+  // "auto" or a count; a snapshot from a control plane older than workers means one.
+  out.workers = perf.workers === 'auto' ? 'auto' : /^[1-9]\d*$/.test(perf.workers) ? Number(perf.workers) : 1;
   return out as unknown as RuntimeConfig['performance'];
 }
 

@@ -198,6 +198,8 @@ export interface Performance {
   perSourceNewConnectionsPerSec: number;
   perSourceNewConnectionsBurst: number;
   tlsHandshakeTimeoutMs: number;
+  /** Data-plane worker processes: "auto" or a decimal count. A change needs a restart (NACK). */
+  workers: string;
 }
 
 export interface Log {
@@ -2465,6 +2467,7 @@ function createBasePerformance(): Performance {
     perSourceNewConnectionsPerSec: 0,
     perSourceNewConnectionsBurst: 0,
     tlsHandshakeTimeoutMs: 0,
+    workers: "",
   };
 }
 
@@ -2556,6 +2559,9 @@ export const Performance: MessageFns<Performance> = {
     }
     if (message.tlsHandshakeTimeoutMs !== 0) {
       writer.uint32(232).uint32(message.tlsHandshakeTimeoutMs);
+    }
+    if (message.workers !== "") {
+      writer.uint32(242).string(message.workers);
     }
     return writer;
   },
@@ -2805,6 +2811,14 @@ export const Performance: MessageFns<Performance> = {
             message.tlsHandshakeTimeoutMs = reader.uint32();
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.workers = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2964,6 +2978,7 @@ export const Performance: MessageFns<Performance> = {
         : isSet(object.tls_handshake_timeout_ms)
         ? globalThis.Number(object.tls_handshake_timeout_ms)
         : 0,
+      workers: isSet(object.workers) ? globalThis.String(object.workers) : "",
     };
   },
 
@@ -3056,6 +3071,9 @@ export const Performance: MessageFns<Performance> = {
     if (message.tlsHandshakeTimeoutMs !== 0) {
       obj.tlsHandshakeTimeoutMs = Math.round(message.tlsHandshakeTimeoutMs);
     }
+    if (message.workers !== "") {
+      obj.workers = message.workers;
+    }
     return obj;
   },
 
@@ -3093,6 +3111,7 @@ export const Performance: MessageFns<Performance> = {
     message.perSourceNewConnectionsPerSec = object.perSourceNewConnectionsPerSec ?? 0;
     message.perSourceNewConnectionsBurst = object.perSourceNewConnectionsBurst ?? 0;
     message.tlsHandshakeTimeoutMs = object.tlsHandshakeTimeoutMs ?? 0;
+    message.workers = object.workers ?? "";
     return message;
   },
 };

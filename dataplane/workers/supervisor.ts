@@ -1,0 +1,212 @@
+/**
+ * The data-plane supervisor (`performance.workers` above 1): it forks the workers, each a full
+ * spooky-dataplane process on the same port (SO_REUSEPORT), restarts one that dies while the
+ * others keep serving, hands out the keys every worker must share (session tickets, Retry
+ * tokens) and the hand-over ports of connection-id steering, and turns SIGTERM/SIGINT into a
+ * drain of every worker. It reads no network input. Like nginx's master it keeps the user it
+ * was started as, so that a restarted worker can bind a privileged port again; each worker
+ * drops privileges itself once bound. Why processes and not worker_threads: docs/decisions.md.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import dgram from 'node:dgram';
+import net, { isIPv6 } from 'node:net';
+import type { Logger } from 'pino';
+import { newRetryTokenKey } from '../quic/retry-token.js';
+import { TicketKeyRotation } from '../quic/ticket-keys.js';
+import { isToSupervisor, type ToWorker } from './protocol.js';
+
+/** How often the supervisor checks whether the ticket key is due for rotation. */
+const TICKET_KEY_CHECK_MS = 60_000;
+/** A restarted worker waits this long, doubling per crash up to RESTART_MAX_MS. */
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 5_000;
+/** A worker that ran this long before dying restarts after RESTART_MIN_MS again. */
+const STABLE_MS = 30_000;
+
+export interface SupervisorOptions {
+  /** The YAML file and flags each worker is started with. */
+  file: string;
+  statsIntervalMs: number;
+  workers: number;
+  /** `--workers` as given to the supervisor, passed on to each worker. */
+  pinned?: 'auto' | number;
+  listen: { address: string; port: number; tcp: boolean };
+  log: Logger;
+}
+
+interface Slot {
+  index: number;
+  child: ChildProcess | null;
+  handoffPort: number;
+  startedAt: number;
+  restartDelayMs: number;
+  lastExit: { code: number | null; signal: NodeJS.Signals | null } | null;
+}
+
+/** The OS-chosen port for `listen.port: 0`, held (UDP and TCP) until the first worker binds it. */
+async function reservePort(address: string, tcp: boolean): Promise<{ port: number; release(): void }> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', reusePort: true });
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind({ address, port: 0 }, () => resolve());
+    });
+    const port = udp.address().port;
+    if (!tcp) return { port, release: () => udp.close() };
+    // Connections that reach the placeholder in the moment before a worker listens are closed.
+    const server = net.createServer((s) => s.destroy());
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: address, port, reusePort: true }, () => resolve());
+      });
+      return {
+        port,
+        release: () => {
+          udp.close();
+          server.close();
+        },
+      };
+    } catch (e) {
+      udp.close();
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw e;
+    }
+  }
+}
+
+export async function runSupervisor(o: SupervisorOptions): Promise<void> {
+  const { log } = o;
+  let reserved: { port: number; release(): void } | null = null;
+  let port = o.listen.port;
+  if (port === 0) {
+    reserved = await reservePort(o.listen.address, o.listen.tcp);
+    port = reserved.port;
+  }
+  const ticketKeys = new TicketKeyRotation(performance.now());
+  const retryKey = newRetryTokenKey().toString('base64');
+  const slots: Slot[] = Array.from({ length: o.workers }, (_, index) => ({
+    index,
+    child: null,
+    handoffPort: 0,
+    startedAt: 0,
+    restartDelayMs: RESTART_MIN_MS,
+    lastExit: null,
+  }));
+  let stopping = false;
+  let started = false;
+
+  const send = (slot: Slot, m: ToWorker) => {
+    if (slot.child?.connected) slot.child.send(m);
+  };
+  const broadcastPeers = () => {
+    const ports = slots.map((s) => s.handoffPort);
+    for (const s of slots) send(s, { type: 'peers', ports });
+  };
+
+  const spawnWorker = (slot: Slot) => {
+    const args = [
+      '--config',
+      o.file,
+      '--stats-interval-ms',
+      String(o.statsIntervalMs),
+      '--worker-index',
+      String(slot.index),
+      '--worker-count',
+      String(o.workers),
+      '--worker-port',
+      String(port),
+      ...(o.pinned === undefined ? [] : ['--workers', String(o.pinned)]),
+    ];
+    const child = fork(process.argv[1] as string, args, {
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    slot.child = child;
+    slot.handoffPort = 0;
+    slot.startedAt = performance.now();
+    child.on('message', (m) => {
+      if (!isToSupervisor(m) || slot.child !== child) return;
+      if (m.type === 'ready') {
+        send(slot, { type: 'keys', ticketKey: Buffer.from(ticketKeys.current).toString('base64'), retryKey });
+        return;
+      }
+      slot.handoffPort = m.handoffPort;
+      reserved?.release();
+      reserved = null;
+      log.info({ worker: slot.index, pid: child.pid }, 'worker listening');
+      broadcastPeers();
+      onListening();
+    });
+    child.on('exit', (code, signal) => {
+      if (slot.child !== child) return;
+      slot.child = null;
+      slot.handoffPort = 0;
+      slot.lastExit = { code, signal };
+      if (stopping) return onStopped();
+      broadcastPeers();
+      if (!started) return failStart(slot);
+      const ranMs = performance.now() - slot.startedAt;
+      if (ranMs >= STABLE_MS) slot.restartDelayMs = RESTART_MIN_MS;
+      log.error(
+        { worker: slot.index, pid: child.pid, code, signal, restart_in_ms: slot.restartDelayMs },
+        'worker died; restarting it',
+      );
+      const delay = slot.restartDelayMs;
+      slot.restartDelayMs = Math.min(RESTART_MAX_MS, delay * 2);
+      setTimeout(() => {
+        if (!stopping && slot.child === null) spawnWorker(slot);
+      }, delay);
+    });
+  };
+
+  const onListening = () => {
+    if (started || slots.some((s) => s.handoffPort === 0)) return;
+    started = true;
+    log.info({ address: o.listen.address, port, workers: o.workers }, 'workers listening');
+  };
+
+  /** A worker that exits before every worker listened (bad certificate, port taken): stop all. */
+  const failStart = (slot: Slot) => {
+    stopping = true;
+    log.error({ worker: slot.index, ...slot.lastExit }, 'a worker exited while starting; stopping the others');
+    for (const s of slots) s.child?.kill('SIGKILL');
+    onStopped();
+  };
+
+  const onStopped = () => {
+    if (slots.some((s) => s.child !== null)) return;
+    reserved?.release();
+    const clean = slots.every((s) => s.lastExit?.code === 0);
+    if (started) log.info({ workers: o.workers, clean }, 'all workers stopped');
+    process.exit(clean && started ? 0 : 1);
+  };
+
+  const ticketTimer = setInterval(() => {
+    const key = ticketKeys.rotateIfDue(performance.now());
+    if (!key) return;
+    const ticketKey = Buffer.from(key).toString('base64');
+    for (const s of slots) send(s, { type: 'ticket-key', ticketKey });
+  }, TICKET_KEY_CHECK_MS);
+  ticketTimer.unref();
+
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    // A second signal skips the drain.
+    if (++signals > 1) {
+      for (const s of slots) s.child?.kill('SIGKILL');
+      process.exit(1);
+    }
+    log.info({ signal, workers: o.workers }, 'draining every worker');
+    stopping = true;
+    clearInterval(ticketTimer);
+    // A message, not a signal: a worker that also got the signal itself (systemd's
+    // KillMode=control-group, Ctrl-C on the process group) must not take it as the second one.
+    for (const s of slots) send(s, { type: 'drain' });
+    onStopped();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  log.info({ workers: o.workers, port }, 'starting workers');
+  for (const slot of slots) spawnWorker(slot);
+}
