@@ -3,7 +3,9 @@
  * `npm run bench [-- --quick] [--only NAME,...] [--rounds N] [--processes N] [--spooky-node-flags "F"]`: Spooky and Caddy side by side on
  * this machine, against the same HTTP/2 backend, driven by the same HTTP/3 load generator, plus
  * the HTTP/2 ceiling (h2load straight at the backend). Targets are interleaved inside each round
- * and every figure is the median over rounds. Writes JSON and Markdown to bench/results/.
+ * and every figure is the median over rounds. Then the workers leg (bench/workers.ts: 1, 2, auto
+ * workers under gtlsclient load; `--only workers` for just that). Writes JSON and Markdown to
+ * bench/results/.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';

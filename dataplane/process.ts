@@ -59,6 +59,19 @@ function supervisorKeys(): Promise<{ ticketKey: Uint8Array; retryKey: Uint8Array
   });
 }
 
+/** The one line for a listener that cannot be bound. */
+function cannotStart(e: unknown, runtime: RuntimeConfig): string {
+  const err = e as NodeJS.ErrnoException;
+  const where = `${runtime.listen.address}:${runtime.listen.port}`;
+  const why =
+    err.code === 'EADDRINUSE'
+      ? `${where} is already in use by another process`
+      : err.code === 'EACCES'
+        ? `permission denied binding ${where} (ports below 1024 need root or CAP_NET_BIND_SERVICE)`
+        : err.message;
+  return `spooky-dataplane: cannot start: ${why}`;
+}
+
 export async function runDataPlane(file: string, options: DataPlaneProcessOptions = {}): Promise<void> {
   const loaded = loadConfigFile(file);
   if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
@@ -110,14 +123,17 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   const workerArgs = options.worker;
   const workers = workerArgs?.count ?? resolveWorkerCount(runtime.performance.workers);
   if (!workerArgs && workers > 1) {
-    return runSupervisor({
+    const supervised = runSupervisor({
       file,
       statsIntervalMs: options.statsIntervalMs ?? 5000,
       workers,
       pinned: options.workers,
+      drainTimeoutMs: runtime.performance.shutdown_drain_timeout_ms,
       listen: { address: runtime.listen.address, port: runtime.listen.port, tcp: runtime.listen.tcp },
       log: log.child({ component: 'supervisor' }),
     });
+    // The supervisor binds the port first: a port it cannot have is one line, not one per worker.
+    return supervised.catch((e) => fail(cannotStart(e, runtime)));
   }
   if (workerArgs) log = log.child({ worker: workerArgs.index });
   // One worker's share of the host-wide limits (workers/shares.ts); a single process keeps them.
@@ -137,7 +153,13 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
 
   let role: WorkerRole | null = null;
   let handoff: HandoffChannel | null = null;
+  // A drain the supervisor asks for while this worker is still starting is kept for later.
+  let drainAsked = false;
+  const onEarlyMessage = (m: unknown) => {
+    if (isToWorker(m) && m.type === 'drain') drainAsked = true;
+  };
   if (workerArgs) {
+    process.on('message', onEarlyMessage);
     let keys: { ticketKey: Uint8Array; retryKey: Uint8Array };
     try {
       keys = await supervisorKeys();
@@ -160,15 +182,7 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   try {
     await dp.start();
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const where = `${runtime.listen.address}:${runtime.listen.port}`;
-    const why =
-      err.code === 'EADDRINUSE'
-        ? `${where} is already in use by another process`
-        : err.code === 'EACCES'
-          ? `permission denied binding ${where} (ports below 1024 need root or CAP_NET_BIND_SERVICE)`
-          : err.message;
-    fail(`spooky-dataplane: cannot start: ${why}`);
+    fail(cannotStart(e, runtime));
   }
 
   if (dropping) {
@@ -240,6 +254,7 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   process.on('SIGINT', () => onSignal('SIGINT'));
   if (workerArgs && handoff) {
     const channel = handoff;
+    process.off('message', onEarlyMessage);
     process.on('message', (m) => {
       if (!isToWorker(m)) return;
       handleSupervisor(m, dp, channel, drain);
@@ -247,6 +262,7 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     // The supervisor is gone (killed): nobody restarts or stops this worker any more.
     process.on('disconnect', () => drain('supervisor gone'));
     process.send?.({ type: 'listening', handoffPort: channel.port } satisfies ToSupervisor);
+    if (drainAsked) drain('supervisor');
   }
 }
 

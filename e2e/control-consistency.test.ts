@@ -10,20 +10,15 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { H3ClientSession } from '../dataplane/h3/client.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
-import { type RunningControl, type RunningDataplane, startControl, startDaemon } from './support/harness.js';
+import {
+  type RunningControl,
+  type RunningDataplane,
+  sleep,
+  startControl,
+  startDaemon,
+  until,
+} from './support/harness.js';
 import { config, newSetup, type Setup, spooky } from './support/pair.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every 50 ms for up to `limitMs`; the last value it returned. */
-async function until<T>(limitMs: number, check: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await check();
-    if (done(v) || Date.now() > end) return v;
-    await sleep(50);
-  }
-}
 
 async function get(port: number): Promise<{ status: number; backend?: string }> {
   const cl = await H3ClientSession.connect('127.0.0.1', port, { insecure: true, serverName: 'localhost' });

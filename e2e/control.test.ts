@@ -271,14 +271,14 @@ describe('spooky-control and live apply', () => {
     let dps: { current_version: number; dataplanes: Array<{ served_version: number }> } | null = null;
     for (let i = 0; i < 100; i++) {
       dps = JSON.parse((await spooky(s, cp, 'dataplanes', '--json')).stdout);
-      if (dps && dps.dataplanes.length === 1) break;
+      if (dps && dps.dataplanes.length === Number(E2E_WORKERS)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const { closedConnections } = await load.stop();
     assert.deepEqual(load.failures.slice(0, 5), []);
     assert.equal(closedConnections, 0);
     assert.ok(load.ok > during, 'requests kept flowing');
-    assert.equal(dps?.dataplanes.length, 1);
+    assert.equal(dps?.dataplanes.length, Number(E2E_WORKERS));
     const applied = JSON.parse((await spooky(s, cp, 'status', '--json')).stdout);
     assert.equal(applied.config.version, appliedBefore.config.version, 'the last applied config, not the file');
     assert.equal(dps?.dataplanes[0].served_version, dps?.current_version);

@@ -53,7 +53,18 @@ function dataplaneWithLowNofile(file: string) {
   const main = join(DIST, 'dataplane', 'main.js');
   const proc: ChildProcess = spawn(
     'bash',
-    ['-c', 'ulimit -n 4096 && exec "$0" "$@"', process.execPath, ...DAEMON_NODE_FLAGS, main, '--config', file],
+    // One process (--workers 1): the test follows it by pid.
+    [
+      '-c',
+      'ulimit -n 4096 && exec "$0" "$@"',
+      process.execPath,
+      ...DAEMON_NODE_FLAGS,
+      main,
+      '--config',
+      file,
+      '--workers',
+      '1',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

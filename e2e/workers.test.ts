@@ -7,23 +7,25 @@
  * configured totals of the limits hold across workers, and SIGTERM drains every worker.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { H3ClientSession } from '../dataplane/h3/client.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
 import {
+  DIST,
   gtlsclient,
   type RunningControl,
   type RunningDataplane,
+  sleep,
   startControl,
   startDataplane,
+  until,
 } from './support/harness.js';
 import { Nat } from './support/nat.js';
 import { metricValue } from './support/observe.js';
 import { config, newSetup, type Setup, spooky } from './support/pair.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const connect = (port: number, handshakeTimeoutMs = 5000) =>
   H3ClientSession.connect('127.0.0.1', port, { insecure: true, serverName: 'localhost', handshakeTimeoutMs });
@@ -55,16 +57,6 @@ async function dataplanes(
   const r = await spooky(s, cp, 'dataplanes', '--json');
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
-}
-
-/** Polls `read` until `ok` holds (at most `limitMs`); returns the last value. */
-async function until<T>(limitMs: number, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const end = performance.now() + limitMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || performance.now() > end) return v;
-    await sleep(50);
-  }
 }
 
 const alive = (pid: number) => {
@@ -224,6 +216,46 @@ describe('performance.workers: 3', () => {
     assert.equal(await dp.stop('SIGTERM'), 0, dp.stderr());
     for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} still running`);
     assert.equal(dp.logs.filter((o) => o.msg === 'stopped').length, 3, 'each worker logs stopped');
+  });
+});
+
+describe('stopping while the workers start', () => {
+  it('SIGTERM right after the supervisor forked: every worker drains once it is up, exit 0', async () => {
+    const backend = await startDemoBackend('a');
+    const s = newSetup();
+    writeFileSync(
+      s.file,
+      config(s, `  web:\n    backends: [{ id: a, address: "${backend.origin}" }]\n`, {
+        extra: 'performance: { workers: 3 }\n',
+      }),
+    );
+    const proc = spawn(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', s.file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+    });
+    try {
+      await until(
+        10_000,
+        async () => out.includes('"msg":"starting workers"'),
+        (ok) => ok,
+      );
+      const children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .map(Number);
+      assert.equal(children.length, 3);
+      proc.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(30_000).then(() => 'hung')]);
+      assert.equal(code, 0, out);
+      for (const pid of children) assert.ok(!alive(pid), `worker ${pid} still running`);
+    } finally {
+      proc.kill('SIGKILL');
+      await backend.close();
+    }
   });
 });
 

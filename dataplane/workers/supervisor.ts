@@ -20,6 +20,8 @@ const TICKET_KEY_CHECK_MS = 60_000;
 /** A restarted worker waits this long, doubling per crash up to RESTART_MAX_MS. */
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 5_000;
+/** How long past shutdown_drain_timeout_ms the supervisor waits for its workers to exit. */
+const DRAIN_GRACE_MS = 5_000;
 /** A worker that ran this long before dying restarts after RESTART_MIN_MS again. */
 const STABLE_MS = 30_000;
 
@@ -30,6 +32,8 @@ export interface SupervisorOptions {
   workers: number;
   /** `--workers` as given to the supervisor, passed on to each worker. */
   pinned?: 'auto' | number;
+  /** performance.shutdown_drain_timeout_ms: past it (and a grace), workers still running are killed. */
+  drainTimeoutMs: number;
   listen: { address: string; port: number; tcp: boolean };
   log: Logger;
 }
@@ -43,13 +47,20 @@ interface Slot {
   lastExit: { code: number | null; signal: NodeJS.Signals | null } | null;
 }
 
-/** The OS-chosen port for `listen.port: 0`, held (UDP and TCP) until the first worker binds it. */
-async function reservePort(address: string, tcp: boolean): Promise<{ port: number; release(): void }> {
+/**
+ * The listen port, bound (UDP and TCP, with SO_REUSEPORT) until the first worker has it too: the
+ * OS's choice for `listen.port: 0`, and for a fixed port the proof that the workers can bind it
+ * (a port in use or below 1024 without the capability fails here, once, before any fork).
+ */
+async function reservePort(address: string, wanted: number, tcp: boolean): Promise<{ port: number; release(): void }> {
+  // SO_REUSEPORT would let this supervisor join another one's sockets on the port (same user) and
+  // share its traffic: a plain bind first proves that nobody holds the port.
+  if (wanted !== 0) await probeExclusive(address, wanted, tcp);
   for (let attempt = 1; ; attempt++) {
     const udp = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', reusePort: true });
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
-      udp.bind({ address, port: 0 }, () => resolve());
+      udp.bind({ address, port: wanted }, () => resolve());
     });
     const port = udp.address().port;
     if (!tcp) return { port, release: () => udp.close() };
@@ -69,19 +80,36 @@ async function reservePort(address: string, tcp: boolean): Promise<{ port: numbe
       };
     } catch (e) {
       udp.close();
-      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || wanted !== 0 || attempt >= 5) throw e;
     }
   }
 }
 
+/** Binds `port` without SO_REUSEPORT (UDP, and TCP when asked) and lets it go: EADDRINUSE if held. */
+async function probeExclusive(address: string, port: number, tcp: boolean): Promise<void> {
+  const udp = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    udp.once('error', reject);
+    udp.bind({ address, port, exclusive: true }, () => resolve());
+  });
+  await new Promise<void>((r) => udp.close(() => r()));
+  if (!tcp) return;
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: address, port }, () => resolve());
+  });
+  await new Promise<void>((r) => server.close(() => r()));
+}
+
 export async function runSupervisor(o: SupervisorOptions): Promise<void> {
   const { log } = o;
-  let reserved: { port: number; release(): void } | null = null;
-  let port = o.listen.port;
-  if (port === 0) {
-    reserved = await reservePort(o.listen.address, o.listen.tcp);
-    port = reserved.port;
-  }
+  let reserved: { port: number; release(): void } | null = await reservePort(
+    o.listen.address,
+    o.listen.port,
+    o.listen.tcp,
+  );
+  const port = reserved.port;
   const ticketKeys = new TicketKeyRotation(performance.now());
   const retryKey = newRetryTokenKey().toString('base64');
   const slots: Slot[] = Array.from({ length: o.workers }, (_, index) => ({
@@ -94,6 +122,8 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
   }));
   let stopping = false;
   let started = false;
+  /** A worker failed before all were listening: the supervisor exits 1. */
+  let failed = false;
 
   const send = (slot: Slot, m: ToWorker) => {
     if (slot.child?.connected) slot.child.send(m);
@@ -136,6 +166,8 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
       log.info({ worker: slot.index, pid: child.pid }, 'worker listening');
       broadcastPeers();
       onListening();
+      // Stopping began while it started: its drain message may have come before it listened.
+      if (stopping) send(slot, { type: 'drain' });
     });
     child.on('exit', (code, signal) => {
       if (slot.child !== child) return;
@@ -168,6 +200,7 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
   /** A worker that exits before every worker listened (bad certificate, port taken): stop all. */
   const failStart = (slot: Slot) => {
     stopping = true;
+    failed = true;
     log.error({ worker: slot.index, ...slot.lastExit }, 'a worker exited while starting; stopping the others');
     for (const s of slots) s.child?.kill('SIGKILL');
     onStopped();
@@ -178,7 +211,7 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
     reserved?.release();
     const clean = slots.every((s) => s.lastExit?.code === 0);
     if (started) log.info({ workers: o.workers, clean }, 'all workers stopped');
-    process.exit(clean && started ? 0 : 1);
+    process.exit(clean && !failed ? 0 : 1);
   };
 
   const ticketTimer = setInterval(() => {
@@ -202,6 +235,13 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
     // A message, not a signal: a worker that also got the signal itself (systemd's
     // KillMode=control-group, Ctrl-C on the process group) must not take it as the second one.
     for (const s of slots) send(s, { type: 'drain' });
+    // Never wait for ever: a worker that has not exited by the drain timeout (and a grace) is killed.
+    setTimeout(() => {
+      const left = slots.filter((s) => s.child !== null);
+      if (left.length === 0) return;
+      log.error({ workers: left.map((s) => s.index) }, 'workers still running after the drain timeout; killing them');
+      for (const s of left) s.child?.kill('SIGKILL');
+    }, o.drainTimeoutMs + DRAIN_GRACE_MS).unref();
     onStopped();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -177,6 +177,18 @@ export interface CommandResult {
   stderr: string;
 }
 
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `read` every 50 ms until `ok` holds, for at most `limitMs`; returns the last value read. */
+export async function until<T>(limitMs: number, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const end = performance.now() + limitMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || performance.now() > end) return v;
+    await sleep(50);
+  }
+}
+
 /** Runs a command with a hard time limit (killed past it). */
 export function run(cmd: string, args: string[], timeoutMs = 30000): Promise<CommandResult> {
   return new Promise((resolve) => {

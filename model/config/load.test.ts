@@ -95,7 +95,7 @@ describe('loadConfigFile on the seed config', () => {
       max_connection_age_ms: 3600000,
       memory_limit_mib: 0,
       shutdown_drain_timeout_ms: 10000,
-      workers: 1,
+      workers: 'auto',
     });
   });
 

@@ -420,7 +420,7 @@ const PerformanceSchema = z
       .union([z.literal('auto'), z.int().min(1).max(256)], {
         error: 'expected "auto" or an integer from 1 to 256',
       })
-      .default(1),
+      .default('auto'),
   })
   .prefault({});
 
