@@ -91,7 +91,8 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   } catch (e) {
     fail(`spooky-dataplane: cannot open log.file ${bootstrap.logFile}: ${describeOpenError(e)}`);
   }
-  for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
+  // Once per host: the supervisor (or the single process) says them, not every worker again.
+  if (!options.worker) for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
 
   let fromFile: RuntimeConfig;
   try {
@@ -120,6 +121,17 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   setLogLevel(log, runtime.log.level);
   runtime = pinWorkers(runtime, options.workers);
 
+  const privileges = loaded.config.security.privileges;
+  const dropping = privileges.enabled && process.getuid?.() === 0;
+  if (dropping) {
+    // A missing account fails now, before anything is bound, not after the `listening` line.
+    try {
+      resolveServiceAccount(privileges.user, privileges.group);
+    } catch (e) {
+      fail(`spooky-dataplane: security.privileges: ${(e as Error).message}`);
+    }
+  }
+
   const workerArgs = options.worker;
   const workers = workerArgs?.count ?? resolveWorkerCount(runtime.performance.workers);
   if (!workerArgs && workers > 1) {
@@ -139,17 +151,6 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   // One worker's share of the host-wide limits (workers/shares.ts); a single process keeps them.
   const autoMemoryMiB = Math.floor(memoryLimitBytes({ ...runtime.performance, memory_limit_mib: 0 }) / 2 ** 20);
   const share = (rt: RuntimeConfig) => workerShare(rt, workers, autoMemoryMiB);
-
-  const privileges = loaded.config.security.privileges;
-  const dropping = privileges.enabled && process.getuid?.() === 0;
-  if (dropping) {
-    // A missing account fails now, before anything is bound, not after the `listening` line.
-    try {
-      resolveServiceAccount(privileges.user, privileges.group);
-    } catch (e) {
-      fail(`spooky-dataplane: security.privileges: ${(e as Error).message}`);
-    }
-  }
 
   let role: WorkerRole | null = null;
   let handoff: HandoffChannel | null = null;

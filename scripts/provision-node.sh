@@ -32,7 +32,11 @@ if ! "$bin/node" --version >/dev/null 2>&1; then
   # Its own folder with its own package.json, so npm neither climbs to Spooky's package.json
   # nor applies the project's engine-strict to an install that runs on the old Node.
   echo '{"private":true}' >"$prefix/package.json"
-  (cd "$prefix" && npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error "$pkg@$version" >&2)
+  # npm may itself run on an official Node (bundled CAs only): let it trust the system's CAs too,
+  # as Debian's own Node does, for registries reached through a proxy with a local CA.
+  ca="${NODE_EXTRA_CA_CERTS:-}"
+  if [ -z "$ca" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then ca=/etc/ssl/certs/ca-certificates.crt; fi
+  (cd "$prefix" && NODE_EXTRA_CA_CERTS="$ca" npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error "$pkg@$version" >&2)
   "$bin/node" --version >/dev/null
 fi
 echo "$bin"
