@@ -61,7 +61,7 @@ Change it live (no connection dropped): edit the config, then
   npx spooky status --config ${configFile}
 
 Try it (Ctrl-C stops the demo):
-  npx spooky get --insecure ${url}/            # alternates backend a and b
+  npx spooky get --insecure ${url}/            # backend a or b (round robin per worker)
   npx spooky get --insecure ${url}/api/hello   # the api pool
   gtlsclient --exit-on-all-streams-close 127.0.0.1 ${port} ${url}/
   chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \\
