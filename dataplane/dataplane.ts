@@ -392,13 +392,6 @@ export class DataPlane {
         error: `listen address or port changed (${old.listen.address}:${old.listen.port} → ${config.listen.address}:${config.listen.port}); restart spooky-dataplane to apply it`,
       };
     }
-    if (config.performance.workers !== old.performance.workers) {
-      return {
-        ok: false,
-        restartRequired: true,
-        error: `performance.workers changed (${old.performance.workers} → ${config.performance.workers}); restart spooky-dataplane to apply it`,
-      };
-    }
     if (
       (config.listen.clientAuth === null) !== (old.listen.clientAuth === null) ||
       config.listen.tcp !== old.listen.tcp

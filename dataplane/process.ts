@@ -55,7 +55,8 @@ function supervisorKeys(): Promise<{ ticketKey: Uint8Array; retryKey: Uint8Array
       resolve({ ticketKey: Buffer.from(m.ticketKey, 'base64'), retryKey: Buffer.from(m.retryKey, 'base64') });
     };
     process.on('message', onMessage);
-    process.send?.({ type: 'ready' } satisfies ToSupervisor);
+    // A failed send (the supervisor is gone) must not throw: 'disconnect' handles that case.
+    process.send?.({ type: 'ready' } satisfies ToSupervisor, undefined, undefined, () => {});
   });
 }
 
@@ -119,7 +120,9 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     log.warn({ state_dir: stateDir, err: (e as Error).message }, 'ignoring an unreadable snapshot cache');
   }
   setLogLevel(log, runtime.log.level);
-  runtime = pinWorkers(runtime, options.workers);
+  // How many workers is the file's word (or --workers'), never a cached snapshot's: a restart is
+  // how a new count takes effect, and it must not bring back the count it was meant to change.
+  runtime = pinWorkers(runtime, options.workers ?? fromFile.performance.workers);
 
   const privileges = loaded.config.security.privileges;
   const dropping = privileges.enabled && process.getuid?.() === 0;
@@ -132,8 +135,11 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     }
   }
 
+  const autoMemoryMiB = Math.floor(memoryLimitBytes({ ...runtime.performance, memory_limit_mib: 0 }) / 2 ** 20);
+  const workerCountOf = (rt: RuntimeConfig) =>
+    resolveWorkerCount(rt.performance.workers, rt.performance.memory_limit_mib || autoMemoryMiB);
   const workerArgs = options.worker;
-  const workers = workerArgs?.count ?? resolveWorkerCount(runtime.performance.workers);
+  const workers = workerArgs?.count ?? workerCountOf(runtime);
   if (!workerArgs && workers > 1) {
     const supervised = runSupervisor({
       file,
@@ -149,15 +155,18 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   }
   if (workerArgs) log = log.child({ worker: workerArgs.index });
   // One worker's share of the host-wide limits (workers/shares.ts); a single process keeps them.
-  const autoMemoryMiB = Math.floor(memoryLimitBytes({ ...runtime.performance, memory_limit_mib: 0 }) / 2 ** 20);
   const share = (rt: RuntimeConfig) => workerShare(rt, workers, autoMemoryMiB);
 
   let role: WorkerRole | null = null;
   let handoff: HandoffChannel | null = null;
   // A drain the supervisor asks for while this worker is still starting is kept for later.
   let drainAsked = false;
+  let rotatedKey: string | null = null;
   const onEarlyMessage = (m: unknown) => {
-    if (isToWorker(m) && m.type === 'drain') drainAsked = true;
+    if (!isToWorker(m)) return;
+    if (m.type === 'drain') drainAsked = true;
+    // A rotation during start-up: the keys this worker started with are already old.
+    if (m.type === 'ticket-key') rotatedKey = m.ticketKey;
   };
   if (workerArgs) {
     process.on('message', onEarlyMessage);
@@ -211,6 +220,14 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
       }
       const unsupported = snapshotSupportError(rt);
       if (unsupported) return { ok: false, restartRequired: false, error: unsupported };
+      const wanted = workerCountOf(rt);
+      if (wanted !== workers) {
+        return {
+          ok: false,
+          restartRequired: true,
+          error: `performance.workers changed (${workers} → ${wanted} workers); restart spooky-dataplane to apply it`,
+        };
+      }
       const outcome = dp.apply(share(rt), snapshot.version);
       // Workers hold the same snapshot: the first one keeps the cache.
       if (outcome.ok && (workerArgs?.index ?? 0) === 0) {
@@ -234,6 +251,10 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     if (draining) return;
     draining = true;
     log.info({ signal: reason }, 'draining');
+    if (workerArgs) {
+      const timeoutMs = dp.current.config.performance.shutdown_drain_timeout_ms;
+      process.send?.({ type: 'draining', timeoutMs } satisfies ToSupervisor, undefined, undefined, () => {});
+    }
     control.stop();
     dp.stop()
       .then(
@@ -262,7 +283,13 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     });
     // The supervisor is gone (killed): nobody restarts or stops this worker any more.
     process.on('disconnect', () => drain('supervisor gone'));
-    process.send?.({ type: 'listening', handoffPort: channel.port } satisfies ToSupervisor);
+    process.send?.(
+      { type: 'listening', handoffPort: channel.port } satisfies ToSupervisor,
+      undefined,
+      undefined,
+      () => {},
+    );
+    if (rotatedKey !== null) dp.useTicketKey(Buffer.from(rotatedKey, 'base64'));
     if (drainAsked) drain('supervisor');
   }
 }

@@ -254,10 +254,17 @@ export class QuicConnection implements QuicStreamTransport {
       const spare = Math.min(this.conn.sourceCidsLeft(), MAX_SPARE_IDS - (this.conn.activeSourceCids() - 1));
       for (let i = 0; i < spare; i++) {
         const token = BigInt(`0x${randomBytes(16).toString('hex')}`);
-        this.conn.newSourceCid(t.issueConnectionId(this), token, false);
+        const id = t.issueConnectionId(this);
+        try {
+          this.conn.newSourceCid(id, token, false);
+        } catch (e) {
+          // quiche refused it (its limit): it must not route anything here.
+          t.retireConnectionId?.(this, id);
+          throw e;
+        }
       }
     } catch {
-      // quiche refused one (its limit): the spares offered so far stand.
+      // The spares offered so far stand.
     }
   }
 

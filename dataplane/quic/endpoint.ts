@@ -197,9 +197,15 @@ export class QuicEndpoint implements QuicTransport {
     this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
   }
 
-  /** A datagram another worker received for one of this worker's connection ids. */
+  /**
+   * A datagram another worker received for one of this worker's connection ids. Only one for a
+   * connection this worker holds is read: a worker never hands over an Initial, so anything else
+   * (a new connection, a version negotiation) did not come from a worker.
+   */
   receiveHandedOver(msg: Buffer, from: Host): void {
     this.counters.steeredIn++;
+    const verdict = classifyDatagram(msg, this.server !== null, (key) => this.connections.has(key));
+    if (verdict.kind !== 'known') return this.drop('handed_over_unknown');
     this.onDatagram(msg, from, false);
   }
 

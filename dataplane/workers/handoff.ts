@@ -4,8 +4,10 @@
  * client's address in front of it, and the owner feeds it to the connection as if it had read it
  * itself (its answers leave through its own socket on the shared port: the client sees one
  * address). Node has no unix datagram sockets; a loopback socket only takes datagrams from the
- * other workers' hand-over ports, so nothing else on the host can inject a client address.
- * A handed-over datagram is never handed over again.
+ * hand-over ports of the workers running now (the supervisor announces every change), and the
+ * owner reads only datagrams for connections it holds, so another process on the host cannot
+ * open connections under a forged client address. A handed-over datagram is never handed over
+ * again.
  */
 import dgram from 'node:dgram';
 import type { Host } from '../quic/quiche.js';

@@ -17,7 +17,9 @@ export type ToSupervisor =
   /** The worker is up and listens for messages: send it the keys (one sent earlier may be lost). */
   | { type: 'ready' }
   /** The worker listens on the shared port and takes hand-overs on `handoffPort`. */
-  | { type: 'listening'; handoffPort: number };
+  | { type: 'listening'; handoffPort: number }
+  /** The worker began to drain, for at most `timeoutMs` (its current shutdown_drain_timeout_ms). */
+  | { type: 'draining'; timeoutMs: number };
 
 /** Hidden command-line options of spooky-dataplane that make a process a worker. */
 export interface WorkerArgs {
@@ -33,5 +35,9 @@ export function isToWorker(m: unknown): m is ToWorker {
 export function isToSupervisor(m: unknown): m is ToSupervisor {
   if (typeof m !== 'object' || m === null) return false;
   const type = (m as { type?: unknown }).type;
-  return type === 'ready' || (type === 'listening' && typeof (m as { handoffPort?: unknown }).handoffPort === 'number');
+  return (
+    type === 'ready' ||
+    (type === 'listening' && typeof (m as { handoffPort?: unknown }).handoffPort === 'number') ||
+    (type === 'draining' && typeof (m as { timeoutMs?: unknown }).timeoutMs === 'number')
+  );
 }

@@ -21,10 +21,12 @@ resilience: { adaptive_admission: { enabled: true, min_limit: 10, max_limit: 101
 }
 
 describe('worker shares of the host-wide limits', () => {
-  it('auto is one worker per core; a number is itself', () => {
-    assert.equal(resolveWorkerCount('auto', 16), 16);
-    assert.equal(resolveWorkerCount('auto', 0), 1);
-    assert.equal(resolveWorkerCount(3, 16), 3);
+  it('auto is one worker per core, as many as the memory limit gives 256 MiB each; a number is itself', () => {
+    assert.equal(resolveWorkerCount('auto', 64 * 1024, 16), 16);
+    assert.equal(resolveWorkerCount('auto', 64 * 1024, 0), 1);
+    assert.equal(resolveWorkerCount('auto', 1536, 32), 6, 'a 2 GiB cgroup (75 %) on 32 cores: 6 workers, not 32');
+    assert.equal(resolveWorkerCount('auto', 100, 8), 1);
+    assert.equal(resolveWorkerCount(3, 100, 16), 3);
   });
 
   it('divides each total, rounding down, never below 1', () => {

@@ -12,9 +12,23 @@ import type { RuntimeConfig } from '../../model/config/runtime.js';
 
 type Performance = RuntimeConfig['performance'];
 
-/** `performance.workers` as a count: `auto` is one per core the process may use. */
-export function resolveWorkerCount(setting: Performance['workers'], cores = availableParallelism()): number {
-  return setting === 'auto' ? Math.max(1, cores) : setting;
+/**
+ * The memory `auto` gives each worker at least: a worker's share of the memory limit is what its
+ * memory guard holds it to, and an idle worker (Node, quiche, buffers) already needs about 100 MiB.
+ */
+export const MIN_WORKER_MEMORY_MIB = 256;
+
+/**
+ * `performance.workers` as a count: `auto` is one per core the process may use, but no more than
+ * `memoryLimitMiB` (the memory limit, or the automatic one) gives MIN_WORKER_MEMORY_MIB each.
+ */
+export function resolveWorkerCount(
+  setting: Performance['workers'],
+  memoryLimitMiB: number,
+  cores = availableParallelism(),
+): number {
+  if (setting !== 'auto') return setting;
+  return Math.max(1, Math.min(cores, Math.floor(memoryLimitMiB / MIN_WORKER_MEMORY_MIB)));
 }
 
 /** `config` with `performance.workers` set by `spooky-dataplane --workers` (it wins over the file and snapshots). */

@@ -125,8 +125,10 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
   /** A worker failed before all were listening: the supervisor exits 1. */
   let failed = false;
 
+  // A worker that died a moment ago may still look connected: a failed send is its exit's business.
   const send = (slot: Slot, m: ToWorker) => {
-    if (slot.child?.connected) slot.child.send(m);
+    if (slot.child?.connected)
+      slot.child.send(m, (err) => err && log.debug({ worker: slot.index, err: err.message }, 'IPC send failed'));
   };
   const broadcastPeers = () => {
     const ports = slots.map((s) => s.handoffPort);
@@ -147,10 +149,20 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
       String(port),
       ...(o.pinned === undefined ? [] : ['--workers', String(o.pinned)]),
     ];
-    const child = fork(process.argv[1] as string, args, {
-      execArgv: process.execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    let child: ChildProcess;
+    try {
+      child = fork(process.argv[1] as string, args, {
+        execArgv: process.execArgv,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+    } catch (e) {
+      // EAGAIN, ENOMEM: try again later, as for a worker that died.
+      slot.lastExit = { code: null, signal: null };
+      log.error({ worker: slot.index, err: (e as Error).message }, 'cannot start a worker');
+      if (!started) return failStart(slot);
+      return scheduleRestart(slot);
+    }
+    child.on('error', (e) => log.warn({ worker: slot.index, err: e.message }, 'worker process error'));
     slot.child = child;
     slot.handoffPort = 0;
     slot.startedAt = performance.now();
@@ -158,6 +170,12 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
       if (!isToSupervisor(m) || slot.child !== child) return;
       if (m.type === 'ready') {
         send(slot, { type: 'keys', ticketKey: Buffer.from(ticketKeys.current).toString('base64'), retryKey });
+        return;
+      }
+      if (m.type === 'draining') {
+        // An apply may have changed shutdown_drain_timeout_ms since this supervisor read it.
+        drainTimeoutMs = Math.max(drainTimeoutMs, m.timeoutMs);
+        if (stopping) armKill();
         return;
       }
       slot.handoffPort = m.handoffPort;
@@ -174,21 +192,25 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
       slot.child = null;
       slot.handoffPort = 0;
       slot.lastExit = { code, signal };
-      if (stopping) return onStopped();
+      // Its hand-over port is closed now and must not be trusted (another process could take it).
       broadcastPeers();
+      if (stopping) return onStopped();
       if (!started) return failStart(slot);
-      const ranMs = performance.now() - slot.startedAt;
-      if (ranMs >= STABLE_MS) slot.restartDelayMs = RESTART_MIN_MS;
+      if (performance.now() - slot.startedAt >= STABLE_MS) slot.restartDelayMs = RESTART_MIN_MS;
       log.error(
         { worker: slot.index, pid: child.pid, code, signal, restart_in_ms: slot.restartDelayMs },
         'worker died; restarting it',
       );
-      const delay = slot.restartDelayMs;
-      slot.restartDelayMs = Math.min(RESTART_MAX_MS, delay * 2);
-      setTimeout(() => {
-        if (!stopping && slot.child === null) spawnWorker(slot);
-      }, delay);
+      scheduleRestart(slot);
     });
+  };
+
+  const scheduleRestart = (slot: Slot) => {
+    const delay = slot.restartDelayMs;
+    slot.restartDelayMs = Math.min(RESTART_MAX_MS, delay * 2);
+    setTimeout(() => {
+      if (!stopping && slot.child === null) spawnWorker(slot);
+    }, delay);
   };
 
   const onListening = () => {
@@ -231,18 +253,32 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
     }
     log.info({ signal, workers: o.workers }, 'draining every worker');
     stopping = true;
+    // A worker waiting to be restarted is not restarted; its earlier crash does not make this stop unclean.
+    for (const s of slots) if (s.child === null) s.lastExit = { code: 0, signal: null };
     clearInterval(ticketTimer);
     // A message, not a signal: a worker that also got the signal itself (systemd's
     // KillMode=control-group, Ctrl-C on the process group) must not take it as the second one.
     for (const s of slots) send(s, { type: 'drain' });
-    // Never wait for ever: a worker that has not exited by the drain timeout (and a grace) is killed.
-    setTimeout(() => {
+    stoppedAt = performance.now();
+    armKill();
+    onStopped();
+  };
+
+  // Never wait for ever: a worker that has not exited by the longest drain timeout a worker
+  // reported (and a grace) after the stop began is killed.
+  let drainTimeoutMs = o.drainTimeoutMs;
+  let stoppedAt = 0;
+  let killTimer: NodeJS.Timeout | null = null;
+  const armKill = () => {
+    if (killTimer) clearTimeout(killTimer);
+    const due = Math.max(0, stoppedAt + drainTimeoutMs + DRAIN_GRACE_MS - performance.now());
+    killTimer = setTimeout(() => {
       const left = slots.filter((s) => s.child !== null);
       if (left.length === 0) return;
       log.error({ workers: left.map((s) => s.index) }, 'workers still running after the drain timeout; killing them');
       for (const s of left) s.child?.kill('SIGKILL');
-    }, o.drainTimeoutMs + DRAIN_GRACE_MS).unref();
-    onStopped();
+    }, due);
+    killTimer.unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -70,8 +70,9 @@ function snake(perf: pb.Performance): RuntimeConfig['performance'] {
   // The generated name of quic_0rtt is quic0rtt.
   out.quic_0rtt = perf.quic0rtt;
   delete out.quic0rtt;
-  // "auto" or a count; a snapshot from a control plane older than workers means one.
-  out.workers = perf.workers === 'auto' ? 'auto' : /^[1-9]\d*$/.test(perf.workers) ? Number(perf.workers) : 1;
+  // "auto" or a count; a control plane older than the setting sends none, and its config (without
+  // the key) means what the loader makes of it now: the default, auto.
+  out.workers = /^[1-9]\d*$/.test(perf.workers) ? Number(perf.workers) : 'auto';
   return out as unknown as RuntimeConfig['performance'];
 }
 
