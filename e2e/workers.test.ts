@@ -215,73 +215,67 @@ describe('performance.workers: 3', () => {
   });
 });
 
+/** spooky-dataplane as a supervisor of its own (not through the harness): its stdout and children. */
+async function startSupervisor(performance: string) {
+  const backend = await startDemoBackend('a');
+  const s = newSetup();
+  writeFileSync(
+    s.file,
+    config(s, `  web:\n    backends: [{ id: a, address: "${backend.origin}" }]\n`, {
+      extra: `performance: { ${performance} }\n`,
+    }),
+  );
+  const proc = spawn(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', s.file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  let out = '';
+  proc.stdout.on('data', (d) => {
+    out += d;
+  });
+  return {
+    proc,
+    exited,
+    backend,
+    out: () => out,
+    /** Waits (at most 10 s) for a log message of the supervisor. */
+    logged: (msg: string) =>
+      until(
+        10_000,
+        async () => out.includes(`"msg":"${msg}"`),
+        (ok) => ok,
+      ),
+    children: () => readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(/\s+/).map(Number),
+  };
+}
+
 describe('stopping while the workers start', () => {
   it('SIGTERM right after the supervisor forked: every worker drains once it is up, exit 0', async () => {
-    const backend = await startDemoBackend('a');
-    const s = newSetup();
-    writeFileSync(
-      s.file,
-      config(s, `  web:\n    backends: [{ id: a, address: "${backend.origin}" }]\n`, {
-        extra: 'performance: { workers: 3 }\n',
-      }),
-    );
-    const proc = spawn(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', s.file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-    });
+    const sup = await startSupervisor('workers: 3');
     try {
-      await until(
-        10_000,
-        async () => out.includes('"msg":"starting workers"'),
-        (ok) => ok,
-      );
-      const children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8')
-        .trim()
-        .split(/\s+/)
-        .map(Number);
+      await sup.logged('starting workers');
+      const children = sup.children();
       assert.equal(children.length, 3);
-      proc.kill('SIGTERM');
-      const code = await Promise.race([exited, sleep(30_000).then(() => 'hung')]);
-      assert.equal(code, 0, out);
+      sup.proc.kill('SIGTERM');
+      const code = await Promise.race([sup.exited, sleep(30_000).then(() => 'hung')]);
+      assert.equal(code, 0, sup.out());
       for (const pid of children) assert.ok(!alive(pid), `worker ${pid} still running`);
     } finally {
-      proc.kill('SIGKILL');
-      await backend.close();
+      sup.proc.kill('SIGKILL');
+      await sup.backend.close();
     }
   });
 });
 
 describe('a supervisor that dies', () => {
   it('SIGKILL on the supervisor: its workers drain and exit on their own', async () => {
-    const backend = await startDemoBackend('a');
-    const s = newSetup();
-    writeFileSync(
-      s.file,
-      config(s, `  web:\n    backends: [{ id: a, address: "${backend.origin}" }]\n`, {
-        extra: 'performance: { workers: 2, shutdown_drain_timeout_ms: 2000 }\n',
-      }),
-    );
-    const proc = spawn(process.execPath, [join(DIST, 'dataplane/main.js'), '--config', s.file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-    });
+    const sup = await startSupervisor('workers: 2, shutdown_drain_timeout_ms: 2000');
     let children: number[] = [];
     try {
-      await until(
-        10_000,
-        async () => out.includes('"msg":"workers listening"'),
-        (ok) => ok,
-      );
-      children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+      await sup.logged('workers listening');
+      children = sup.children();
       assert.equal(children.length, 2);
-      proc.kill('SIGKILL');
+      sup.proc.kill('SIGKILL');
       const left = await until(
         20_000,
         async () => children.filter(alive),
@@ -289,9 +283,9 @@ describe('a supervisor that dies', () => {
       );
       assert.deepEqual(left, [], 'workers outlived their supervisor');
     } finally {
-      proc.kill('SIGKILL');
+      sup.proc.kill('SIGKILL');
       for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL');
-      await backend.close();
+      await sup.backend.close();
     }
   });
 });
