@@ -367,3 +367,90 @@ describe('H2Client session lifecycle (h2c on loopback)', () => {
     assert.equal(c.inFlight, 0);
   });
 });
+
+describe("H2Client keeps to the backend's SETTINGS_MAX_CONCURRENT_STREAMS (h2c on loopback)", () => {
+  /** A backend allowing `limit` streams per session that answers after `delayMs`; records peaks. */
+  async function limitedBackend(limit: number, delayMs: number) {
+    const stats = { sessions: 0, peakPerSession: 0, served: 0 };
+    const server = http2.createServer({ settings: { maxConcurrentStreams: limit } });
+    server.on('session', (session) => {
+      stats.sessions++;
+      let open = 0;
+      session.on('stream', (stream) => {
+        open++;
+        stats.peakPerSession = Math.max(stats.peakPerSession, open);
+        stream.on('close', () => open--);
+        stream.on('error', () => {});
+        setTimeout(() => {
+          if (stream.closed) return;
+          stats.served++;
+          stream.respond({ ':status': 200 });
+          stream.end('ok');
+        }, delayMs);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { server, origin, stats };
+  }
+
+  it('spreads concurrent requests over more sessions instead of sending streams the backend would refuse', async () => {
+    const b = await limitedBackend(3, 50);
+    // Let the first session learn the limit (SETTINGS), as a warm upstream session has.
+    const c = new H2Client({ origin: b.origin, timeouts: TIMEOUTS });
+    try {
+      assert.equal((await dispatch(c, get('/')).done).status, 200);
+      const outcomes = await Promise.all(Array.from({ length: 20 }, () => dispatch(c, get('/')).done));
+      assert.deepEqual(
+        outcomes.map((o) => o.error?.message ?? o.status),
+        outcomes.map(() => 200),
+      );
+      assert.ok(b.stats.peakPerSession <= 3, `peak ${b.stats.peakPerSession} streams on one session`);
+      assert.ok(b.stats.sessions >= 7, `${b.stats.sessions} sessions for 20 concurrent streams at 3 each`);
+      assert.equal(c.inFlight, 0);
+    } finally {
+      c.destroy();
+      await new Promise((r) => b.server.close(r));
+    }
+  });
+
+  it('past the session cap, streams wait for room on a session and all complete', async () => {
+    const b = await limitedBackend(1, 20);
+    const c = new H2Client({ origin: b.origin, timeouts: TIMEOUTS });
+    try {
+      assert.equal((await dispatch(c, get('/')).done).status, 200);
+      const outcomes = await Promise.all(Array.from({ length: 80 }, () => dispatch(c, get('/')).done));
+      assert.equal(
+        outcomes.filter((o) => o.status === 200).length,
+        80,
+        JSON.stringify(outcomes.find((o) => o.error)?.error?.message),
+      );
+      assert.equal(b.stats.peakPerSession, 1);
+      assert.ok(c.sessionCount <= 32, `${c.sessionCount} sessions`);
+      assert.ok(b.stats.sessions <= 33, `${b.stats.sessions} sessions opened`);
+    } finally {
+      c.destroy();
+      await new Promise((r) => b.server.close(r));
+    }
+  });
+
+  it('a cold burst waits on the first session until the backend names its limit; then nothing is refused', async () => {
+    const b = await limitedBackend(5, 20);
+    const c = new H2Client({ origin: b.origin, timeouts: TIMEOUTS });
+    try {
+      // Before the backend's SETTINGS, nghttp2 sends up to 100 streams on the first session (RFC 9113
+      // §5.1.2's recommended minimum) and a backend allowing 5 refuses the rest of those 100; the
+      // others wait instead of going out on new sessions that would each be refused 95 more.
+      const cold = await Promise.all(Array.from({ length: 300 }, () => dispatch(c, get('/')).done));
+      const refused = cold.filter((o) => o.error?.kind === 'refused').length;
+      assert.equal(cold.filter((o) => o.status === 200).length + refused, 300);
+      assert.ok(refused <= 95, `${refused} refused`);
+      const warm = await Promise.all(Array.from({ length: 300 }, () => dispatch(c, get('/')).done));
+      assert.equal(warm.filter((o) => o.status === 200).length, 300, warm.find((o) => o.error)?.error?.message);
+      assert.ok(b.stats.peakPerSession <= 5, `peak ${b.stats.peakPerSession}`);
+    } finally {
+      c.destroy();
+      await new Promise((r) => b.server.close(r));
+    }
+  });
+});

@@ -1,7 +1,7 @@
 /**
- * HTTP/2 upstream client: one multiplexed `node:http2` session per backend, reused by every
- * exchange, replaced when it dies (error, GOAWAY, close). `http://` origins use cleartext HTTP/2
- * with prior knowledge; `https://` origins use TLS with ALPN h2.
+ * HTTP/2 upstream client: `node:http2` sessions per backend, shared by every exchange, as many as
+ * the backend's stream limit asks for, replaced when they die (error, GOAWAY, close). `http://`
+ * origins use cleartext HTTP/2 with prior knowledge; `https://` origins use TLS with ALPN h2.
  */
 import http2 from 'node:http2';
 import type { UpstreamTlsOptions } from '../../lib/upstream-tls.js';
@@ -44,8 +44,45 @@ export interface H2ClientOptions {
 
 export type { UpstreamTlsOptions };
 
+/**
+ * Streams a new session may carry until the backend's SETTINGS name its own limit: RFC 9113
+ * §5.1.2 recommends a server allow at least 100 (nginx allows 128, nghttpd 100).
+ */
+const ASSUMED_MAX_STREAMS = 100;
+/** Sessions per backend at most (per worker): past it new streams queue on the least busy session. */
+const MAX_SESSIONS = 32;
+/** A session other than the first that has carried no stream for this long is closed. */
+const SPARE_IDLE_MS = 30_000;
+
+/** One HTTP/2 connection to the backend and the streams open on it. */
+class PooledSession {
+  streams = 0;
+  usable = true;
+  idleTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly session: http2.ClientHttp2Session,
+    /** The backend's SETTINGS_MAX_CONCURRENT_STREAMS once its SETTINGS arrived; assumed until then. */
+    public maxStreams: number,
+  ) {}
+
+  get hasRoom(): boolean {
+    return this.usable && this.streams < this.maxStreams;
+  }
+}
+
+/**
+ * HTTP/2 upstream client. It keeps to the backend's SETTINGS_MAX_CONCURRENT_STREAMS the way
+ * Envoy's HTTP/2 pool does: a stream goes on the first session with room, and when every session
+ * is full another is opened (up to MAX_SESSIONS; past that nghttp2 holds the stream until one
+ * ends). Streams beyond the backend's limit would otherwise be refused (REFUSED_STREAM: 502s,
+ * then an open circuit breaker) by any backend with a finite limit.
+ */
 export class H2Client implements Dispatcher {
-  private session: http2.ClientHttp2Session | null = null;
+  private sessions: PooledSession[] = [];
+  /** The backend's last announced stream limit: a new session assumes it until its own SETTINGS. */
+  private learnedMaxStreams = ASSUMED_MAX_STREAMS;
+  private limitKnown = false;
   private active = 0;
   private closing = false;
 
@@ -55,31 +92,78 @@ export class H2Client implements Dispatcher {
     return this.active;
   }
 
-  /** The live session, or a new one. Requests may be issued before it connects; http2 queues them. */
-  private getSession(): http2.ClientHttp2Session {
-    const s = this.session;
-    if (s && !s.closed && !s.destroyed) return s;
+  /** Live sessions (for tests and stats). */
+  get sessionCount(): number {
+    return this.sessions.length;
+  }
+
+  /** A session with room for one more stream: an existing one, a new one, or the least busy. */
+  private pick(): PooledSession {
+    let least: PooledSession | null = null;
+    for (const p of this.sessions) {
+      // Until the backend has said its limit once, a cold burst waits on the first session
+      // (nghttp2 holds streams past the assumed 100) rather than opening sessions that would each
+      // send 100 streams a backend with a lower limit refuses.
+      if (p.hasRoom || (!this.limitKnown && p.usable)) return p;
+      if (!least || p.streams < least.streams) least = p;
+    }
+    if (least && this.sessions.length >= MAX_SESSIONS) return least;
+    return this.connect();
+  }
+
+  /** Opens a session; requests may be issued before it connects (http2 queues them). */
+  private connect(): PooledSession {
     const { origin, timeouts, tls } = this.options;
     // node's default 10 MB session-memory cap is reached by one busy upstream session carrying
     // hundreds of streams (each with flow-control windows of data): nghttp2 then refuses new
     // streams with ENHANCE_YOUR_CALM (502s in bursts under load). Per-stream buffering is bounded
     // by backpressure; this only lifts the session-wide accounting cap.
-    const session = http2.connect(origin, { ...tls, peerMaxConcurrentStreams: 1000, maxSessionMemory: 256 });
-    this.session = session;
+    const assumed = this.learnedMaxStreams;
+    const session = http2.connect(origin, { ...tls, peerMaxConcurrentStreams: assumed, maxSessionMemory: 256 });
+    const pooled = new PooledSession(session, assumed);
+    this.sessions.push(pooled);
     const connectTimer = setTimeout(() => {
       session.destroy(new UpstreamError('connect', `connect to ${origin} timed out after ${timeouts.connectMs} ms`));
     }, timeouts.connectMs);
     session.once('connect', () => clearTimeout(connectTimer));
+    session.on('remoteSettings', (settings) => {
+      // 0 would refuse every stream (RFC 9113 §5.1.2): such a session takes no new ones.
+      pooled.maxStreams = settings.maxConcurrentStreams ?? 2 ** 31;
+      this.learnedMaxStreams = Math.max(1, Math.min(pooled.maxStreams, 2 ** 31));
+      this.limitKnown = true;
+    });
     const retire = () => {
       clearTimeout(connectTimer);
-      if (this.session === session) this.session = null;
+      this.retire(pooled);
     };
     // Errors reach each stream too; the session-level handler only retires the session.
     session.on('error', retire);
     session.on('close', retire);
     session.on('goaway', retire);
     session.unref();
-    return session;
+    return pooled;
+  }
+
+  /** Takes a session out of the pool; its open streams finish on it. */
+  private retire(pooled: PooledSession): void {
+    pooled.usable = false;
+    if (pooled.idleTimer) clearTimeout(pooled.idleTimer);
+    pooled.idleTimer = null;
+    const i = this.sessions.indexOf(pooled);
+    if (i >= 0) this.sessions.splice(i, 1);
+  }
+
+  /** Called by the exchange when its stream closed: the stream's slot on its session is free. */
+  streamClosed(pooled: PooledSession): void {
+    pooled.streams--;
+    if (pooled.streams > 0 || !pooled.usable || pooled.idleTimer || this.sessions[0] === pooled) return;
+    pooled.idleTimer = setTimeout(() => {
+      pooled.idleTimer = null;
+      if (pooled.streams > 0 || !pooled.usable) return;
+      this.retire(pooled);
+      pooled.session.close();
+    }, SPARE_IDLE_MS);
+    pooled.idleTimer.unref();
   }
 
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
@@ -88,11 +172,22 @@ export class H2Client implements Dispatcher {
     return new H2Exchange(this, request, headers, handler);
   }
 
-  /** Opens the HTTP/2 stream for an exchange (called by H2Exchange). */
-  openStream(headers: http2.OutgoingHttpHeaders, endStream: boolean): http2.ClientHttp2Stream {
+  /**
+   * Opens the HTTP/2 stream for an exchange (called by H2Exchange, which calls streamClosed with
+   * the returned session when the stream closes).
+   */
+  openStream(
+    headers: http2.OutgoingHttpHeaders,
+    endStream: boolean,
+  ): { stream: http2.ClientHttp2Stream; pooled: PooledSession } {
+    const pooled = this.pick();
     // With a body the stream waits after its last DATA ('wantTrailers'), so request trailers
     // (gRPC) can follow; without trailers it ends with an empty DATA frame.
-    return this.getSession().request(headers, { endStream, waitForTrailers: !endStream });
+    const stream = pooled.session.request(headers, { endStream, waitForTrailers: !endStream });
+    pooled.streams++;
+    if (pooled.idleTimer) clearTimeout(pooled.idleTimer);
+    pooled.idleTimer = null;
+    return { stream, pooled };
   }
 
   get timeouts(): UpstreamTimeouts {
@@ -109,20 +204,24 @@ export class H2Client implements Dispatcher {
 
   exchangeEnded(): void {
     this.active--;
-    if (this.closing && this.active === 0) this.session?.close();
+    if (this.closing && this.active === 0) for (const p of this.sessions) p.session.close();
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    const s = this.session;
-    if (!s || this.active > 0) return;
-    await new Promise<void>((resolve) => s.close(resolve));
+    if (this.active > 0) return;
+    const sessions = this.sessions.map((p) => p.session);
+    await Promise.all(sessions.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 
   destroy(): void {
     this.closing = true;
-    this.session?.destroy();
-    this.session = null;
+    const sessions = this.sessions;
+    this.sessions = [];
+    for (const p of sessions) {
+      if (p.idleTimer) clearTimeout(p.idleTimer);
+      p.session.destroy();
+    }
   }
 }
 
@@ -144,8 +243,9 @@ class H2Exchange implements UpstreamExchange {
     client.exchangeStarted();
     const { timeouts, origin } = client;
     let stream: http2.ClientHttp2Stream;
+    let pooled: PooledSession;
     try {
-      stream = client.openStream(headers, !request.hasBody);
+      ({ stream, pooled } = client.openStream(headers, !request.hasBody));
     } catch (e) {
       // Invalid header values and sessions closing underneath us surface here, synchronously.
       // The caller may write the body or end the request before the failure is reported:
@@ -237,6 +337,7 @@ class H2Exchange implements UpstreamExchange {
       this.fail(classifyUpstreamFailure(err, origin, true));
     });
     stream.on('close', () => {
+      client.streamClosed(pooled);
       if (this.done) return;
       const code = stream.rstCode;
       if (code === NGHTTP2_REFUSED_STREAM) this.fail(new UpstreamError('refused', `${origin} refused the stream`));
