@@ -480,9 +480,20 @@ export class DataPlane {
         code: h3ErrorName(0x100),
         connections_at_stop: openAtStop,
         tcp_connections_at_stop: this.tcp ? tcpAtStop : undefined,
+        requests: this.forwarder?.requests ?? 0,
+        // What this process answered in its life, by status class: the first place to look after
+        // a stop (the benchmark also reads it to prove every request reached the backend).
+        responses: responseSummary(this.forwarder?.responsesByClass),
         ...ep.counters,
       },
       'stopped',
     );
   }
+}
+
+/** `{ "2xx": 120, "5xx": 3 }`: the classes that occurred. */
+function responseSummary(byClass: readonly number[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let c = 1; c <= 5; c++) if (byClass?.[c]) out[`${c}xx`] = byClass[c] as number;
+  return out;
 }

@@ -149,10 +149,13 @@ describe('spooky-dataplane lifecycle', () => {
     let dp: RunningDataplane | undefined;
     try {
       dp = await startDataplane(
-        dataplaneConfig(`  web:\n    backends:\n      - { id: w, address: "${backend.origin}" }\n`),
+        dataplaneConfig(
+          `  web:\n    route: { path_prefix: /app }\n    backends:\n      - { id: w, address: "${backend.origin}" }\n`,
+        ),
       );
       const c = await H3ClientSession.connect('127.0.0.1', dp.port, { insecure: true, serverName: 'localhost' });
-      assert.equal((await c.fetch({ path: '/', authority: 'localhost' })).status, 200);
+      assert.equal((await c.fetch({ path: '/app', authority: 'localhost' })).status, 200);
+      assert.equal((await c.fetch({ path: '/elsewhere', authority: 'localhost' })).status, 404);
       await c.close();
       // The client's CONNECTION_CLOSE lets the server forget the connection after draining
       // (a few PTOs on loopback), not after the 30 s idle timeout.
@@ -161,6 +164,9 @@ describe('spooky-dataplane lifecycle', () => {
       const stopped = dp.logs.find((l) => l.msg === 'stopped');
       assert.ok(stopped, 'logs stopped');
       assert.equal(stopped.connections_at_stop, 0);
+      // What the process answered in its life, by status class.
+      assert.equal(stopped.requests, 2);
+      assert.deepEqual(stopped.responses, { '2xx': 1, '4xx': 1 });
     } finally {
       await dp?.stop('SIGKILL');
       await backend.close();

@@ -65,6 +65,8 @@ export class Forwarder implements RequestHandler {
 
   /** Requests seen (for stats). */
   requests = 0;
+  /** Responses by status class, index 1–5 (1xx–5xx): the `stopped` line's summary. */
+  readonly responsesByClass = [0, 0, 0, 0, 0, 0];
 
   onRequest(stream: ClientStream, request: ClientRequest): void {
     this.requests++;
@@ -196,6 +198,8 @@ export class Forwarder implements RequestHandler {
     ex.finished = true;
     const route = ex.pool || 'none';
     this.options.metrics.requests.inc({ route, code: String(ex.status) });
+    const cls = Math.trunc(ex.status / 100);
+    if (cls >= 1 && cls <= 5) this.responsesByClass[cls] = (this.responsesByClass[cls] ?? 0) + 1;
     this.options.metrics.requestDuration.observe({ route }, (performance.now() - ex.started) / 1000);
     if (!this.options.snapshot().config.log.accessLog) return;
     const ms = performance.now() - ex.started;
