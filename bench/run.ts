@@ -35,6 +35,11 @@ interface Scenario {
   streams: number;
   bodyBytes?: number;
   newConnections?: boolean;
+  /**
+   * The comparison row: Spooky with the access log off, against the Caddy and ceiling figures of
+   * the scenario named here (measured in the same rounds).
+   */
+  accessLogOffOf?: string;
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -46,6 +51,14 @@ export const SCENARIOS: Scenario[] = [
     path: '/small',
     connections: 4,
     streams: 16,
+  },
+  {
+    name: 'small-get-c64-no-access-log',
+    description: 'as small-get-c64, Spooky with log.access_log: false',
+    path: '/small',
+    connections: 4,
+    streams: 16,
+    accessLogOffOf: 'small-get-c64',
   },
   {
     name: 'small-get-c256',
@@ -134,6 +147,9 @@ async function main(): Promise<void> {
   const spooky = await startSpooky(dir, backend.port, cert, spookyNodeFlags);
   const caddy = await startCaddy(dir, backend.port, cert);
   const scenarios = SCENARIOS.filter((s) => !only || only.has(s.name));
+  const quiet = scenarios.some((s) => s.accessLogOffOf)
+    ? await startSpooky(dir, backend.port, cert, spookyNodeFlags, { accessLog: false })
+    : null;
   let workers: WorkersMeasure[] = [];
   const runs: Record<string, Record<'spooky' | 'caddy' | 'ceiling', Measure[]>> = {};
   const started = new Date();
@@ -145,6 +161,7 @@ async function main(): Promise<void> {
         // Interleave the targets, rotating who goes first, so drift hits them alike.
         const order = (['spooky', 'caddy', 'ceiling'] as const).map((_, i, a) => a[(i + round) % a.length]);
         for (const target of order) {
+          if (sc.accessLogOffOf && target !== 'spooky') continue;
           if (target === 'ceiling') {
             if (sc.newConnections) continue; // h2load reuses its connections: no comparable ceiling
             const r = await runH2load(`http://127.0.0.1:${backend.port}${sc.path}`, {
@@ -164,7 +181,7 @@ async function main(): Promise<void> {
             });
             continue;
           }
-          const proxy = target === 'spooky' ? spooky : caddy;
+          const proxy = target === 'caddy' ? caddy : sc.accessLogOffOf && quiet ? quiet : spooky;
           resetPeakRss(proxy.pid);
           const cpu0 = cpuSeconds(proxy.pid);
           const r = await runLoadgen(
@@ -192,11 +209,10 @@ async function main(): Promise<void> {
         }
       }
     }
-    await Promise.all([spooky.stop(), caddy.stop()]);
+    await Promise.all([spooky.stop(), caddy.stop(), quiet?.stop()]);
     if (!only || only.has('workers')) {
       workers = await benchWorkers({
         dir,
-        backendPort: backend.port,
         cert,
         nodeFlags: spookyNodeFlags,
         rounds,
@@ -205,7 +221,7 @@ async function main(): Promise<void> {
       });
     }
   } finally {
-    await Promise.all([spooky.stop(), caddy.stop(), backend.stop()]);
+    await Promise.all([spooky.stop(), caddy.stop(), quiet?.stop(), backend.stop()]);
   }
   const results = scenarios.map((sc) => {
     const agg = (ms: Measure[]) =>
@@ -222,9 +238,10 @@ async function main(): Promise<void> {
             client_cpu_s: median(ms.map((m) => m.client_cpu_s ?? Number.NaN)),
           };
     const r = runs[sc.name];
+    const other = sc.accessLogOffOf ? runs[sc.accessLogOffOf] : r;
     const spookyAgg = agg(r.spooky);
-    const caddyAgg = agg(r.caddy);
-    const ceilingAgg = agg(r.ceiling);
+    const caddyAgg = agg(other?.caddy ?? []);
+    const ceilingAgg = agg(other?.ceiling ?? []);
     const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? a / b : null);
     return {
       name: sc.name,
@@ -257,7 +274,8 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, 'latest.md'), md);
   process.stdout.write(md);
   const errors =
-    results.reduce((n, s) => n + (s.spooky?.errors ?? 0), 0) + workers.reduce((n, w) => n + w.failed_clients, 0);
+    results.reduce((n, s) => n + (s.spooky?.errors ?? 0), 0) +
+    workers.reduce((n, w) => n + w.failed_clients + w.not_proxied, 0);
   if (errors > 0) {
     process.stderr.write(`bench: Spooky answered ${errors} request(s) with errors\n`);
     process.exitCode = 1;
@@ -325,7 +343,7 @@ function markdown(report: {
   }
   lines.push(
     '',
-    'HTTP/3 load from Spooky’s own load generator for Spooky and Caddy alike; the ceiling is h2load over cleartext HTTP/2 straight at the backend (no ceiling for new connections: h2load reuses connections). All processes share this machine’s cores.',
+    'HTTP/3 load from Spooky’s own load generator for Spooky and Caddy alike; the ceiling is h2load over cleartext HTTP/2 straight at the backend (no ceiling for new connections: h2load reuses connections). All processes share this machine’s cores. Spooky logs as operators run it: level info, the access log on, JSON lines to a file (the -no-access-log row: the access log off, against the Caddy and ceiling figures of the row it names); Caddy keeps no access log by default.',
     '',
   );
   return lines.join('\n');

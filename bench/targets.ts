@@ -4,7 +4,7 @@
  * readings (CPU seconds, peak RSS) taken from the proxy under test.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DAEMON_NODE_FLAGS } from '../lib/daemon-flags.js';
@@ -23,11 +23,11 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** Starts a process and resolves when `ready` matches its combined output. */
+/** Starts a process and resolves when `ready` matches its combined output (null: at once). */
 export function startProcess(
   cmd: string,
   args: string[],
-  ready: RegExp,
+  ready: RegExp | null,
   opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<Proc & { match: RegExpMatchArray }> {
   const proc = spawn(cmd, args, {
@@ -45,6 +45,16 @@ export function startProcess(
     clearTimeout(t);
     children.delete(proc);
   };
+  if (ready === null) {
+    proc.stdout?.on('data', (d: Buffer) => {
+      out = (out + d).slice(-100_000);
+    });
+    proc.stderr?.on('data', (d: Buffer) => {
+      out = (out + d).slice(-100_000);
+    });
+    const match = [''] as RegExpMatchArray;
+    return Promise.resolve({ proc, pid: proc.pid as number, output: () => out, stop, match });
+  }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void stop();
@@ -114,15 +124,37 @@ export async function startBackend(): Promise<Proc & { port: number }> {
   return { ...p, port: Number(p.match[1]) };
 }
 
-/** Spooky's data plane, started as the daemons start it (nodeFlags: the Node flags before the script). */
+let spookyStarts = 0;
+
+/** The last `bytes` of a file (the end of a log that may be hundreds of MiB). */
+export function readTail(file: string, bytes = 256 * 1024): string {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - bytes);
+    const buf = Buffer.alloc(size - start);
+    readSync(fd, buf, 0, buf.length, start);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Spooky's data plane, started as the daemons start it (nodeFlags: the Node flags before the
+ * script), logging as operators run it: `info`, the access log on, JSON lines to a file (each
+ * start its own file; `output()` reads its end). `accessLog: false` is the comparison row.
+ */
 export async function startSpooky(
   dir: string,
   backendPort: number,
   cert: { certFile: string; keyFile: string },
   nodeFlags: readonly string[] = DAEMON_NODE_FLAGS,
-  opts: { workers?: string; ready?: RegExp } = {},
+  opts: { workers?: string; ready?: RegExp; maxStreams?: number; accessLog?: boolean } = {},
 ) {
-  const file = join(dir, 'spooky-bench.yaml');
+  const n = ++spookyStarts;
+  const file = join(dir, `spooky-bench-${n}.yaml`);
+  const logFile = join(dir, `spooky-${n}.log`);
   writeFileSync(
     file,
     `listen:
@@ -136,25 +168,44 @@ upstream:
 log:
   level: info
   format: json
-  access_log: false    # Caddy keeps no access log by default either
+  access_log: ${opts.accessLog ?? true}
+  file: { path: "${logFile}" }
 security:
   privileges: { enabled: false }
 performance:
-  quic_initial_max_streams_bidi: 1000
+  quic_initial_max_streams_bidi: ${opts.maxStreams ?? 1000}
   # All load comes from one address here; in production it would be many sources.
   per_source_max_connections: 100000
   per_source_new_connections_per_sec: 100000
   per_source_new_connections_burst: 100000
+  # Sixteen gtlsclient processes pipeline up to 100 requests each at one backend: the default
+  # in-flight limits would answer many of them 503 (load shedding, which is right on an edge, but
+  # then the benchmark measures how fast Spooky refuses). Caddy has no such limits.
+  global_inflight_limit: 100000
+  per_upstream_inflight_limit: 100000
+  per_backend_inflight_limit: 100000
   workers: ${opts.workers ?? 1}
 `,
   );
+  writeFileSync(logFile, '');
+  // Nothing to wait for on stdout: the `listening` line goes to the log file.
   const p = await startProcess(
     process.execPath,
     [...nodeFlags, join(DIST, 'dataplane/main.js'), '--config', file],
-    opts.ready ?? /"port":(\d+)/,
+    null,
   );
-  const port = /"port":(\d+)/.exec(p.output());
-  return { ...p, port: Number(port?.[1]) };
+  const ready = opts.ready ?? /"port":(\d+)/;
+  for (let i = 0; i < 300 && !ready.test(readTail(logFile)); i++) {
+    if (p.proc.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const head = readTail(logFile);
+  if (!ready.test(head)) {
+    await p.stop();
+    throw new Error(`spooky did not become ready: ${p.output().slice(-500)}${head.slice(-500)}`);
+  }
+  const port = /"port":(\d+)/.exec(head);
+  return { ...p, port: Number(port?.[1]), logFile, output: () => readTail(logFile) };
 }
 
 export async function startCaddy(dir: string, backendPort: number, cert: { certFile: string; keyFile: string }) {

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the benchmark drive: gtlsclient (ngtcp2-client),
 # Chromium, openssl, Prometheus (prometheus, promtool), systemd-analyze, and for `npm run bench`
-# Caddy and h2load (nghttp2-client).
+# Caddy, h2load (nghttp2-client) and nghttpd (nghttp2-server, the workers leg's C backend).
 # Skips apt entirely when they are already present. Uses sudo when not run as root.
 set -euo pipefail
-pkgs=(ngtcp2-client chromium openssl caddy nghttp2-client prometheus systemd)
+pkgs=(ngtcp2-client chromium openssl caddy nghttp2-client nghttp2-server prometheus systemd)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
