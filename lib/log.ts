@@ -67,9 +67,63 @@ export function describeOpenError(e: unknown): string {
   return err.message;
 }
 
+/** A batch that reaches this size is written at once rather than at the end of the turn. */
+const BATCH_BYTES = 64 * 1024;
+
+/** Every writer of this process (one per logger root), flushed by one 'exit' listener. */
+const liveWriters = new Set<WeakRef<BatchedLineWriter>>();
+let exitHooked = false;
+
+function flushAllWriters(): void {
+  for (const ref of liveWriters) {
+    const w = ref.deref();
+    if (w) w.flush();
+    else liveWriters.delete(ref);
+  }
+}
+
+/**
+ * Lines logged within one event-loop turn leave in one write(2) at its end, not one each: under
+ * load a turn carries dozens of access lines, and a write per line cost more than the line. The
+ * write stays synchronous, so nothing is ever in flight: at exit (process.exit, a crash) the
+ * 'exit' handler writes what the turn had left, and only SIGKILL can lose one turn's lines.
+ */
+export class BatchedLineWriter {
+  private pending: string[] = [];
+  private bytes = 0;
+  private scheduled = false;
+
+  constructor(private readonly sink: { write(data: string): unknown }) {
+    if (!exitHooked) process.on('exit', flushAllWriters);
+    exitHooked = true;
+    liveWriters.add(new WeakRef(this));
+  }
+
+  write(line: string): boolean {
+    this.pending.push(line);
+    this.bytes += line.length;
+    if (this.bytes >= BATCH_BYTES) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+    return true;
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const data = this.pending.length === 1 ? (this.pending[0] as string) : this.pending.join('');
+    this.pending = [];
+    this.bytes = 0;
+    this.sink.write(data);
+  };
+}
+
 function createRootLogger(opts: LogOptions): Logger {
   // Opened synchronously: a path that cannot be opened throws here (ENOENT, EACCES, EISDIR).
-  const dest = pino.destination({ dest: opts.destination ?? 1, sync: true });
+  // sonic-boom in sync mode writes a batch whole (retrying EAGAIN on a non-blocking pipe).
+  const dest = new BatchedLineWriter(pino.destination({ dest: opts.destination ?? 1, sync: true }));
   const base = null;
   if (opts.format === 'json') {
     return pino({ level: opts.level, base, redact: REDACT, timestamp: pino.stdTimeFunctions.isoTime }, dest);
