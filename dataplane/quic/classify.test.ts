@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { otherOwner } from '../workers/steering.js';
 import { classifyDatagram, connectionKey } from './classify.js';
+import { quiche } from './quiche.js';
 
 function longHeader(firstByte: number, version: number, size: number, dcidLen = 8): Buffer {
   const b = Buffer.alloc(size, 0x5a);
@@ -66,6 +67,28 @@ describe('classifyDatagram: nothing a datagram holds can throw', () => {
     assert.deepEqual(
       classifyDatagram(zeroRtt, true, (k) => k === key),
       { kind: 'known', key },
+    );
+  });
+  it("reads a short header's 20-byte destination id as quiche's parse does, Buffer or Uint8Array", () => {
+    const b = Buffer.alloc(60);
+    for (let i = 0; i < b.length; i++) b[i] = (i * 37 + 11) & 0xff;
+    b[0] = 0x41;
+    const parsed = quiche.Header.fromSlice(b, quiche.MAX_CONN_ID_LEN);
+    const key = connectionKey(parsed.dcid);
+    assert.equal(parsed.dcid.length, 20);
+    const seen: string[] = [];
+    const knows = (k: string) => {
+      seen.push(k);
+      return k === key;
+    };
+    assert.deepEqual(classifyDatagram(b, true, knows), { kind: 'known', key });
+    const view = new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length), 0, b.length);
+    assert.deepEqual(classifyDatagram(view, true, knows), { kind: 'known', key });
+    assert.deepEqual(seen, [key, key], 'answered by the id alone, one lookup each');
+    // Too short to hold an id: the full parse decides (garbage), never a read past the end.
+    assert.deepEqual(
+      classifyDatagram(b.subarray(0, 20), true, () => true),
+      { kind: 'drop', reason: 'garbage' },
     );
   });
   it('drops short-header packets for unknown ids', () => {

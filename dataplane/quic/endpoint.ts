@@ -5,7 +5,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import dns from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type { AdmissionAttempt, AdmissionLease, AdmissionVerdict } from '../admission/connection-admission.js';
 import { otherOwner, type WorkerIdentity, workerConnectionId } from '../workers/steering.js';
 import { classifyDatagram, type DatagramVerdict } from './classify.js';
@@ -114,7 +115,7 @@ export class QuicEndpoint implements QuicTransport {
     this.steering ? otherOwner(dcid, this.steering.identity) : null;
 
   private constructor(family: 'udp4' | 'udp6', reusePort = false) {
-    this.socket = dgram.createSocket({ type: family, reusePort });
+    this.socket = dgram.createSocket({ type: family, reusePort, lookup: numericLookup });
     this.socket.on('message', (msg, rinfo) =>
       this.onDatagram(msg, { host: rinfo.address, port: rinfo.port }, this.steering !== null),
     );
@@ -445,6 +446,21 @@ export class QuicEndpoint implements QuicTransport {
     this.socketOpen = false;
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+/**
+ * dgram resolves the address of every send, and `dns.lookup` answers even an IP literal on the
+ * next tick: per datagram a closure, a tick and a deferred send. Peers are addresses already
+ * (from the datagrams they sent), so they are answered at once; a name still goes to DNS.
+ */
+function numericLookup(
+  address: string,
+  options: dns.LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const v = isIP(address);
+  if (v !== 0) callback(null, address, v);
+  else dns.lookup(address, typeof options === 'number' ? { family: options } : options, callback);
 }
 
 export function newConnectionId(): Uint8Array {
