@@ -6,51 +6,27 @@
  * (502 "refused the stream"), the breaker opened, and the rest were answered 503.
  */
 import assert from 'node:assert/strict';
-import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { streamLimitedBackend } from '../dataplane/upstream/h2/test-backend.js';
 import { dataplaneConfig, gtlsclient, gtlsStatuses, type RunningDataplane, startDataplane } from './support/harness.js';
 
 const LIMIT = 8;
 
 describe("upstream HTTP/2: the backend's stream limit", { timeout: 120_000 }, () => {
-  const stats = { sessions: 0, peakPerSession: 0, served: 0 };
-  let server: http2.Http2Server;
-  const sessions = new Set<http2.ServerHttp2Session>();
+  let backend: Awaited<ReturnType<typeof streamLimitedBackend>>;
   let dp: RunningDataplane;
 
   before(async () => {
-    server = http2.createServer({ settings: { maxConcurrentStreams: LIMIT } });
-    server.on('session', (session) => {
-      stats.sessions++;
-      sessions.add(session);
-      session.on('close', () => sessions.delete(session));
-      let open = 0;
-      session.on('stream', (stream) => {
-        open++;
-        stats.peakPerSession = Math.max(stats.peakPerSession, open);
-        stream.on('close', () => open--);
-        stream.on('error', () => {});
-        // Slow enough that many requests are in flight at once.
-        setTimeout(() => {
-          if (stream.closed) return;
-          stats.served++;
-          stream.respond({ ':status': 200, 'content-type': 'text/plain' });
-          stream.end('ok\n');
-        }, 20);
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Slow enough that many requests are in flight at once.
+    backend = await streamLimitedBackend(LIMIT, 20);
     dp = await startDataplane(
-      dataplaneConfig(`  app:\n    backends:\n      - { id: limited, address: "${origin}" }\n`),
+      dataplaneConfig(`  app:\n    backends:\n      - { id: limited, address: "${backend.origin}" }\n`),
     );
   });
 
   after(async () => {
     await dp?.stop();
-    for (const s of sessions) s.destroy();
-    await new Promise((r) => server?.close(r));
+    await backend?.close();
   });
 
   it('200 pipelined requests from two gtlsclient processes all succeed; no session carries more than the limit', async () => {
@@ -68,6 +44,7 @@ describe("upstream HTTP/2: the backend's stream limit", { timeout: 120_000 }, ()
         [],
       );
     }
+    const { stats } = backend;
     assert.equal(stats.served, 201);
     assert.ok(stats.peakPerSession <= LIMIT, `peak ${stats.peakPerSession} streams on one backend session`);
     assert.ok(stats.sessions > 1, `${stats.sessions} backend sessions for up to 200 concurrent requests`);

@@ -17,6 +17,7 @@ import type {
   UpstreamTimeouts,
 } from './dispatcher.js';
 import { classifyUpstreamFailure, UpstreamError } from './errors.js';
+import { ExchangeTimers } from './exchange-timers.js';
 
 /** Request-body bytes buffered per exchange before the client is paused (as in client-h2). */
 const REQUEST_BODY_BUFFER = 256 * 1024;
@@ -91,8 +92,7 @@ class H1Exchange implements UpstreamExchange {
   onRequestDrain: (() => void) | null = null;
   private readonly body: Readable | null;
   private controller: Undici.DispatchController | null = null;
-  private headersTimer: NodeJS.Timeout | null = null;
-  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly timers: ExchangeTimers;
   private done = false;
   /** undici put the request on a connected socket (errors before that are connect errors). */
   private started = false;
@@ -108,6 +108,7 @@ class H1Exchange implements UpstreamExchange {
     private readonly handler: UpstreamHandler,
     hasBody: boolean,
   ) {
+    this.timers = new ExchangeTimers(client.timeouts, client.origin, (e) => this.fail(e));
     this.body = hasBody
       ? new Readable({
           highWaterMark: REQUEST_BODY_BUFFER,
@@ -122,12 +123,7 @@ class H1Exchange implements UpstreamExchange {
   }
 
   start(pool: Pool, request: UpstreamRequest): void {
-    const { origin, timeouts } = this.client;
-    this.headersTimer = setTimeout(() => {
-      this.fail(
-        new UpstreamError('headers_timeout', `no response headers from ${origin} within ${timeouts.headersMs} ms`),
-      );
-    }, timeouts.headersMs);
+    this.timers.startHeaders();
     // `servername` is a Request option undici's typings leave out (see H1Client's constructor).
     const opts: Undici.DispatchOptions & { servername: string } = {
       method: request.method,
@@ -145,7 +141,7 @@ class H1Exchange implements UpstreamExchange {
   }
 
   private undiciHandler(): Undici.DispatchHandler {
-    const { origin, timeouts } = this.client;
+    const { origin } = this.client;
     return {
       onRequestStart: (controller) => {
         this.controller = controller;
@@ -158,15 +154,12 @@ class H1Exchange implements UpstreamExchange {
         const fields = responseFields(controller.rawHeaders);
         // undici surfaces 102/103 here; a 100 it never asked for makes it drop the connection.
         if (status < 200) return this.handler.onInformational(status, fields);
-        this.clearHeadersTimer();
-        this.idleTimer = setTimeout(() => {
-          this.fail(new UpstreamError('idle_timeout', `${origin} idle for ${timeouts.idleMs} ms`));
-        }, timeouts.idleMs).unref();
+        this.timers.responded();
         this.handler.onResponseStart(status, fields, false);
       },
       onResponseData: (controller, chunk) => {
         if (this.done) return;
-        this.idleTimer?.refresh();
+        this.timers.activity();
         if (!this.handler.onData(chunk)) {
           this.wantPaused = true;
           controller.pause();
@@ -188,16 +181,9 @@ class H1Exchange implements UpstreamExchange {
     };
   }
 
-  private clearHeadersTimer(): void {
-    if (this.headersTimer) clearTimeout(this.headersTimer);
-    this.headersTimer = null;
-  }
-
   private finish(): void {
     this.done = true;
-    this.clearHeadersTimer();
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
+    this.timers.clear();
     this.client.exchangeEnded();
   }
 
@@ -216,7 +202,7 @@ class H1Exchange implements UpstreamExchange {
 
   write(chunk: Uint8Array): boolean {
     if (this.done || !this.body || this.bodyEnded) return true;
-    this.idleTimer?.refresh();
+    this.timers.activity();
     if (this.body.push(chunk)) return true;
     this.needDrain = true;
     return false;

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { H2Client } from './client-h2.js';
 import type { Fields, UpstreamExchange, UpstreamRequest } from './dispatcher.js';
 import type { UpstreamError } from './errors.js';
+import { streamLimitedBackend } from './h2/test-backend.js';
 
 const TIMEOUTS = { connectMs: 2000, headersMs: 5000, idleMs: 5000 };
 
@@ -369,30 +370,7 @@ describe('H2Client session lifecycle (h2c on loopback)', () => {
 });
 
 describe("H2Client keeps to the backend's SETTINGS_MAX_CONCURRENT_STREAMS (h2c on loopback)", () => {
-  /** A backend allowing `limit` streams per session that answers after `delayMs`; records peaks. */
-  async function limitedBackend(limit: number, delayMs: number) {
-    const stats = { sessions: 0, peakPerSession: 0, served: 0 };
-    const server = http2.createServer({ settings: { maxConcurrentStreams: limit } });
-    server.on('session', (session) => {
-      stats.sessions++;
-      let open = 0;
-      session.on('stream', (stream) => {
-        open++;
-        stats.peakPerSession = Math.max(stats.peakPerSession, open);
-        stream.on('close', () => open--);
-        stream.on('error', () => {});
-        setTimeout(() => {
-          if (stream.closed) return;
-          stats.served++;
-          stream.respond({ ':status': 200 });
-          stream.end('ok');
-        }, delayMs);
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return { server, origin, stats };
-  }
+  const limitedBackend = streamLimitedBackend;
 
   it('spreads concurrent requests over more sessions instead of sending streams the backend would refuse', async () => {
     const b = await limitedBackend(3, 50);
@@ -410,7 +388,7 @@ describe("H2Client keeps to the backend's SETTINGS_MAX_CONCURRENT_STREAMS (h2c o
       assert.equal(c.inFlight, 0);
     } finally {
       c.destroy();
-      await new Promise((r) => b.server.close(r));
+      await b.close();
     }
   });
 
@@ -430,7 +408,7 @@ describe("H2Client keeps to the backend's SETTINGS_MAX_CONCURRENT_STREAMS (h2c o
       assert.ok(b.stats.sessions <= 33, `${b.stats.sessions} sessions opened`);
     } finally {
       c.destroy();
-      await new Promise((r) => b.server.close(r));
+      await b.close();
     }
   });
 
@@ -450,7 +428,7 @@ describe("H2Client keeps to the backend's SETTINGS_MAX_CONCURRENT_STREAMS (h2c o
       assert.ok(b.stats.peakPerSession <= 5, `peak ${b.stats.peakPerSession}`);
     } finally {
       c.destroy();
-      await new Promise((r) => b.server.close(r));
+      await b.close();
     }
   });
 });

@@ -1,11 +1,17 @@
 /**
- * HTTP/2 upstream client: `node:http2` sessions per backend, shared by every exchange, as many as
- * the backend's stream limit asks for, replaced when they die (error, GOAWAY, close). `http://`
- * origins use cleartext HTTP/2 with prior knowledge; `https://` origins use TLS with ALPN h2.
+ * HTTP/2 upstream client: Spooky's own HTTP/2 (h2/connection.ts: framing, HPACK, flow control)
+ * on `net`/`tls` sockets, pooled per backend. `http://` origins use cleartext HTTP/2 with prior
+ * knowledge; `https://` origins use TLS with ALPN h2.
+ *
+ * The pool keeps to the backend's SETTINGS_MAX_CONCURRENT_STREAMS the way Envoy's HTTP/2 pool
+ * does: a stream goes on the first connection with room, and when every connection is full
+ * another is opened (up to MAX_CONNECTIONS; past that streams wait on the least busy one until
+ * a slot frees). Streams beyond the backend's limit would otherwise be refused.
  */
-import http2 from 'node:http2';
-import type { UpstreamTlsOptions } from '../../lib/upstream-tls.js';
-import { fieldsFromNodeHeaders, type NodeHeaderObject, nodeHeaderObject, withoutHopByHop } from '../http/fields.js';
+import net from 'node:net';
+import tls from 'node:tls';
+import { backendServername, type UpstreamTlsOptions } from '../../lib/upstream-tls.js';
+import { CONNECTION_SPECIFIC, withoutHopByHop } from '../http/fields.js';
 import type {
   Dispatcher,
   Fields,
@@ -14,25 +20,15 @@ import type {
   UpstreamRequest,
   UpstreamTimeouts,
 } from './dispatcher.js';
-import { classifyUpstreamFailure, UpstreamError } from './errors.js';
+import { UpstreamError } from './errors.js';
+import { ExchangeTimers } from './exchange-timers.js';
+import { ASSUMED_MAX_STREAMS, H2Connection, type H2Stream, type StreamEvents } from './h2/connection.js';
+import { ErrorCode } from './h2/frames.js';
 
-const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
-
-/** Node's synchronous refusals of a header list it will not encode: the request's fault. */
-const UNSENDABLE_REQUEST = new Set([
-  'ERR_HTTP2_INVALID_HEADER_VALUE',
-  'ERR_HTTP2_INVALID_CONNECTION_HEADERS',
-  'ERR_HTTP2_HEADER_SINGLE_VALUE',
-  'ERR_HTTP2_INVALID_PSEUDOHEADER',
-  'ERR_INVALID_HTTP_TOKEN',
-  'ERR_INVALID_CHAR',
-]);
-
-/** A backend's response head or trailers as fields, without what stays on the backend hop. */
-const responseFields = (h: http2.IncomingHttpHeaders): Fields => withoutHopByHop(fieldsFromNodeHeaders(h));
-
-/** Request-body bytes buffered per upstream stream before the client is paused. */
-const REQUEST_BODY_BUFFER = 256 * 1024;
+/** Connections per backend at most (per worker). */
+const MAX_CONNECTIONS = 32;
+/** A connection other than the first that has carried no stream for this long is closed. */
+const SPARE_IDLE_MS = 30_000;
 
 export interface H2ClientOptions {
   /** `http://host:port` or `https://host:port`. */
@@ -44,357 +40,377 @@ export interface H2ClientOptions {
 
 export type { UpstreamTlsOptions };
 
-/**
- * Streams a new session may carry until the backend's SETTINGS name its own limit: RFC 9113
- * §5.1.2 recommends a server allow at least 100 (nginx allows 128, nghttpd 100).
- */
-const ASSUMED_MAX_STREAMS = 100;
-/** Sessions per backend at most (per worker): past it new streams queue on the least busy session. */
-const MAX_SESSIONS = 32;
-/** A session other than the first that has carried no stream for this long is closed. */
-const SPARE_IDLE_MS = 30_000;
-
-/** One HTTP/2 connection to the backend and the streams open on it. */
-class PooledSession {
-  streams = 0;
+/** One connection to the backend and what the pool knows of it. */
+class PooledConnection {
+  /** TCP (and TLS) established: a failure from now on may have reached the backend. */
+  connected = false;
   usable = true;
   idleTimer: NodeJS.Timeout | null = null;
+  conn!: H2Connection;
 
-  constructor(
-    readonly session: http2.ClientHttp2Session,
-    /** The backend's SETTINGS_MAX_CONCURRENT_STREAMS once its SETTINGS arrived; assumed until then. */
-    public maxStreams: number,
-  ) {}
+  get streams(): number {
+    return this.conn.streamCount;
+  }
 
   get hasRoom(): boolean {
-    return this.usable && this.streams < this.maxStreams;
+    return this.usable && this.conn.streamCount < this.conn.peerMaxStreams;
   }
 }
 
-/**
- * HTTP/2 upstream client. It keeps to the backend's SETTINGS_MAX_CONCURRENT_STREAMS the way
- * Envoy's HTTP/2 pool does: a stream goes on the first session with room, and when every session
- * is full another is opened (up to MAX_SESSIONS; past that nghttp2 holds the stream until one
- * ends). Streams beyond the backend's limit would otherwise be refused (REFUSED_STREAM: 502s,
- * then an open circuit breaker) by any backend with a finite limit.
- */
 export class H2Client implements Dispatcher {
-  private sessions: PooledSession[] = [];
-  /** The backend's last announced stream limit: a new session assumes it until its own SETTINGS. */
-  private learnedMaxStreams = ASSUMED_MAX_STREAMS;
+  private connections: PooledConnection[] = [];
+  /** Until the backend's SETTINGS arrived once, a cold burst stays on the first connection. */
   private limitKnown = false;
+  /** The backend's last announced stream limit: a new connection assumes it until its own SETTINGS. */
+  private learnedMaxStreams = ASSUMED_MAX_STREAMS;
   private active = 0;
   private closing = false;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly secure: boolean;
 
-  constructor(private readonly options: H2ClientOptions) {}
+  constructor(private readonly options: H2ClientOptions) {
+    const url = new URL(options.origin);
+    this.secure = url.protocol === 'https:';
+    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(url.port) || (this.secure ? 443 : 80);
+  }
 
   get inFlight(): number {
     return this.active;
   }
 
-  /** Live sessions (for tests and stats). */
+  /** Live connections (tests). */
   get sessionCount(): number {
-    return this.sessions.length;
-  }
-
-  /** A session with room for one more stream: an existing one, a new one, or the least busy. */
-  private pick(): PooledSession {
-    let least: PooledSession | null = null;
-    for (const p of this.sessions) {
-      // Until the backend has said its limit once, a cold burst waits on the first session
-      // (nghttp2 holds streams past the assumed 100) rather than opening sessions that would each
-      // send 100 streams a backend with a lower limit refuses.
-      if (p.hasRoom || (!this.limitKnown && p.usable)) return p;
-      if (!least || p.streams < least.streams) least = p;
-    }
-    if (least && this.sessions.length >= MAX_SESSIONS) return least;
-    return this.connect();
-  }
-
-  /** Opens a session; requests may be issued before it connects (http2 queues them). */
-  private connect(): PooledSession {
-    const { origin, timeouts, tls } = this.options;
-    // node's default 10 MB session-memory cap is reached by one busy upstream session carrying
-    // hundreds of streams (each with flow-control windows of data): nghttp2 then refuses new
-    // streams with ENHANCE_YOUR_CALM (502s in bursts under load). Per-stream buffering is bounded
-    // by backpressure; this only lifts the session-wide accounting cap.
-    const assumed = this.learnedMaxStreams;
-    const session = http2.connect(origin, { ...tls, peerMaxConcurrentStreams: assumed, maxSessionMemory: 256 });
-    const pooled = new PooledSession(session, assumed);
-    this.sessions.push(pooled);
-    const connectTimer = setTimeout(() => {
-      session.destroy(new UpstreamError('connect', `connect to ${origin} timed out after ${timeouts.connectMs} ms`));
-    }, timeouts.connectMs);
-    session.once('connect', () => clearTimeout(connectTimer));
-    session.on('remoteSettings', (settings) => {
-      // 0 would refuse every stream (RFC 9113 §5.1.2): such a session takes no new ones.
-      pooled.maxStreams = settings.maxConcurrentStreams ?? 2 ** 31;
-      this.learnedMaxStreams = Math.max(1, Math.min(pooled.maxStreams, 2 ** 31));
-      this.limitKnown = true;
-    });
-    const retire = () => {
-      clearTimeout(connectTimer);
-      this.retire(pooled);
-    };
-    // Errors reach each stream too; the session-level handler only retires the session.
-    session.on('error', retire);
-    session.on('close', retire);
-    session.on('goaway', retire);
-    session.unref();
-    return pooled;
-  }
-
-  /** Takes a session out of the pool; its open streams finish on it. */
-  private retire(pooled: PooledSession): void {
-    pooled.usable = false;
-    if (pooled.idleTimer) clearTimeout(pooled.idleTimer);
-    pooled.idleTimer = null;
-    const i = this.sessions.indexOf(pooled);
-    if (i >= 0) this.sessions.splice(i, 1);
-  }
-
-  /** Called by the exchange when its stream closed: the stream's slot on its session is free. */
-  streamClosed(pooled: PooledSession): void {
-    pooled.streams--;
-    if (pooled.streams > 0 || !pooled.usable || pooled.idleTimer || this.sessions[0] === pooled) return;
-    pooled.idleTimer = setTimeout(() => {
-      pooled.idleTimer = null;
-      if (pooled.streams > 0 || !pooled.usable) return;
-      this.retire(pooled);
-      pooled.session.close();
-    }, SPARE_IDLE_MS);
-    pooled.idleTimer.unref();
-  }
-
-  dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
-    const pseudo = { ':method': request.method, ':path': request.path, ':authority': request.authority };
-    const headers = nodeHeaderObject(request.headers, Object.assign(Object.create(null) as NodeHeaderObject, pseudo));
-    return new H2Exchange(this, request, headers, handler);
-  }
-
-  /**
-   * Opens the HTTP/2 stream for an exchange (called by H2Exchange, which calls streamClosed with
-   * the returned session when the stream closes).
-   */
-  openStream(
-    headers: http2.OutgoingHttpHeaders,
-    endStream: boolean,
-  ): { stream: http2.ClientHttp2Stream; pooled: PooledSession } {
-    const pooled = this.pick();
-    // With a body the stream waits after its last DATA ('wantTrailers'), so request trailers
-    // (gRPC) can follow; without trailers it ends with an empty DATA frame.
-    const stream = pooled.session.request(headers, { endStream, waitForTrailers: !endStream });
-    pooled.streams++;
-    if (pooled.idleTimer) clearTimeout(pooled.idleTimer);
-    pooled.idleTimer = null;
-    return { stream, pooled };
-  }
-
-  get timeouts(): UpstreamTimeouts {
-    return this.options.timeouts;
+    return this.connections.length;
   }
 
   get origin(): string {
     return this.options.origin;
   }
 
-  exchangeStarted(): void {
+  get timeouts(): UpstreamTimeouts {
+    return this.options.timeouts;
+  }
+
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
     this.active++;
+    return new H2Exchange(this, request, handler);
+  }
+
+  /** A connection with room for one more stream: an existing one, a new one, or the least busy. */
+  pick(): PooledConnection {
+    let least: PooledConnection | null = null;
+    for (const p of this.connections) {
+      if (p.hasRoom || (!this.limitKnown && p.usable)) return p;
+      if (p.usable && (!least || p.streams < least.streams)) least = p;
+    }
+    if (least && this.connections.length >= MAX_CONNECTIONS) return least;
+    return this.connect();
+  }
+
+  private connect(): PooledConnection {
+    const { origin, timeouts, tls: tlsOptions } = this.options;
+    const pooled = new PooledConnection();
+    const socket = this.secure
+      ? tls.connect({
+          ...tlsOptions,
+          host: this.host,
+          port: this.port,
+          servername: backendServername(this.host, tlsOptions?.servername),
+          ALPNProtocols: ['h2'],
+        })
+      : net.connect({ host: this.host, port: this.port });
+    const connectTimer = setTimeout(() => {
+      pooled.conn.destroy(`cannot connect to ${origin}: connect timed out after ${timeouts.connectMs} ms`);
+    }, timeouts.connectMs);
+    socket.once(this.secure ? 'secureConnect' : 'connect', () => {
+      clearTimeout(connectTimer);
+      if (this.secure && (socket as tls.TLSSocket).alpnProtocol !== 'h2') {
+        pooled.conn.destroy(`cannot connect to ${origin}: it did not agree to HTTP/2 (ALPN)`);
+        return;
+      }
+      pooled.connected = true;
+    });
+    socket.once('close', () => clearTimeout(connectTimer));
+    socket.unref();
+    pooled.conn = new H2Connection(socket, {
+      origin,
+      initialMaxStreams: this.learnedMaxStreams,
+      onUnusable: () => this.retire(pooled),
+      onSettings: (max) => {
+        this.limitKnown = true;
+        this.learnedMaxStreams = Math.max(1, Math.min(max, 2 ** 31));
+        // A limit of 0 takes no new streams here; the next request opens another connection.
+        if (max === 0) this.retire(pooled);
+      },
+    });
+    this.connections.push(pooled);
+    return pooled;
+  }
+
+  private retire(pooled: PooledConnection): void {
+    pooled.usable = false;
+    if (pooled.idleTimer) clearTimeout(pooled.idleTimer);
+    pooled.idleTimer = null;
+    const i = this.connections.indexOf(pooled);
+    if (i >= 0) this.connections.splice(i, 1);
+  }
+
+  /** A stream on `pooled` closed: an idle spare connection closes after SPARE_IDLE_MS. */
+  streamClosed(pooled: PooledConnection): void {
+    if (this.closing && this.active === 0) {
+      for (const p of [...this.connections]) p.conn.close();
+      return;
+    }
+    if (pooled.streams > 0 || !pooled.usable || pooled.idleTimer || this.connections[0] === pooled) return;
+    pooled.idleTimer = setTimeout(() => {
+      pooled.idleTimer = null;
+      if (pooled.streams > 0 || !pooled.usable) return;
+      this.retire(pooled);
+      pooled.conn.close();
+    }, SPARE_IDLE_MS);
+    pooled.idleTimer.unref();
+  }
+
+  streamOpened(pooled: PooledConnection): void {
+    if (pooled.idleTimer) clearTimeout(pooled.idleTimer);
+    pooled.idleTimer = null;
   }
 
   exchangeEnded(): void {
     this.active--;
-    if (this.closing && this.active === 0) for (const p of this.sessions) p.session.close();
   }
 
   async close(): Promise<void> {
     this.closing = true;
     if (this.active > 0) return;
-    const sessions = this.sessions.map((p) => p.session);
-    await Promise.all(sessions.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const p of [...this.connections]) p.conn.close();
   }
 
   destroy(): void {
     this.closing = true;
-    const sessions = this.sessions;
-    this.sessions = [];
-    for (const p of sessions) {
+    const all = this.connections;
+    this.connections = [];
+    for (const p of all) {
       if (p.idleTimer) clearTimeout(p.idleTimer);
-      p.session.destroy();
+      p.conn.destroy();
     }
   }
 }
 
-class H2Exchange implements UpstreamExchange {
+/** RFC 9110 field-name token, lowercase as HTTP/2 requires (RFC 9113 §8.2.1). */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+/** NUL, CR and LF are never valid in a field value (RFC 9113 §8.2.1). */
+const BAD_VALUE = /[\0\r\n]/;
+
+/** Why a request cannot go out as HTTP/2 as it is, or null. */
+function unsendable(fields: Fields): string | null {
+  for (const [name, value] of fields) {
+    if (!FIELD_NAME.test(name)) return `field name ${JSON.stringify(name)} is not a lowercase token`;
+    if (BAD_VALUE.test(value)) return `field ${name} has a value with NUL, CR or LF`;
+    if (CONNECTION_SPECIFIC.has(name)) return `connection-specific field ${name}`;
+    if (name === 'te' && value.trim().toLowerCase() !== 'trailers') return 'te other than trailers';
+  }
+  return null;
+}
+
+/** Why a response head or trailers are malformed (RFC 9113 §8.2, §8.3), or null. */
+function malformed(fields: Array<[string, string]>, head: boolean): string | null {
+  let status = 0;
+  let regular = false;
+  for (const [name, value] of fields) {
+    if (name.charCodeAt(0) === 0x3a) {
+      if (!head || name !== ':status' || regular || status !== 0) return `pseudo-header ${name} out of place`;
+      status = /^\d{3}$/.test(value) ? Number(value) : -1;
+      continue;
+    }
+    regular = true;
+    if (!FIELD_NAME.test(name)) return `field name ${JSON.stringify(name)} is not a lowercase token`;
+    if (BAD_VALUE.test(value)) return `field ${name} has a value with NUL, CR or LF`;
+    if (CONNECTION_SPECIFIC.has(name)) return `connection-specific field ${name}`;
+  }
+  if (head && status === 0) return 'no :status';
+  if (head && status < 0) return ':status is not three digits';
+  return null;
+}
+
+/** Response fields as relayed: no pseudo-headers, nothing that stays on the backend hop. */
+function relayed(fields: Array<[string, string]>): Fields {
+  return withoutHopByHop(fields.filter(([n]) => n.charCodeAt(0) !== 0x3a));
+}
+
+class H2Exchange implements UpstreamExchange, StreamEvents {
   onRequestDrain: (() => void) | null = null;
-  /** Null when node refused to open it (the exchange then fails on the next microtask). */
-  private readonly stream: http2.ClientHttp2Stream | null;
-  private headersTimer: NodeJS.Timeout | null;
+  private readonly stream: H2Stream | null = null;
+  private readonly pooled: PooledConnection | null = null;
+  private readonly timers: ExchangeTimers;
   private done = false;
   private responded = false;
-  private requestTrailers: Fields | null = null;
+  private declaredLength = -1;
+  private received = 0;
+  private trailers: Fields | null = null;
 
   constructor(
     private readonly client: H2Client,
-    request: UpstreamRequest,
-    headers: http2.OutgoingHttpHeaders,
+    private readonly request: UpstreamRequest,
     private readonly handler: UpstreamHandler,
   ) {
-    client.exchangeStarted();
-    const { timeouts, origin } = client;
-    let stream: http2.ClientHttp2Stream;
-    let pooled: PooledSession;
-    try {
-      ({ stream, pooled } = client.openStream(headers, !request.hasBody));
-    } catch (e) {
-      // Invalid header values and sessions closing underneath us surface here, synchronously.
-      // The caller may write the body or end the request before the failure is reported:
-      // every method below treats a missing stream as an exchange that is already over.
-      this.stream = null;
-      this.headersTimer = null;
-      const kind = UNSENDABLE_REQUEST.has((e as NodeJS.ErrnoException).code ?? '') ? 'request_rejected' : 'protocol';
+    const { origin, timeouts } = client;
+    this.timers = new ExchangeTimers(timeouts, origin, (e) => this.fail(e));
+    const problem = unsendable(request.headers);
+    if (problem) {
+      // The caller may write the body or end the request before hearing of it: every method
+      // below treats a missing stream as an exchange that is already over.
       queueMicrotask(() =>
-        this.fail(new UpstreamError(kind, `cannot send request to ${origin}: ${(e as Error).message}`)),
+        this.fail(new UpstreamError('request_rejected', `cannot send request to ${origin}: ${problem}`)),
       );
       return;
     }
-    this.stream = stream;
-    if (request.hasBody) stream.once('wantTrailers', () => this.sendRequestTrailers(stream));
-    this.headersTimer = setTimeout(() => {
-      this.fail(
-        new UpstreamError('headers_timeout', `no response headers from ${origin} within ${timeouts.headersMs} ms`),
-      );
-    }, timeouts.headersMs);
-    stream.setTimeout(timeouts.idleMs, () => {
-      if (this.responded) this.fail(new UpstreamError('idle_timeout', `${origin} idle for ${timeouts.idleMs} ms`));
-    });
-    stream.on('headers', (h) => {
-      if (this.done) return; // aborted: more interim responses may still be queued
-      const status = Number(h[':status']);
-      if (status >= 100 && status < 200) handler.onInformational(status, responseFields(h));
-    });
-    let declaredLength = -1;
-    let received = 0;
-    stream.on('response', (h, flags) => {
-      this.clearHeadersTimer();
-      this.responded = true;
-      const cl = h['content-length'];
-      const status = Number(h[':status']);
-      // HEAD, 204 and 304 answers never have content: their content-length describes the
-      // representation (RFC 9110 §8.6), not bytes to expect.
-      const hasContent = request.method !== 'HEAD' && status !== 204 && status !== 304;
-      if (typeof cl === 'string' && /^\d+$/.test(cl) && hasContent) declaredLength = Number(cl);
-      // HEADERS with END_STREAM: the whole response (gRPC's trailers-only answer). The client must
-      // get it the same way: its status would otherwise look like headers with trailers to come.
-      // A body the headers promise but never send is a failure, reported at 'end'.
-      const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 && declaredLength <= 0;
-      handler.onResponseStart(status, responseFields(h), endStream);
-    });
-    stream.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (!this.done && !handler.onData(chunk)) stream.pause();
-    });
-    let trailers: Fields | null = null;
-    stream.on('trailers', (h) => {
-      trailers = responseFields(h);
-    });
-    stream.on('end', () => {
-      if (this.done) return;
-      if (!this.responded) return; // 'close' reports what went wrong
-      // node also ends the readable side when the session dies mid-body: a stream reset or a body
-      // shorter than its content-length is a failure, never a complete response.
-      const code = stream.rstCode;
-      if (
-        (code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR) ||
-        (declaredLength >= 0 && received < declaredLength)
-      ) {
-        this.fail(
-          new UpstreamError(
-            'reset',
-            `${origin} ended the response early (${received} of ${declaredLength < 0 ? 'unknown' : declaredLength} bytes, code ${code ?? 'none'})`,
-          ),
-        );
-        return;
-      }
-      this.finish();
-      handler.onComplete(trailers);
-    });
-    stream.on('drain', () => this.onRequestDrain?.());
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      // RST_STREAM(PROTOCOL_ERROR) on a live session before any response: the backend's verdict
-      // on this one request (or nghttp2's on this one response), not on the backend.
-      if (
-        !this.responded &&
-        err.code === 'ERR_HTTP2_STREAM_ERROR' &&
-        stream.rstCode === NGHTTP2_PROTOCOL_ERROR &&
-        !stream.session?.destroyed
-      ) {
-        this.fail(new UpstreamError('request_rejected', `${origin} reset the request as malformed (PROTOCOL_ERROR)`));
-        return;
-      }
-      // A stream with an error of its own was open on a connected session (queued ones fail with
-      // ERR_HTTP2_STREAM_CANCEL, which the classifier reads as not connected).
-      this.fail(classifyUpstreamFailure(err, origin, true));
-    });
-    stream.on('close', () => {
-      client.streamClosed(pooled);
-      if (this.done) return;
-      const code = stream.rstCode;
-      if (code === NGHTTP2_REFUSED_STREAM) this.fail(new UpstreamError('refused', `${origin} refused the stream`));
-      else this.fail(new UpstreamError('reset', `${origin} closed the stream (code ${code ?? 'none'})`));
-    });
+    const fields: Array<readonly [string, string]> = [
+      [':method', request.method],
+      [':scheme', origin.startsWith('https:') ? 'https' : 'http'],
+      [':authority', request.authority],
+      [':path', request.path],
+      ...request.headers,
+    ];
+    const pooled = client.pick();
+    this.pooled = pooled;
+    this.stream = pooled.conn.request(fields, !request.hasBody, this);
+    client.streamOpened(pooled);
+    this.timers.startHeaders();
   }
 
-  private clearHeadersTimer(): void {
-    if (this.headersTimer) clearTimeout(this.headersTimer);
-    this.headersTimer = null;
+  // ---- StreamEvents (from the connection) ----------------------------------------------------
+
+  onHeaders(fields: Array<[string, string]>, endStream: boolean): void {
+    if (this.done) return;
+    const origin = this.client.origin;
+    const bad = malformed(fields, !this.responded);
+    if (bad) {
+      this.stream?.cancel(ErrorCode.PROTOCOL_ERROR);
+      this.fail(new UpstreamError('protocol', `${origin} sent a malformed response: ${bad}`));
+      return;
+    }
+    if (this.responded) {
+      // Trailers (the connection checked END_STREAM).
+      this.trailers = relayed(fields);
+      this.complete();
+      return;
+    }
+    const status = Number(fields.find(([n]) => n === ':status')?.[1]);
+    if (status >= 100 && status < 200) {
+      this.handler.onInformational(status, relayed(fields));
+      return;
+    }
+    this.responded = true;
+    this.timers.responded();
+    const cl = fields.find(([n]) => n === 'content-length')?.[1];
+    // HEAD, 204 and 304 answers never have content: their content-length describes the
+    // representation (RFC 9110 §8.6), not bytes to expect.
+    const hasContent = this.request.method !== 'HEAD' && status !== 204 && status !== 304;
+    if (cl !== undefined && /^\d+$/.test(cl) && hasContent) this.declaredLength = Number(cl);
+    // HEADERS with END_STREAM: the whole response (gRPC's trailers-only answer), which the client
+    // must get the same way. A body the headers promise but never send is a failure.
+    this.handler.onResponseStart(status, relayed(fields), endStream && this.declaredLength <= 0);
+    if (endStream && !this.done) this.complete();
+  }
+
+  onData(chunk: Buffer, endStream: boolean): void {
+    if (this.done) return;
+    this.timers.activity();
+    if (chunk.length > 0) {
+      this.received += chunk.length;
+      if (!this.handler.onData(chunk)) this.stream?.pause();
+    }
+    if (endStream && !this.done) this.complete();
+  }
+
+  onReset(code: number | null, reason: string): void {
+    if (this.done) return;
+    if (code === ErrorCode.REFUSED_STREAM) {
+      this.fail(new UpstreamError('refused', `${this.client.origin} refused the stream (${reason})`));
+    } else if (code === ErrorCode.PROTOCOL_ERROR && !this.responded) {
+      // RST_STREAM(PROTOCOL_ERROR) before any response: the backend's verdict on this one request.
+      this.fail(
+        new UpstreamError('request_rejected', `${this.client.origin} reset the request as malformed (PROTOCOL_ERROR)`),
+      );
+    } else if (code === null && !this.pooled?.connected) {
+      // Nothing reached the backend: a refused or timed-out connect, a TLS failure.
+      const origin = this.client.origin;
+      const why = reason.startsWith('cannot connect')
+        ? reason
+        : `cannot connect to ${origin}: ${reason.replace(`connection lost with ${origin}: `, '')}`;
+      this.fail(new UpstreamError('connect', why));
+    } else {
+      this.fail(new UpstreamError('reset', reason));
+    }
+  }
+
+  onDrain(): void {
+    if (this.done) return;
+    this.timers.activity();
+    this.onRequestDrain?.();
+  }
+
+  onClosed(): void {
+    if (this.pooled) this.client.streamClosed(this.pooled);
+  }
+
+  // ---- the exchange's end ---------------------------------------------------------------------
+
+  /** The response ended: complete, unless its body fell short of its content-length. */
+  private complete(): void {
+    if (this.declaredLength >= 0 && this.received < this.declaredLength) {
+      this.fail(
+        new UpstreamError(
+          'reset',
+          `${this.client.origin} ended the response early (${this.received} of ${this.declaredLength} bytes)`,
+        ),
+      );
+      return;
+    }
+    this.finish();
+    this.handler.onComplete(this.trailers);
   }
 
   private finish(): void {
     this.done = true;
-    this.clearHeadersTimer();
+    this.timers.clear();
     this.client.exchangeEnded();
   }
 
   private fail(error: UpstreamError): void {
     if (this.done) return;
     this.finish();
-    if (this.stream && !this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+    this.stream?.cancel();
     this.handler.onError(error);
   }
+
+  // ---- UpstreamExchange (from the proxy) ------------------------------------------------------
 
   write(chunk: Uint8Array): boolean {
     const stream = this.stream;
     if (this.done || !stream) return true;
-    stream.write(chunk);
-    // http2's own 16 KiB mark would pause the client every few packets; keep a deeper buffer so
-    // the upload stays pipelined ('drain' still fires once the buffer empties).
-    return stream.writableLength < REQUEST_BODY_BUFFER;
+    this.timers.activity();
+    return stream.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
 
   end(trailers?: Fields | null): void {
     const stream = this.stream;
     if (this.done || !stream) return;
-    if (trailers && trailers.length > 0) this.requestTrailers = trailers;
-    stream.end();
-  }
-
-  /** After the last DATA frame: the request's trailers, or none (the stream then just ends). */
-  private sendRequestTrailers(stream: http2.ClientHttp2Stream): void {
-    const t = Object.create(null) as http2.OutgoingHttpHeaders;
-    for (const [k, v] of this.requestTrailers ?? []) t[k] = v;
-    try {
-      stream.sendTrailers(t);
-    } catch (e) {
-      // Node refuses some fields (connection-specific ones): inside an event handler that must not throw.
-      this.fail(new UpstreamError('request_rejected', `cannot send request trailers: ${(e as Error).message}`));
+    const t = trailers && trailers.length > 0 ? trailers : null;
+    if (t && unsendable(t)) {
+      this.fail(new UpstreamError('request_rejected', `cannot send request trailers: ${unsendable(t)}`));
+      return;
     }
+    stream.end(t ? t.map(([n, v]) => [n, v] as [string, string]) : null);
   }
 
   abort(): void {
     if (this.done) return;
     this.finish();
-    if (this.stream && !this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+    this.stream?.cancel();
   }
 
   pause(): void {

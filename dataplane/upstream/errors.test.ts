@@ -97,15 +97,9 @@ describe('classifyUpstreamFailure', () => {
     }
   });
 
-  it('reads a cancelled HTTP/2 stream by the session error that cancelled it, as not connected', () => {
-    const cancel = Object.assign(new Error('cancelled'), { code: 'ERR_HTTP2_STREAM_CANCEL', cause: err('ECONNRESET') });
-    assert.equal(classifyUpstreamFailure(cancel, origin, true).kind, 'connect');
+  it('keeps resets, unsendable requests and unparsable responses apart', () => {
     assert.equal(classifyUpstreamFailure(err('ECONNRESET'), origin, true).kind, 'reset');
-  });
-
-  it('keeps refused streams, unsendable requests and unparsable responses apart', () => {
-    const refused = err('ERR_HTTP2_STREAM_ERROR', 'Stream closed with error code NGHTTP2_REFUSED_STREAM');
-    assert.equal(classifyUpstreamFailure(refused, origin, true).kind, 'refused');
+    assert.equal(classifyUpstreamFailure(err('ECONNRESET'), origin, false).kind, 'connect');
     assert.equal(classifyUpstreamFailure(err('UND_ERR_NOT_SUPPORTED'), origin, true).kind, 'request_rejected');
     assert.equal(classifyUpstreamFailure(err('HPE_INVALID_STATUS'), origin, true).kind, 'protocol');
   });

@@ -69,18 +69,15 @@ const PROTOCOL_CODE = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$)/;
 const UNSENDABLE_CODE = /^UND_ERR_(INVALID_ARG|NOT_SUPPORTED|REQ_CONTENT_LENGTH_MISMATCH)$/;
 
 /**
- * The one classifier of a transport failure, for the HTTP/1.1 and the HTTP/2 client alike, so the
- * same failure feeds breakers and retries the same way whichever protocol the backend speaks.
- * `connected`: the request had reached a connected socket or session; before that, any failure
- * (a reset TLS handshake, a pool or session closed under it) means nothing reached the backend.
+ * The classifier of a failure undici reports (the HTTP/1.1 client). The HTTP/2 client
+ * (h2/connection.ts) makes its UpstreamErrors itself, with the same kinds for the same
+ * failures, so breakers and retries see one vocabulary whichever protocol the backend speaks.
+ * `connected`: the request had reached a connected socket; before that, any failure (a reset
+ * TLS handshake, a pool closed under it) means nothing reached the backend.
  */
 export function classifyUpstreamFailure(err: unknown, origin: string, connected: boolean): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
-  // HTTP/2 streams queued on a session that never connected fail with the session's error as cause.
-  if (e.code === 'ERR_HTTP2_STREAM_CANCEL' && e.cause instanceof Error) {
-    return classifyUpstreamFailure(e.cause, origin, false);
-  }
   const code = e.code ?? '';
   const make = (kind: UpstreamErrorKind, what: string) =>
     new UpstreamError(kind, `${what} ${origin}: ${e.message}`, { cause: e });
@@ -88,11 +85,8 @@ export function classifyUpstreamFailure(err: unknown, origin: string, connected:
   if (UNSENDABLE_CODE.test(code)) return make('request_rejected', 'cannot send the request to');
   // undici 7 leaves HTTPParserError's code undefined (it looks llhttp's number up by name).
   if (PROTOCOL_CODE.test(code) || e.name === 'HTTPParserError') return make('protocol', 'bad exchange with');
-  if (code === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(e.message)) {
-    return new UpstreamError('refused', `${origin} refused the stream`, { cause: e });
-  }
   if (!connected) return make('connect', 'cannot connect to');
   // The connection closed before or during the response (ECONNRESET, UND_ERR_SOCKET, a body cut
-  // short of its content-length, a stream reset), or the client was destroyed under it.
+  // short of its content-length), or the client was destroyed under it.
   return make('reset', 'connection lost with');
 }

@@ -1,0 +1,154 @@
+/**
+ * One request's stream on an upstream HTTP/2 connection: its flow-control windows in both
+ * directions, the request body waiting for credit, and how far each side got. The connection
+ * (connection.ts) moves the frames; the exchange (client-h2.ts) hears the events.
+ */
+import type { H2Connection } from './connection.js';
+import { ErrorCode } from './frames.js';
+
+/** What we announce: a receive window per stream (the most a paused stream can buffer here). */
+export const STREAM_WINDOW = 256 * 1024;
+/** Request-body bytes queued per stream before `write` asks the caller to wait for onDrain. */
+export const BODY_BUFFER = 256 * 1024;
+
+export interface StreamEvents {
+  /** A complete header block: interim or final response head, or trailers (`endStream`). */
+  onHeaders(fields: Array<[string, string]>, endStream: boolean): void;
+  onData(chunk: Buffer, endStream: boolean): void;
+  /**
+   * The stream ended without a complete response: RST_STREAM from the backend (`code`), a
+   * GOAWAY that left it unprocessed (REFUSED_STREAM), or the connection failed (`code` null).
+   */
+  onReset(code: number | null, reason: string): void;
+  /** Room in the flow-control windows again: request body writes may continue. */
+  onDrain(): void;
+  /** The stream is closed in both directions (after the last callback): its slot is free. */
+  onClosed(): void;
+}
+
+export class H2Stream {
+  id = 0;
+  sendWindow: number;
+  private recvWindow = STREAM_WINDOW;
+  private unacked = 0;
+  private paused = false;
+  private outQueue: Buffer[] = [];
+  private outBytes = 0;
+  /** `write` said wait: onDrain is owed once the queue is below BODY_BUFFER again. */
+  needDrain = false;
+  /** undefined: the request is still open; null: end without trailers; fields: trailers to send. */
+  private endWith: Array<[string, string]> | null | undefined;
+  localClosed = false;
+  remoteClosed = false;
+  private finished = false;
+  /** A final (non-1xx) response head arrived: DATA may follow. */
+  responded = false;
+
+  constructor(
+    private readonly conn: H2Connection,
+    readonly events: StreamEvents,
+    initialSendWindow: number,
+  ) {
+    this.sendWindow = initialSendWindow;
+  }
+
+  /** Bytes of request body waiting for flow-control credit. */
+  get buffered(): number {
+    return this.outBytes;
+  }
+
+  /**
+   * Queues request body; it leaves as DATA frames at the end of the turn, as large as the
+   * windows allow (a client's many small QUIC chunks become few frames). False: wait for onDrain.
+   */
+  write(chunk: Buffer): boolean {
+    if (this.localClosed || this.endWith !== undefined || this.finished) return true;
+    if (chunk.length > 0) {
+      this.outQueue.push(chunk);
+      this.outBytes += chunk.length;
+      if (this.id !== 0) this.conn.markPending(this);
+    }
+    if (this.outBytes < BODY_BUFFER) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  /** Ends the request body, with trailers when given. */
+  end(trailers: Array<[string, string]> | null): void {
+    if (this.localClosed || this.endWith !== undefined || this.finished) return;
+    this.endWith = trailers && trailers.length > 0 ? trailers : null;
+    if (this.id !== 0) this.conn.markPending(this);
+  }
+
+  /** RST_STREAM(CANCEL) and forget: no callback follows. */
+  cancel(code: number = ErrorCode.CANCEL): void {
+    if (this.finished) return;
+    this.conn.resetStream(this, code);
+  }
+
+  /** Stops granting the backend stream credit (the client is slow); resume grants it again. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.returnCredit(0);
+  }
+
+  /** Connection internals below. Takes up to `max` queued bytes for one DATA frame. */
+  takeOutgoing(max: number): { chunks: Buffer[]; bytes: number; end: boolean } {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    while (this.outQueue.length > 0 && bytes < max) {
+      const head = this.outQueue[0] as Buffer;
+      const room = max - bytes;
+      if (head.length <= room) {
+        chunks.push(head);
+        this.outQueue.shift();
+        bytes += head.length;
+      } else {
+        chunks.push(head.subarray(0, room));
+        this.outQueue[0] = head.subarray(room);
+        bytes += room;
+      }
+    }
+    this.outBytes -= bytes;
+    return { chunks, bytes, end: this.outBytes === 0 && this.endWith === null };
+  }
+
+  get pendingTrailers(): Array<[string, string]> | null {
+    return this.outBytes === 0 && this.endWith ? this.endWith : null;
+  }
+
+  get wantsEnd(): boolean {
+    return this.outBytes === 0 && this.endWith !== undefined && !this.localClosed;
+  }
+
+  /** DATA arrived: `length` counts against the window (padding included). False: window exceeded. */
+  received(length: number): boolean {
+    this.recvWindow -= length;
+    if (this.recvWindow < 0) return false;
+    this.returnCredit(length);
+    return true;
+  }
+
+  private returnCredit(length: number): void {
+    this.unacked += length;
+    if (this.paused || this.remoteClosed || this.unacked < STREAM_WINDOW / 2) return;
+    this.recvWindow += this.unacked;
+    this.conn.grantStream(this, this.unacked);
+    this.unacked = 0;
+  }
+
+  markFinished(): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    return true;
+  }
+
+  get isFinished(): boolean {
+    return this.finished;
+  }
+}
