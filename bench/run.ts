@@ -3,7 +3,8 @@
  * `npm run bench [-- --quick] [--only NAME,...] [--rounds N] [--processes N] [--spooky-node-flags "F"]`: Spooky and Caddy side by side on
  * this machine, against the same HTTP/2 backend, driven by the same HTTP/3 load generator, plus
  * the HTTP/2 ceiling (h2load straight at the backend). Targets are interleaved inside each round
- * and every figure is the median over rounds. Then the workers leg (bench/workers.ts: 1, 2, auto
+ * and every figure is the median over rounds. Then the C-client leg (bench/gtls-leg.ts: Spooky and
+ * Caddy under gtlsclient load; `--only gtls`) and the workers leg (bench/workers.ts: 1, 2, auto
  * workers under gtlsclient load; `--only workers` for just that). Writes JSON and Markdown to
  * bench/results/.
  */
@@ -13,6 +14,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { generateSelfSigned } from '../cli/certs.js';
 import { DAEMON_NODE_FLAGS } from '../lib/daemon-flags.js';
+import { benchGtls, type GtlsMeasure, gtlsMarkdown } from './gtls-leg.js';
 import type { LoadResult } from './loadgen.js';
 import { runLoadgen } from './parallel.js';
 import {
@@ -151,6 +153,7 @@ async function main(): Promise<void> {
     ? await startSpooky(dir, backend.port, cert, spookyNodeFlags, { accessLog: false })
     : null;
   let workers: WorkersMeasure[] = [];
+  let gtls: GtlsMeasure[] = [];
   const runs: Record<string, Record<'spooky' | 'caddy' | 'ceiling', Measure[]>> = {};
   const started = new Date();
   process.stderr.write(`bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), ${scenarios.length} scenarios\n`);
@@ -210,6 +213,16 @@ async function main(): Promise<void> {
       }
     }
     await Promise.all([spooky.stop(), caddy.stop(), quiet?.stop()]);
+    if (!only || only.has('gtls')) {
+      gtls = await benchGtls({
+        dir,
+        cert,
+        nodeFlags: spookyNodeFlags,
+        rounds,
+        quick,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+    }
     if (!only || only.has('workers')) {
       workers = await benchWorkers({
         dir,
@@ -262,12 +275,16 @@ async function main(): Promise<void> {
     warmup_ms: warmupMs,
     machine: machine(),
     scenarios: results,
+    gtls,
     workers,
   };
   const outDir = join(DIST, '../bench/results');
   mkdirSync(outDir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');
-  const md = markdown(report) + (workers.length > 0 ? workersMarkdown(workers) : '');
+  const md =
+    markdown(report) +
+    (gtls.length > 0 ? gtlsMarkdown(gtls) : '') +
+    (workers.length > 0 ? workersMarkdown(workers) : '');
   writeFileSync(join(outDir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(outDir, `${stamp}.md`), md);
   writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -275,7 +292,8 @@ async function main(): Promise<void> {
   process.stdout.write(md);
   const errors =
     results.reduce((n, s) => n + (s.spooky?.errors ?? 0), 0) +
-    workers.reduce((n, w) => n + w.failed_clients + w.not_proxied, 0);
+    workers.reduce((n, w) => n + w.failed_clients + w.not_proxied, 0) +
+    gtls.reduce((n, g) => n + (g.target === 'spooky' ? g.failed_clients + g.not_proxied : 0), 0);
   if (errors > 0) {
     process.stderr.write(`bench: Spooky answered ${errors} request(s) with errors\n`);
     process.exitCode = 1;

@@ -27,7 +27,7 @@ export interface WorkersMeasure {
 }
 
 /** The process and every descendant of it (supervisor and workers). */
-function processTree(pid: number): number[] {
+export function processTree(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length && i < 1024; i++) {
     const p = out[i] as number;
@@ -43,7 +43,7 @@ function processTree(pid: number): number[] {
   return out;
 }
 
-const sum = (pids: number[], read: (pid: number) => number) =>
+export const sum = (pids: number[], read: (pid: number) => number) =>
   pids.reduce((a, p) => {
     try {
       return a + read(p);
@@ -56,7 +56,7 @@ const sum = (pids: number[], read: (pid: number) => number) =>
  * `clients` gtlsclient processes, `requests` GETs each on one connection. `onFirstExit` runs when
  * the first of them exits (the steady window ends there); resolves with how many exited 0.
  */
-function gtlsLoad(
+export function gtlsLoad(
   port: number,
   path: string,
   clients: number,
@@ -98,10 +98,11 @@ function gtlsLoad(
  * cleartext HTTP/2: about 2 µs of CPU per request where the Node backend costs 40–50, so on a
  * two-core machine the backend does not take the cores the workers are measured on.
  */
-async function startNghttpd(dir: string): Promise<{ pid: number; port: number; stop: () => Promise<void> }> {
+export async function startNghttpd(dir: string): Promise<{ pid: number; port: number; stop: () => Promise<void> }> {
   const www = join(dir, 'www');
   mkdirSync(www, { recursive: true });
   writeFileSync(join(www, 'small'), Buffer.alloc(1024, 'b'));
+  writeFileSync(join(www, '1mib'), Buffer.alloc(1 << 20, 'm'));
   const port = await freePort();
   const p = spawn('nghttpd', ['--no-tls', '-d', www, String(port)], { stdio: 'ignore' });
   const exited = new Promise<void>((r) => p.on('exit', () => r()));
@@ -133,12 +134,12 @@ function tcpAccepts(port: number): Promise<boolean> {
 }
 
 /** Bytes a process has written so far (sockets included): nghttpd's are proportional to responses. */
-function bytesWritten(pid: number): number {
+export function bytesWritten(pid: number): number {
   return Number(/wchar: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
 }
 
 /** The data plane's `stopped` lines (one per worker): responses by status class over its life. */
-function responsesOf(output: string): Record<string, number> {
+export function responsesOf(output: string): Record<string, number> {
   const total: Record<string, number> = {};
   for (const line of output.split('\n')) {
     if (!line.includes('"msg":"stopped"')) continue;

@@ -1,0 +1,157 @@
+/**
+ * The C-client leg of `npm run bench` (issue #16): Spooky as operators run it (`workers: auto`,
+ * default logging) and Caddy (which uses every core too) side by side in front of nghttpd,
+ * loaded by several `gtlsclient` processes (ngtcp2's C client), so that a slow load generator
+ * never hides a slow proxy. Small GETs (16 clients, up to 100 in flight each) and 1 MiB
+ * downloads (4 clients, 300 each, up to 100 in flight). Rate and CPU per
+ * request come from the steady window as in the workers leg (bench/workers.ts); the targets
+ * alternate inside each round and figures are medians over rounds.
+ */
+import { cpuSeconds, peakRssMiB, resetPeakRss, startCaddy, startSpooky } from './targets.js';
+import { bytesWritten, gtlsLoad, processTree, responsesOf, startNghttpd, sum } from './workers.js';
+
+export interface GtlsMeasure {
+  scenario: string;
+  target: 'spooky' | 'caddy';
+  rps: number;
+  cpu_ms_per_req: number;
+  peak_rss_mib: number;
+  failed_clients: number;
+  /** Responses Spooky answered itself (non-2xx); Caddy: not counted. */
+  not_proxied: number;
+}
+
+const SCENARIOS = [
+  { name: 'gtls-small-get', path: '/small', clients: 16, requests: 4000, quickRequests: 2500 },
+  { name: 'gtls-download-1mib', path: '/1mib', clients: 4, requests: 300, quickRequests: 120 },
+] as const;
+
+interface Sample {
+  t: number;
+  written: number;
+  cpu: number;
+}
+
+export async function benchGtls(opts: {
+  dir: string;
+  cert: { certFile: string; keyFile: string };
+  nodeFlags: readonly string[];
+  rounds: number;
+  quick: boolean;
+  log: (line: string) => void;
+}): Promise<GtlsMeasure[]> {
+  const backend = await startNghttpd(opts.dir);
+  const all: GtlsMeasure[] = [];
+  try {
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const sc of SCENARIOS) {
+        const targets = round % 2 === 0 ? (['spooky', 'caddy'] as const) : (['caddy', 'spooky'] as const);
+        for (const target of targets) {
+          const proxy =
+            target === 'spooky'
+              ? await startSpooky(opts.dir, backend.port, opts.cert, opts.nodeFlags, {
+                  maxStreams: 100,
+                  workers: 'auto',
+                  ready: /"msg":"(workers )?listening"/,
+                })
+              : await startCaddy(opts.dir, backend.port, opts.cert);
+          try {
+            const requests = opts.quick ? sc.quickRequests : sc.requests;
+            await gtlsLoad(proxy.port, sc.path, sc.clients, Math.ceil(requests / 10));
+            const pids = processTree(proxy.pid);
+            for (const p of pids) resetPeakRss(p);
+            const sample = (): Sample => ({
+              t: performance.now(),
+              written: bytesWritten(backend.pid),
+              cpu: sum(pids, cpuSeconds),
+            });
+            const before = sample();
+            const samples: Sample[] = [];
+            let firstExit = Number.POSITIVE_INFINITY;
+            const load = gtlsLoad(proxy.port, sc.path, sc.clients, requests, () => {
+              firstExit = performance.now();
+            });
+            const sampler = setInterval(() => samples.push(sample()), 250);
+            const ok = await load;
+            clearInterval(sampler);
+            const after = sample();
+            const steady = samples.filter((x) => x.t >= before.t + 1000 && x.t <= firstExit);
+            const a = steady[0];
+            const b = steady[steady.length - 1];
+            if (!a || !b || b.t - a.t < 1000 || after.written <= before.written) {
+              throw new Error(
+                `${sc.name} ${target}: no steady window of 1 s (clients ok ${ok}, first exit after ${Math.round(firstExit - before.t)} ms, backend wrote ${after.written - before.written} bytes)`,
+              );
+            }
+            const done = (ok * requests * (b.written - a.written)) / (after.written - before.written);
+            const peak = sum(pids, peakRssMiB);
+            await proxy.stop();
+            const responses = target === 'spooky' ? responsesOf(proxy.output()) : {};
+            const m: GtlsMeasure = {
+              scenario: sc.name,
+              target,
+              rps: done / ((b.t - a.t) / 1000),
+              cpu_ms_per_req: ((b.cpu - a.cpu) / done) * 1000,
+              peak_rss_mib: peak,
+              failed_clients: sc.clients - ok,
+              not_proxied: Object.entries(responses).reduce((n, [k, v]) => (k === '2xx' ? n : n + v), 0),
+            };
+            all.push(m);
+            opts.log(
+              `  ${sc.name} ${target}: ${m.rps.toFixed(0)} req/s, ${m.cpu_ms_per_req.toFixed(3)} CPU ms/req, peak RSS ${m.peak_rss_mib.toFixed(0)} MiB, failed clients ${m.failed_clients}, not proxied ${m.not_proxied}`,
+            );
+          } finally {
+            await proxy.stop();
+          }
+        }
+      }
+    }
+  } finally {
+    await backend.stop();
+  }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    return s.length % 2
+      ? (s[(s.length - 1) / 2] as number)
+      : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+  };
+  return SCENARIOS.flatMap((sc) =>
+    (['spooky', 'caddy'] as const).map((target) => {
+      const ms = all.filter((m) => m.scenario === sc.name && m.target === target);
+      return {
+        scenario: sc.name,
+        target,
+        rps: median(ms.map((m) => m.rps)),
+        cpu_ms_per_req: median(ms.map((m) => m.cpu_ms_per_req)),
+        peak_rss_mib: median(ms.map((m) => m.peak_rss_mib)),
+        failed_clients: ms.reduce((n, m) => n + m.failed_clients, 0),
+        not_proxied: ms.reduce((n, m) => n + m.not_proxied, 0),
+      };
+    }),
+  );
+}
+
+export function gtlsMarkdown(rows: GtlsMeasure[]): string {
+  const f = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '–');
+  const lines = [
+    '',
+    '## C client leg (gtlsclient processes, nghttpd backend; Spooky with workers: auto; rate and CPU over the window while all clients run)',
+    '',
+    '| scenario | Spooky req/s | Caddy req/s | Spooky/Caddy | CPU ms per req S / C | peak RSS MiB S / C | failed clients S / C | not proxied S |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const name of new Set(rows.map((r) => r.scenario))) {
+    const s = rows.find((r) => r.scenario === name && r.target === 'spooky');
+    const c = rows.find((r) => r.scenario === name && r.target === 'caddy');
+    if (!s || !c) continue;
+    lines.push(
+      `| ${name} | ${f(s.rps)} | ${f(c.rps)} | ${f(s.rps / c.rps, 2)} | ${f(s.cpu_ms_per_req, 3)} / ${f(c.cpu_ms_per_req, 3)} | ${f(s.peak_rss_mib)} / ${f(c.peak_rss_mib)} | ${s.failed_clients} / ${c.failed_clients} | ${s.not_proxied} |`,
+    );
+  }
+  lines.push(
+    '',
+    'gtls-small-get: 16 clients × 4,000 GETs, up to 100 in flight each (both proxies allow 100 streams); gtls-download-1mib: 4 clients × 300 downloads, up to 100 in flight each. Uploads are not in this leg yet.',
+    '',
+  );
+  return lines.join('\n');
+}
