@@ -7,8 +7,8 @@
  * request come from the steady window as in the workers leg (bench/workers.ts); the targets
  * alternate inside each round and figures are medians over rounds.
  */
-import { cpuSeconds, peakRssMiB, resetPeakRss, startCaddy, startSpooky } from './targets.js';
-import { bytesWritten, gtlsLoad, processTree, responsesOf, startNghttpd, sum } from './workers.js';
+import { startCaddy, startSpooky } from './targets.js';
+import { type LegOptions, measureSteady, median, notProxied, startNghttpd } from './workers.js';
 
 export interface GtlsMeasure {
   scenario: string;
@@ -26,20 +26,7 @@ const SCENARIOS = [
   { name: 'gtls-download-1mib', path: '/1mib', clients: 4, requests: 300, quickRequests: 120 },
 ] as const;
 
-interface Sample {
-  t: number;
-  written: number;
-  cpu: number;
-}
-
-export async function benchGtls(opts: {
-  dir: string;
-  cert: { certFile: string; keyFile: string };
-  nodeFlags: readonly string[];
-  rounds: number;
-  quick: boolean;
-  log: (line: string) => void;
-}): Promise<GtlsMeasure[]> {
+export async function benchGtls(opts: LegOptions): Promise<GtlsMeasure[]> {
   const backend = await startNghttpd(opts.dir);
   const all: GtlsMeasure[] = [];
   try {
@@ -57,44 +44,24 @@ export async function benchGtls(opts: {
               : await startCaddy(opts.dir, backend.port, opts.cert);
           try {
             const requests = opts.quick ? sc.quickRequests : sc.requests;
-            await gtlsLoad(proxy.port, sc.path, sc.clients, Math.ceil(requests / 10));
-            const pids = processTree(proxy.pid);
-            for (const p of pids) resetPeakRss(p);
-            const sample = (): Sample => ({
-              t: performance.now(),
-              written: bytesWritten(backend.pid),
-              cpu: sum(pids, cpuSeconds),
+            const r = await measureSteady({
+              label: `${sc.name} ${target}`,
+              proxyPid: proxy.pid,
+              port: proxy.port,
+              backendPid: backend.pid,
+              path: sc.path,
+              clients: sc.clients,
+              requests,
             });
-            const before = sample();
-            const samples: Sample[] = [];
-            let firstExit = Number.POSITIVE_INFINITY;
-            const load = gtlsLoad(proxy.port, sc.path, sc.clients, requests, () => {
-              firstExit = performance.now();
-            });
-            const sampler = setInterval(() => samples.push(sample()), 250);
-            const ok = await load;
-            clearInterval(sampler);
-            const after = sample();
-            const steady = samples.filter((x) => x.t >= before.t + 1000 && x.t <= firstExit);
-            const a = steady[0];
-            const b = steady[steady.length - 1];
-            if (!a || !b || b.t - a.t < 1000 || after.written <= before.written) {
-              throw new Error(
-                `${sc.name} ${target}: no steady window of 1 s (clients ok ${ok}, first exit after ${Math.round(firstExit - before.t)} ms, backend wrote ${after.written - before.written} bytes)`,
-              );
-            }
-            const done = (ok * requests * (b.written - a.written)) / (after.written - before.written);
-            const peak = sum(pids, peakRssMiB);
             await proxy.stop();
-            const responses = target === 'spooky' ? responsesOf(proxy.output()) : {};
             const m: GtlsMeasure = {
               scenario: sc.name,
               target,
-              rps: done / ((b.t - a.t) / 1000),
-              cpu_ms_per_req: ((b.cpu - a.cpu) / done) * 1000,
-              peak_rss_mib: peak,
-              failed_clients: sc.clients - ok,
-              not_proxied: Object.entries(responses).reduce((n, [k, v]) => (k === '2xx' ? n : n + v), 0),
+              rps: r.rps,
+              cpu_ms_per_req: r.cpuSecondsPerRequest * 1000,
+              peak_rss_mib: r.peakRssMiB,
+              failed_clients: sc.clients - r.okClients,
+              not_proxied: target === 'spooky' ? notProxied(proxy.output()) : 0,
             };
             all.push(m);
             opts.log(
@@ -109,12 +76,6 @@ export async function benchGtls(opts: {
   } finally {
     await backend.stop();
   }
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((x, y) => x - y);
-    return s.length % 2
-      ? (s[(s.length - 1) / 2] as number)
-      : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-  };
   return SCENARIOS.flatMap((sc) =>
     (['spooky', 'caddy'] as const).map((target) => {
       const ms = all.filter((m) => m.scenario === sc.name && m.target === target);

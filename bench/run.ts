@@ -213,26 +213,17 @@ async function main(): Promise<void> {
       }
     }
     await Promise.all([spooky.stop(), caddy.stop(), quiet?.stop()]);
-    if (!only || only.has('gtls')) {
-      gtls = await benchGtls({
-        dir,
-        cert,
-        nodeFlags: spookyNodeFlags,
-        rounds,
-        quick,
-        log: (line) => process.stderr.write(`${line}\n`),
-      });
-    }
-    if (!only || only.has('workers')) {
-      workers = await benchWorkers({
-        dir,
-        cert,
-        nodeFlags: spookyNodeFlags,
-        rounds,
-        quick,
-        log: (line) => process.stderr.write(`${line}\n`),
-      });
-    }
+    // The gtlsclient legs bring their own backend (nghttpd) and proxies.
+    const legOptions = {
+      dir,
+      cert,
+      nodeFlags: spookyNodeFlags,
+      rounds,
+      quick,
+      log: (line: string) => process.stderr.write(`${line}\n`),
+    };
+    if (!only || only.has('gtls')) gtls = await benchGtls(legOptions);
+    if (!only || only.has('workers')) workers = await benchWorkers(legOptions);
   } finally {
     await Promise.all([spooky.stop(), caddy.stop(), quiet?.stop(), backend.stop()]);
   }

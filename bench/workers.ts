@@ -159,14 +159,97 @@ interface Sample {
   cpu: number;
 }
 
-export async function benchWorkers(opts: {
+/** What one proxy did under one gtlsclient load, over the steady window. */
+export interface SteadyMeasure {
+  rps: number;
+  cpuSecondsPerRequest: number;
+  peakRssMiB: number;
+  /** Clients that exited 0, each having made `requests` requests. */
+  okClients: number;
+  processes: number;
+}
+
+/**
+ * Runs `clients` gtlsclient processes × `requests` against `port` (after a warm-up of a tenth:
+ * V8 optimises the request path in every worker before it is measured) and reads the steady
+ * window, from 1 s after the clients start until the first of them finishes: after that fewer
+ * clients than workers may be left (the kernel spreads connections unevenly over the workers),
+ * and the tail would time the load generator's stragglers rather than the proxy. Requests in
+ * the window are the run's requests times the share of the backend's bytes written in it. CPU
+ * and peak RSS are summed over the proxy's process tree.
+ */
+export async function measureSteady(o: {
+  label: string;
+  proxyPid: number;
+  port: number;
+  backendPid: number;
+  path: string;
+  clients: number;
+  requests: number;
+}): Promise<SteadyMeasure> {
+  await gtlsLoad(o.port, o.path, o.clients, Math.ceil(o.requests / 10));
+  const pids = processTree(o.proxyPid);
+  for (const p of pids) resetPeakRss(p);
+  const sample = (): Sample => ({
+    t: performance.now(),
+    written: bytesWritten(o.backendPid),
+    cpu: sum(pids, cpuSeconds),
+  });
+  const before = sample();
+  const samples: Sample[] = [];
+  let firstExit = Number.POSITIVE_INFINITY;
+  const load = gtlsLoad(o.port, o.path, o.clients, o.requests, () => {
+    firstExit = performance.now();
+  });
+  const sampler = setInterval(() => samples.push(sample()), 250);
+  const ok = await load;
+  clearInterval(sampler);
+  const after = sample();
+  const steady = samples.filter((x) => x.t >= before.t + 1000 && x.t <= firstExit);
+  const a = steady[0];
+  const b = steady[steady.length - 1];
+  if (!a || !b || b.t - a.t < 1000 || after.written <= before.written) {
+    throw new Error(
+      `${o.label}: no steady window of 1 s (clients ok ${ok}, first exit after ${Math.round(firstExit - before.t)} ms, backend wrote ${after.written - before.written} bytes)`,
+    );
+  }
+  const done = (ok * o.requests * (b.written - a.written)) / (after.written - before.written);
+  return {
+    rps: done / ((b.t - a.t) / 1000),
+    cpuSecondsPerRequest: (b.cpu - a.cpu) / done,
+    peakRssMiB: sum(pids, peakRssMiB),
+    okClients: ok,
+    processes: pids.length,
+  };
+}
+
+/** The median of the rounds' figures (NaN for none). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  return s.length % 2
+    ? (s[(s.length - 1) / 2] as number)
+    : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+}
+
+/** Non-2xx responses in the data plane's stopped lines: what Spooky answered itself. */
+export function notProxied(output: string): number {
+  const responses = responsesOf(output);
+  if (!responses['2xx']) throw new Error('no stopped line with responses in the data plane output');
+  return Object.entries(responses).reduce((n, [k, v]) => (k === '2xx' ? n : n + v), 0);
+}
+
+/** What the gtlsclient legs (this one and gtls-leg.ts) are given by bench/run.ts. */
+export interface LegOptions {
   dir: string;
   cert: { certFile: string; keyFile: string };
   nodeFlags: readonly string[];
   rounds: number;
   quick: boolean;
   log: (line: string) => void;
-}): Promise<WorkersMeasure[]> {
+}
+
+export async function benchWorkers(opts: LegOptions): Promise<WorkersMeasure[]> {
   const configs = ['1', '2', ...(os.availableParallelism() > 2 ? ['auto'] : [])];
   const clients = 16;
   const requests = opts.quick ? 1500 : 6000;
@@ -184,54 +267,29 @@ export async function benchWorkers(opts: {
           maxStreams: 100,
         });
         try {
-          // A short warm-up: V8 optimises the request path in every worker before it is measured.
-          await gtlsLoad(spooky.port, '/small', clients, Math.ceil(requests / 10));
-          const pids = processTree(spooky.pid);
-          for (const p of pids) resetPeakRss(p);
-          // The rate is read in the steady window, from 1 s after the clients start until the first
-          // of them finishes: after that fewer clients than workers may be left (the kernel spreads
-          // 16 connections unevenly over the workers), and the tail would measure the load
-          // generator's stragglers rather than the proxy. Requests in the window are the run's
-          // requests times the share of the backend's response bytes written in it.
-          const sample = (): Sample => ({
-            t: performance.now(),
-            written: bytesWritten(backend.pid),
-            cpu: sum(pids, cpuSeconds),
+          const r = await measureSteady({
+            label: `workers ${workers}`,
+            proxyPid: spooky.pid,
+            port: spooky.port,
+            backendPid: backend.pid,
+            path: '/small',
+            clients,
+            requests,
           });
-          const before = sample();
-          const samples: Sample[] = [];
-          let firstExit = Number.POSITIVE_INFINITY;
-          const load = gtlsLoad(spooky.port, '/small', clients, requests, () => {
-            firstExit = performance.now();
-          });
-          const sampler = setInterval(() => samples.push(sample()), 250);
-          const ok = await load;
-          clearInterval(sampler);
-          const after = sample();
-          const steady = samples.filter((x) => x.t >= before.t + 1000 && x.t <= firstExit);
-          const a = steady[0];
-          const b = steady[steady.length - 1];
-          if (!a || !b || b.t - a.t < 1000 || after.written <= before.written) {
-            throw new Error(`workers ${workers}: no steady window of 1 s (the first client finished too soon)`);
-          }
-          const done = (ok * requests * (b.written - a.written)) / (after.written - before.written);
-          const peakRss = sum(pids, peakRssMiB);
           await spooky.stop();
-          const responses = responsesOf(spooky.output());
           const m: WorkersMeasure = {
             workers,
-            rps: done / ((b.t - a.t) / 1000),
-            requests: ok * requests,
+            rps: r.rps,
+            requests: r.okClients * requests,
             // Spooky's own answers (503 shed, 502) finish fast and would pass for throughput.
-            not_proxied: Object.entries(responses).reduce((n, [k, v]) => (k === '2xx' ? n : n + v), 0),
-            failed_clients: clients - ok,
-            cpu_s_per_1k: ((b.cpu - a.cpu) / done) * 1000,
-            peak_rss_mib: peakRss,
+            not_proxied: notProxied(spooky.output()),
+            failed_clients: clients - r.okClients,
+            cpu_s_per_1k: r.cpuSecondsPerRequest * 1000,
+            peak_rss_mib: r.peakRssMiB,
           };
-          if (!responses['2xx']) throw new Error(`workers ${workers}: no stopped line with responses in the output`);
           runs.get(workers)?.push(m);
           opts.log(
-            `  workers ${workers}: ${m.rps.toFixed(0)} req/s, ${m.cpu_s_per_1k?.toFixed(3)} CPU s per 1k, peak RSS ${m.peak_rss_mib.toFixed(0)} MiB (${pids.length} processes), failed clients ${m.failed_clients}, not proxied ${m.not_proxied}`,
+            `  workers ${workers}: ${m.rps.toFixed(0)} req/s, ${m.cpu_s_per_1k?.toFixed(3)} CPU s per 1k, peak RSS ${m.peak_rss_mib.toFixed(0)} MiB (${r.processes} processes), failed clients ${m.failed_clients}, not proxied ${m.not_proxied}`,
           );
         } finally {
           await spooky.stop();
@@ -241,12 +299,6 @@ export async function benchWorkers(opts: {
   } finally {
     await backend.stop();
   }
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2
-      ? (s[(s.length - 1) / 2] as number)
-      : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-  };
   return configs.map((workers) => {
     const ms = runs.get(workers) ?? [];
     return {
