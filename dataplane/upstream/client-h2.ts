@@ -36,6 +36,8 @@ export interface H2ClientOptions {
   timeouts: UpstreamTimeouts;
   /** TLS settings for https origins (CA, verification, SNI, client certificate). */
   tls?: UpstreamTlsOptions;
+  /** Tests: the stream id past which a connection is retired (default near 2^31). */
+  lastStreamId?: number;
 }
 
 export type { UpstreamTlsOptions };
@@ -137,6 +139,7 @@ export class H2Client implements Dispatcher {
     pooled.conn = new H2Connection(socket, {
       origin,
       initialMaxStreams: this.learnedMaxStreams,
+      lastStreamId: this.options.lastStreamId,
       onUnusable: () => this.retire(pooled),
       onSettings: (max) => {
         this.limitKnown = true;

@@ -437,6 +437,26 @@ describe('upstream HTTP/2 against misbehaving backends (frame level)', () => {
   });
 });
 
+describe('upstream HTTP/2 stream ids', () => {
+  it('a connection that has used its stream ids takes no new requests and closes when done; the next goes on a new one', async () => {
+    const b = await scriptedBackend({ onStream: (c, id) => c.headers(id, OK, Flag.END_HEADERS | Flag.END_STREAM) });
+    const client = new H2Client({ origin: b.origin, timeouts: TIMEOUTS, lastStreamId: 5 });
+    try {
+      for (let i = 0; i < 4; i++) assert.equal((await exchange(client)).status, 200);
+      assert.equal(b.connections.length, 2);
+      assert.deepEqual([...(b.connections[0] as BackendConnection).requests.keys()], [1, 3, 5]);
+      assert.deepEqual([...(b.connections[1] as BackendConnection).requests.keys()], [1]);
+      // The retired connection was closed once its last stream ended.
+      const first = b.connections[0] as BackendConnection;
+      for (let i = 0; i < 100 && !first.socket.readableEnded; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(first.socket.readableEnded, 'the client ended the retired connection');
+    } finally {
+      client.destroy();
+      await b.close();
+    }
+  });
+});
+
 describe('upstream HTTP/2 liveness', () => {
   it('a backend that stops answering PINGs while a stream is open: the connection fails its streams', async () => {
     const b = await scriptedBackend({});

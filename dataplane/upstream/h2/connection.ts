@@ -44,6 +44,8 @@ export const ASSUMED_MAX_STREAMS = 100;
 const PING_AFTER_MS = 10_000;
 /** ...and closed when the PING is not answered within this. */
 const PING_TIMEOUT_MS = 10_000;
+/** Past this stream id a connection takes no new requests; 2^31 − 1 is the last there is. */
+const LAST_STREAM_ID = 2 ** 31 - 1 - 2 * 100_000;
 
 export interface H2ConnectionOptions {
   origin: string;
@@ -53,6 +55,8 @@ export interface H2ConnectionOptions {
   onUnusable(): void;
   /** The backend's SETTINGS arrived (the first time and after every change). */
   onSettings?(maxConcurrentStreams: number): void;
+  /** The last stream id to open before retiring the connection (tests lower it). */
+  lastStreamId?: number;
   /** Liveness: PING after this much silence with streams open, fail if unanswered (tests shorten them). */
   pingAfterMs?: number;
   pingTimeoutMs?: number;
@@ -62,8 +66,8 @@ export class H2Connection {
   private readonly reader = new FrameReader(DEFAULT_MAX_FRAME_SIZE);
   private readonly decoder = new HpackDecoder(HEADER_TABLE_SIZE, MAX_HEADER_LIST_SIZE);
   private readonly streams = new Map<number, H2Stream>();
-  /** Streams waiting for the backend's concurrency limit. */
-  private readonly waiting: H2Stream[] = [];
+  /** Streams waiting for the backend's concurrency limit, with what opens each. */
+  private readonly waiting: Array<{ stream: H2Stream; open: () => void }> = [];
   /** Streams with request body or an end to send at the turn's flush. */
   private readonly pending = new Set<H2Stream>();
   private nextStreamId = 1;
@@ -80,6 +84,8 @@ export class H2Connection {
   /** A header block in progress (HEADERS without END_HEADERS, then CONTINUATION). */
   private headerBlock: { streamId: number; endStream: boolean; parts: Buffer[]; size: number } | null = null;
   private goawayLastId: number | null = null;
+  /** Most stream ids used: no new requests (retireBeforeIdsRunOut). */
+  private exhausted = false;
   private closed = false;
   private closeReason = '';
   private lastReceived = performance.now();
@@ -111,9 +117,9 @@ export class H2Connection {
     return this.streams.size + this.waiting.length;
   }
 
-  /** Whether a new stream may be started here (no GOAWAY, not closed). */
+  /** Whether a new stream may be started here (no GOAWAY, not closed, ids left). */
   get usable(): boolean {
-    return !this.closed && this.goawayLastId === null;
+    return !this.closed && this.goawayLastId === null && !this.exhausted;
   }
 
   /**
@@ -130,18 +136,28 @@ export class H2Connection {
     const open = () => {
       stream.id = this.nextStreamId;
       this.nextStreamId += 2;
+      // The window the backend allows now (a SETTINGS may have come while the stream waited).
+      stream.sendWindow = this.peerInitialWindow;
       this.streams.set(stream.id, stream);
+      this.retireBeforeIdsRunOut();
       if (endStream) stream.localClosed = true;
       this.queue(headersFrames(stream.id, block, endStream, this.peerMaxFrameSize));
       this.armLiveness();
       if (!endStream) this.markPending(stream);
     };
     if (this.streams.size < this.peerMaxStreams) open();
-    else {
-      (stream as H2Stream & { open?: () => void }).open = open;
-      this.waiting.push(stream);
-    }
+    else this.waiting.push({ stream, open });
     return stream;
+  }
+
+  /**
+   * Stream ids are 31 bits and never reused (RFC 9113 §5.1.1): a connection that has used most
+   * of them takes no new requests (the pool opens another) and closes once its streams are done.
+   */
+  private retireBeforeIdsRunOut(): void {
+    if (this.exhausted || this.nextStreamId <= (this.options.lastStreamId ?? LAST_STREAM_ID)) return;
+    this.exhausted = true;
+    this.options.onUnusable();
   }
 
   private unusableReason(): string {
@@ -199,7 +215,7 @@ export class H2Connection {
 
   resetStream(stream: H2Stream, code: number): void {
     if (stream.id !== 0 && !this.closed) this.queue(rstStreamFrame(stream.id, code));
-    const i = this.waiting.indexOf(stream);
+    const i = this.waiting.findIndex((w) => w.stream === stream);
     if (i >= 0) this.waiting.splice(i, 1);
     this.finishStream(stream, null);
   }
@@ -447,7 +463,7 @@ export class H2Connection {
         );
       }
     }
-    for (const s of this.waiting.splice(0)) {
+    for (const { stream: s } of this.waiting.splice(0)) {
       this.finishStream(s, () =>
         s.events.onReset(ErrorCode.REFUSED_STREAM, `${this.options.origin} sent GOAWAY (${errorName(code)})`),
       );
@@ -497,14 +513,19 @@ export class H2Connection {
     this.openWaiting();
     if (this.streams.size === 0 && this.waiting.length === 0) {
       this.disarmLiveness();
-      if (this.goawayLastId !== null) this.endSocket();
+      if (this.goawayLastId !== null || this.exhausted) this.endSocket();
     }
   }
 
   private openWaiting(): void {
-    while (this.waiting.length > 0 && this.streams.size < this.peerMaxStreams && this.usable) {
-      const s = this.waiting.shift() as H2Stream & { open?: () => void };
-      s.open?.();
+    // Streams that already waited here still open on an exhausted connection (ids remain).
+    while (
+      this.waiting.length > 0 &&
+      this.streams.size < this.peerMaxStreams &&
+      !this.closed &&
+      this.goawayLastId === null
+    ) {
+      this.waiting.shift()?.open();
     }
   }
 
@@ -524,7 +545,7 @@ export class H2Connection {
     this.closeReason = reason;
     this.disarmLiveness();
     this.options.onUnusable();
-    const all = [...this.streams.values(), ...this.waiting.splice(0)];
+    const all = [...this.streams.values(), ...this.waiting.splice(0).map((w) => w.stream)];
     for (const s of all) this.finishStream(s, () => s.events.onReset(null, reason));
     this.flush();
     this.socket.destroy();
