@@ -22,7 +22,7 @@ export interface GtlsMeasure {
 }
 
 const SCENARIOS = [
-  { name: 'gtls-small-get', path: '/small', clients: 16, requests: 4000, quickRequests: 2500 },
+  { name: 'gtls-small-get', path: '/small', clients: 16, requests: 4000, quickRequests: 4000 },
   { name: 'gtls-download-1mib', path: '/1mib', clients: 4, requests: 300, quickRequests: 120 },
 ] as const;
 
