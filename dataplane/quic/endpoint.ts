@@ -205,10 +205,16 @@ export class QuicEndpoint implements QuicTransport {
    */
   receiveHandedOver(msg: Buffer, from: Host): void {
     this.counters.steeredIn++;
-    const verdict = classifyDatagram(msg, this.server !== null, (key) => this.connections.has(key));
-    if (verdict.kind !== 'known') return this.drop('handed_over_unknown');
-    this.onDatagram(msg, from, false);
+    // Classified once, here: only a connection this worker holds may take it.
+    const verdict = classifyDatagram(msg, this.server !== null, this.knows);
+    if (verdict.kind !== 'known' || !this.found) return this.drop('handed_over_unknown');
+    this.counters.datagramsIn++;
+    if (!this.found.receive(msg, from)) this.drop('rejected');
   }
+
+  /** The connection the last `knows` call found: one table lookup per datagram, not two. */
+  private found: QuicConnection | undefined;
+  private readonly knows = (key: string): boolean => (this.found = this.connections.get(key)) !== undefined;
 
   /** A new connection id: owned by this worker when workers share the port. */
   private newId(): Uint8Array {
@@ -220,7 +226,7 @@ export class QuicEndpoint implements QuicTransport {
     const verdict: DatagramVerdict = classifyDatagram(
       msg,
       this.server !== null,
-      (key) => this.connections.has(key),
+      this.knows,
       steer ? this.steerTo : undefined,
     );
     switch (verdict.kind) {
@@ -232,7 +238,7 @@ export class QuicEndpoint implements QuicTransport {
         else this.drop('worker_unavailable');
         return;
       case 'known': {
-        const conn = this.connections.get(verdict.key);
+        const conn = this.found;
         if (conn && !conn.receive(msg, from)) this.drop('rejected');
         return;
       }

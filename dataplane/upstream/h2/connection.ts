@@ -80,7 +80,6 @@ export class H2Connection {
   private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   /** The backend's SETTINGS_MAX_CONCURRENT_STREAMS. */
   peerMaxStreams = ASSUMED_MAX_STREAMS;
-  settingsReceived = false;
   /** A header block in progress (HEADERS without END_HEADERS, then CONTINUATION). */
   private headerBlock: { streamId: number; endStream: boolean; parts: Buffer[]; size: number } | null = null;
   private goawayLastId: number | null = null;
@@ -430,7 +429,6 @@ export class H2Connection {
           break; // HEADER_TABLE_SIZE: our encoder never uses the table; unknown ids are ignored
       }
     }
-    this.settingsReceived = true;
     this.queue(frame(FrameType.SETTINGS, Flag.ACK, 0));
     this.options.onSettings?.(this.peerMaxStreams);
     this.openWaiting();
