@@ -199,7 +199,8 @@ export class DataPlane {
     const forwarder = new Forwarder({
       snapshot: () => this.snapshot,
       metrics: this.metrics,
-      log: componentLogger(this.log, 'access'),
+      // Access lines are built field by field from request metadata: nothing in them to redact.
+      log: componentLogger(this.log, 'access', { redact: false }),
     });
     this.forwarder = forwarder;
     // Read per connection, so that an applied snapshot's limits hold for every new connection.

@@ -62,6 +62,23 @@ describe('createLogger', () => {
     assert.equal(parsed[0].status, 200);
   });
 
+  it('a component logger without redaction writes its fields as given; its siblings still redact', async () => {
+    const file = join(dir, 'unredacted.log');
+    const log = createLogger({ level: 'info', format: 'json', component: 'dataplane', destination: file });
+    const access = componentLogger(log, 'access', { redact: false });
+    access.info({ status: 200, path: '/a?key=1', client: '127.0.0.1' }, 'request');
+    componentLogger(access, 'tcp').info({ token: 'sekrit-5', nested: { authorization: 'sekrit-6' } }, 'connection');
+    await turn();
+    const [a, t] = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => parseStrictJson(l) as Record<string, unknown>);
+    assert.deepEqual([a?.component, a?.status, a?.path, a?.client], ['access', 200, '/a?key=1', '127.0.0.1']);
+    assert.equal(t?.component, 'tcp');
+    assert.equal(t?.token, '[Redacted]');
+    assert.deepEqual(t?.nested, { authorization: '[Redacted]' });
+  });
+
   it('setLogLevel sets the level of every component logger of the process', async () => {
     const file = join(dir, 'levels.log');
     const log = createLogger({ level: 'info', format: 'json', component: 'dataplane', destination: file });

@@ -3,9 +3,9 @@
  * that cannot be relayed into a `bad_response` error, `circuitBreaker` feeds the backend's
  * breaker and latency, `accountAttempt` counts the attempt and frees its in-flight slot.
  */
-import type { UpstreamExchange } from '../upstream/dispatcher.js';
+import type { Fields, UpstreamHandler } from '../upstream/dispatcher.js';
 import { UpstreamError } from '../upstream/errors.js';
-import { type DispatchInterceptor, watchAbort } from './dispatch.js';
+import { type DispatchInterceptor, ExchangeStage } from './dispatch.js';
 
 /**
  * Interim (1xx) responses relayed per request; one more fails it with 502 (docs/traffic.md).
@@ -20,43 +20,59 @@ function validStatus(status: number, interim: boolean): boolean {
 
 /** A status outside its class, or too many interim responses: abort and fail with `bad_response`. */
 export function checkResponse(backendId: string): DispatchInterceptor {
-  return (dispatch) => (request, handler) => {
-    let done = false;
-    let interim = 0;
-    let exchange: UpstreamExchange | null = null;
-    const reject = (what: string) => {
-      done = true;
-      exchange?.abort();
-      handler.onError(new UpstreamError('bad_response', `${backendId} answered with ${what}`));
-    };
-    exchange = dispatch(request, {
-      onInformational: (status, fields) => {
-        if (done) return;
-        if (!validStatus(status, true)) return reject(`interim status ${status}`);
-        if (++interim > MAX_INTERIM_RESPONSES) return reject(`more than ${MAX_INTERIM_RESPONSES} interim responses`);
-        handler.onInformational(status, fields);
-      },
-      onResponseStart: (status, fields, endStream) => {
-        if (done) return;
-        if (!validStatus(status, false)) return reject(`status ${status}`);
-        handler.onResponseStart(status, fields, endStream);
-      },
-      onData: (chunk) => (done ? true : handler.onData(chunk)),
-      onComplete: (trailers) => {
-        if (done) return;
-        done = true;
-        handler.onComplete(trailers);
-      },
-      onError: (err) => {
-        if (done) return;
-        done = true;
-        handler.onError(err);
-      },
-    });
-    return watchAbort(exchange, () => {
-      done = true;
-    });
-  };
+  return (dispatch) => (request, handler) => new ResponseCheck(handler, backendId).run(dispatch, request);
+}
+
+class ResponseCheck extends ExchangeStage {
+  private done = false;
+  private interim = 0;
+
+  constructor(
+    handler: UpstreamHandler,
+    private readonly backendId: string,
+  ) {
+    super(handler);
+  }
+
+  private reject(what: string): void {
+    this.done = true;
+    this.inner?.abort();
+    this.handler.onError(new UpstreamError('bad_response', `${this.backendId} answered with ${what}`));
+  }
+
+  override onInformational(status: number, fields: Fields): void {
+    if (this.done) return;
+    if (!validStatus(status, true)) return this.reject(`interim status ${status}`);
+    if (++this.interim > MAX_INTERIM_RESPONSES)
+      return this.reject(`more than ${MAX_INTERIM_RESPONSES} interim responses`);
+    this.handler.onInformational(status, fields);
+  }
+
+  override onResponseStart(status: number, fields: Fields, endStream: boolean): void {
+    if (this.done) return;
+    if (!validStatus(status, false)) return this.reject(`status ${status}`);
+    this.handler.onResponseStart(status, fields, endStream);
+  }
+
+  override onData(chunk: Uint8Array): boolean {
+    return this.done ? true : this.handler.onData(chunk);
+  }
+
+  override onComplete(trailers: Fields | null): void {
+    if (this.done) return;
+    this.done = true;
+    this.handler.onComplete(trailers);
+  }
+
+  override onError(err: UpstreamError): void {
+    if (this.done) return;
+    this.done = true;
+    this.handler.onError(err);
+  }
+
+  protected override aborted(): void {
+    this.done = true;
+  }
 }
 
 /** What the breaker stage reports to: the backend's breaker, latency and the adaptive limit. */
@@ -78,63 +94,97 @@ export function circuitBreaker(
   target: BreakerTarget,
   now: () => number = () => performance.now(),
 ): DispatchInterceptor {
-  return (dispatch) => (request, handler) => {
-    const started = now();
-    let done = false;
-    const exchange = dispatch(request, {
-      onInformational: (status, fields) => handler.onInformational(status, fields),
-      onResponseStart: (status, fields, endStream) => {
-        target.record(true, now() - started);
-        handler.onResponseStart(status, fields, endStream);
-      },
-      onData: (chunk) => handler.onData(chunk),
-      onComplete: (trailers) => {
-        done = true;
-        handler.onComplete(trailers);
-      },
-      onError: (err) => {
-        done = true;
-        if (err.countsAgainstBackend) target.record(false, null);
-        else if (err.kind !== 'aborted') target.onCancel();
-        handler.onError(err);
-      },
-    });
-    return watchAbort(exchange, () => {
-      if (done) return;
-      done = true;
-      target.onCancel();
-    });
-  };
+  return (dispatch) => (request, handler) => new BreakerStage(handler, target, now).run(dispatch, request);
 }
 
-/** One attempt's reservation on a backend (its in-flight slot) and its metrics. */
-export interface AttemptLease {
+class BreakerStage extends ExchangeStage {
+  private readonly started: number;
+  private done = false;
+
+  constructor(
+    handler: UpstreamHandler,
+    private readonly target: BreakerTarget,
+    private readonly now: () => number,
+  ) {
+    super(handler);
+    this.started = now();
+  }
+
+  override onResponseStart(status: number, fields: Fields, endStream: boolean): void {
+    this.target.record(true, this.now() - this.started);
+    this.handler.onResponseStart(status, fields, endStream);
+  }
+
+  override onComplete(trailers: Fields | null): void {
+    this.done = true;
+    this.handler.onComplete(trailers);
+  }
+
+  override onError(err: UpstreamError): void {
+    this.done = true;
+    if (err.countsAgainstBackend) this.target.record(false, null);
+    else if (err.kind !== 'aborted') this.target.onCancel();
+    this.handler.onError(err);
+  }
+
+  protected override aborted(): void {
+    if (this.done) return;
+    this.done = true;
+    this.target.onCancel();
+  }
+}
+
+/** What an attempt on a backend reports when it responds and when it ends (per backend, shared). */
+export interface AttemptAccount {
   /** Response headers arrived after `latencyMs`. */
   responded(latencyMs: number): void;
-  /** The attempt ended (`ok`, the error kind, or `aborted`): frees the slot; once only. */
+  /** The attempt ended (`ok`, the error kind, or `aborted`): frees its slot. Once per attempt. */
   release(outcome: string): void;
 }
 
-/** Releases the attempt's lease however it ends, with the outcome for the metrics. */
-export function accountAttempt(lease: AttemptLease, now: () => number = () => performance.now()): DispatchInterceptor {
-  return (dispatch) => (request, handler) => {
-    const started = now();
-    const exchange = dispatch(request, {
-      onInformational: (status, fields) => handler.onInformational(status, fields),
-      onResponseStart: (status, fields, endStream) => {
-        lease.responded(now() - started);
-        handler.onResponseStart(status, fields, endStream);
-      },
-      onData: (chunk) => handler.onData(chunk),
-      onComplete: (trailers) => {
-        lease.release('ok');
-        handler.onComplete(trailers);
-      },
-      onError: (err) => {
-        lease.release(err.kind);
-        handler.onError(err);
-      },
-    });
-    return watchAbort(exchange, () => lease.release('aborted'));
-  };
+/** Releases the attempt's slot however it ends (once), with the outcome for the metrics. */
+export function accountAttempt(
+  account: AttemptAccount,
+  now: () => number = () => performance.now(),
+): DispatchInterceptor {
+  return (dispatch) => (request, handler) => new AccountingStage(handler, account, now).run(dispatch, request);
+}
+
+class AccountingStage extends ExchangeStage {
+  private readonly started: number;
+  private released = false;
+
+  constructor(
+    handler: UpstreamHandler,
+    private readonly account: AttemptAccount,
+    private readonly now: () => number,
+  ) {
+    super(handler);
+    this.started = now();
+  }
+
+  private release(outcome: string): void {
+    if (this.released) return;
+    this.released = true;
+    this.account.release(outcome);
+  }
+
+  override onResponseStart(status: number, fields: Fields, endStream: boolean): void {
+    this.account.responded(this.now() - this.started);
+    this.handler.onResponseStart(status, fields, endStream);
+  }
+
+  override onComplete(trailers: Fields | null): void {
+    this.release('ok');
+    this.handler.onComplete(trailers);
+  }
+
+  override onError(err: UpstreamError): void {
+    this.release(err.kind);
+    this.handler.onError(err);
+  }
+
+  protected override aborted(): void {
+    this.release('aborted');
+  }
 }

@@ -21,7 +21,7 @@ import {
 } from '../resilience/inflight.js';
 import type { RetryBudget } from '../resilience/retry-budget.js';
 import type { Dispatcher } from '../upstream/dispatcher.js';
-import { type AttemptLease, accountAttempt, type BreakerTarget, checkResponse, circuitBreaker } from './attempt.js';
+import { type AttemptAccount, accountAttempt, type BreakerTarget, checkResponse, circuitBreaker } from './attempt.js';
 import { closedExchange, compose, type DispatchFn, NoBackendError } from './dispatch.js';
 import type { AdmissionShed, GlobalAdmission } from './global-admission.js';
 import type { RetryBudgetLike } from './retry.js';
@@ -114,6 +114,7 @@ export class Cluster {
   readonly balancer: Balancer<RuntimeBackend>;
   private readonly hosts = new Map<string, Host>();
   private readonly targets = new Map<string, BreakerTarget>();
+  private readonly attemptChains = new Map<string, DispatchFn>();
 
   constructor(
     readonly pool: RuntimePool,
@@ -223,16 +224,28 @@ export class Cluster {
         return closedExchange();
       }
       hooks.onAttempt?.(host.backend);
-      const raw = host.dispatcher.get();
-      const now = () => this.deps.now();
-      const dispatch = compose(
-        (req, h) => raw.dispatch(req, h),
-        accountAttempt(this.lease(host), now),
-        circuitBreaker(this.breakerTarget(host), now),
-        checkResponse(host.backend.id),
-      );
-      return dispatch(request, handler);
+      return this.attemptDispatch(host)(request, handler);
     };
+  }
+
+  /**
+   * The per-backend stages over the backend's dispatcher, composed once per backend (each
+   * attempt then allocates one object per stage, nothing else).
+   */
+  private attemptDispatch(host: Host): DispatchFn {
+    const id = host.backend.id;
+    let dispatch = this.attemptChains.get(id);
+    if (!dispatch) {
+      const now = () => this.deps.now();
+      dispatch = compose(
+        (req, h) => host.dispatcher.get().dispatch(req, h),
+        accountAttempt(this.account(host), now),
+        circuitBreaker(this.breakerTarget(host), now),
+        checkResponse(id),
+      );
+      this.attemptChains.set(id, dispatch);
+    }
+    return dispatch;
   }
 
   /** Outcomes of attempts on a backend: its breaker (and the gauge), its latency, the adaptive limit. */
@@ -264,16 +277,16 @@ export class Cluster {
     };
   }
 
-  private lease(host: Host): AttemptLease {
+  private account(host: Host): AttemptAccount {
     const { admission, metrics } = this.deps;
     const labels = { route: this.name, backend: host.backend.id };
-    let released = false;
+    const outcomeLabels = new Map<string, { route: string; backend: string; outcome: string }>();
     return {
       responded: (ms) => metrics.upstreamDuration.observe(labels, ms / 1000),
       release: (outcome) => {
-        if (released) return;
-        released = true;
-        metrics.upstreamRequests.inc({ ...labels, outcome });
+        let l = outcomeLabels.get(outcome);
+        if (!l) outcomeLabels.set(outcome, (l = { ...labels, outcome }));
+        metrics.upstreamRequests.inc(l);
         releaseSlot(host.slot);
         admission.observeLoad();
       },

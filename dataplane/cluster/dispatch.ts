@@ -42,22 +42,73 @@ export function closedExchange(): UpstreamExchange {
   };
 }
 
-/** An exchange handle that forwards to `inner` and runs `onAbort` after an abort of the caller's. */
-export function watchAbort(inner: UpstreamExchange, onAbort: () => void): UpstreamExchange {
-  return {
-    write: (chunk) => inner.write(chunk),
-    end: (trailers?: Fields | null) => inner.end(trailers),
-    abort: () => {
-      inner.abort();
-      onAbort();
-    },
-    pause: () => inner.pause(),
-    resume: () => inner.resume(),
-    get onRequestDrain() {
-      return inner.onRequestDrain;
-    },
-    set onRequestDrain(fn: (() => void) | null) {
-      inner.onRequestDrain = fn;
-    },
-  };
+/**
+ * One stage of one exchange as one object: the handler the inner dispatch reports to and the
+ * handle the outer caller holds, forwarding both ways; a stage overrides what it watches. (Each
+ * stage used to be a handler of closures plus a handle of closures per attempt: about a quarter
+ * of the data plane's allocations per request, and most of what reached the old generation.)
+ */
+export abstract class ExchangeStage implements UpstreamHandler, UpstreamExchange {
+  /** The inner exchange: null until the inner dispatch returned. */
+  protected inner: UpstreamExchange | null = null;
+
+  constructor(protected readonly handler: UpstreamHandler) {}
+
+  /** Dispatches `request` with this stage as the handler; returns this stage as the handle. */
+  run(dispatch: DispatchFn, request: UpstreamRequest): UpstreamExchange {
+    this.inner = dispatch(request, this);
+    return this;
+  }
+
+  onInformational(status: number, headers: Fields): void {
+    this.handler.onInformational(status, headers);
+  }
+
+  onResponseStart(status: number, headers: Fields, endStream: boolean): void {
+    this.handler.onResponseStart(status, headers, endStream);
+  }
+
+  onData(chunk: Uint8Array): boolean {
+    return this.handler.onData(chunk);
+  }
+
+  onComplete(trailers: Fields | null): void {
+    this.handler.onComplete(trailers);
+  }
+
+  onError(error: UpstreamError): void {
+    this.handler.onError(error);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    return this.inner ? this.inner.write(chunk) : true;
+  }
+
+  end(trailers?: Fields | null): void {
+    this.inner?.end(trailers);
+  }
+
+  /** Aborts the inner exchange, then runs `aborted` (the caller's abort, seen by this stage). */
+  abort(): void {
+    this.inner?.abort();
+    this.aborted();
+  }
+
+  protected aborted(): void {}
+
+  pause(): void {
+    this.inner?.pause();
+  }
+
+  resume(): void {
+    this.inner?.resume();
+  }
+
+  get onRequestDrain(): (() => void) | null {
+    return this.inner?.onRequestDrain ?? null;
+  }
+
+  set onRequestDrain(fn: (() => void) | null) {
+    if (this.inner) this.inner.onRequestDrain = fn;
+  }
 }

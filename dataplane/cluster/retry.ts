@@ -64,7 +64,7 @@ class RetryingExchange implements UpstreamExchange {
   constructor(
     private readonly dispatch: DispatchFn,
     private readonly request: UpstreamRequest,
-    private readonly handler: UpstreamHandler,
+    readonly handler: UpstreamHandler,
     private readonly options: RetryOptions,
   ) {
     this.retriesLeft = IDEMPOTENT.has(request.method) ? options.policy.attempts : 0;
@@ -73,38 +73,32 @@ class RetryingExchange implements UpstreamExchange {
   }
 
   private attempt(): void {
-    const gen = ++this.generation;
-    let responded = false;
-    const live = () => gen === this.generation && !this.finished;
-    const h = this.handler;
-    const inner = this.dispatch(this.request, {
-      onInformational: (status, fields) => {
-        if (live()) h.onInformational(status, fields);
-      },
-      onResponseStart: (status, fields, endStream) => {
-        if (!live()) return;
-        responded = true;
-        this.responseStarted = true;
-        h.onResponseStart(status, fields, endStream);
-      },
-      onData: (chunk) => (live() ? h.onData(chunk) : true),
-      onComplete: (trailers) => {
-        if (!live()) return;
-        this.finish();
-        h.onComplete(trailers);
-      },
-      onError: (err) => {
-        if (live()) this.failed(err, responded);
-      },
-    });
-    // A synchronous failure may already have moved on to the next attempt (or finished).
-    if (!live()) return;
+    const attempt = new AttemptHandler(this, ++this.generation);
+    const inner = this.dispatch(this.request, attempt);
+    if (!attempt.live) return;
     this.inner = inner;
-    inner.onRequestDrain = () => this.onRequestDrain?.();
+    inner.onRequestDrain = this.requestDrained;
     if (this.ended) inner.end(this.trailers);
   }
 
-  private failed(err: UpstreamError, responded: boolean): void {
+  private readonly requestDrained = () => this.onRequestDrain?.();
+
+  /** Whether callbacks of attempt `gen` still count (it was not replaced, nothing finished). */
+  isLive(gen: number): boolean {
+    return gen === this.generation && !this.finished;
+  }
+
+  relayResponseStart(status: number, fields: Fields, endStream: boolean): void {
+    this.responseStarted = true;
+    this.handler.onResponseStart(status, fields, endStream);
+  }
+
+  completed(trailers: Fields | null): void {
+    this.finish();
+    this.handler.onComplete(trailers);
+  }
+
+  failed(err: UpstreamError, responded: boolean): void {
     this.endRetry();
     if (err instanceof NoBackendError && this.lastError) {
       // No other backend can take the retry: the client hears of the failure that caused it.
@@ -169,5 +163,41 @@ class RetryingExchange implements UpstreamExchange {
 
   resume(): void {
     this.inner?.resume();
+  }
+}
+
+/** The handler of one attempt: drops the callbacks of an attempt that was replaced or finished. */
+class AttemptHandler implements UpstreamHandler {
+  private responded = false;
+
+  constructor(
+    private readonly owner: RetryingExchange,
+    private readonly gen: number,
+  ) {}
+
+  get live(): boolean {
+    return this.owner.isLive(this.gen);
+  }
+
+  onInformational(status: number, fields: Fields): void {
+    if (this.live) this.owner.handler.onInformational(status, fields);
+  }
+
+  onResponseStart(status: number, fields: Fields, endStream: boolean): void {
+    if (!this.live) return;
+    this.responded = true;
+    this.owner.relayResponseStart(status, fields, endStream);
+  }
+
+  onData(chunk: Uint8Array): boolean {
+    return this.live ? this.owner.handler.onData(chunk) : true;
+  }
+
+  onComplete(trailers: Fields | null): void {
+    if (this.live) this.owner.completed(trailers);
+  }
+
+  onError(err: UpstreamError): void {
+    if (this.live) this.owner.failed(err, this.responded);
   }
 }

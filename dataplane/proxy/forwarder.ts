@@ -17,7 +17,7 @@ import type { UpstreamError } from '../upstream/errors.js';
 import type { ClientRequest, ClientStream, Fields, RequestHandler } from './client-stream.js';
 import { earlyDataOutcome } from './early-data.js';
 import { buildUpstreamHeaders, clientRequestId, newRequestId } from './request-headers.js';
-import { type CallHost, type CallRecord, UpstreamCall } from './upstream-call.js';
+import { type CallHost, type CallLimits, type CallRecord, UpstreamCall } from './upstream-call.js';
 
 export interface ForwarderOptions {
   /** The current snapshot: its config and its clusters (one per pool). */
@@ -29,39 +29,59 @@ export interface ForwarderOptions {
 /** Response fields that never cross to the client (connection-specific in HTTP/3; our own alt-svc). */
 const DROP_RESPONSE = new Set([...CONNECTION_SPECIFIC, 'alt-svc']);
 
-interface Exchange extends CallRecord {
-  readonly stream: ClientStream;
-  readonly request: ClientRequest | null;
-  readonly started: number;
-  pool: string;
+/**
+ * One client request as the forwarder tracks it: the access-log record its UpstreamCall fills in
+ * and the hooks the call reports to (one object per request rather than a record plus a hooks
+ * object of closures).
+ */
+class Exchange implements CallRecord, CallHost {
+  readonly started = performance.now();
+  pool = '';
   /** Accepted in 0-RTT early data (the upstream request says so). */
-  earlyData: boolean;
-  finished: boolean;
-}
+  earlyData = false;
+  backend = '';
+  status = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  retries = 0;
+  error: string | undefined = undefined;
+  /** The access line was written: the outcome is settled. */
+  done = false;
 
-function newExchange(stream: ClientStream, request: ClientRequest | null, requestId: string): Exchange {
-  return {
-    stream,
-    request,
-    requestId,
-    started: performance.now(),
-    pool: '',
-    earlyData: false,
-    backend: '',
-    status: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    retries: 0,
-    error: undefined,
-    finished: false,
-  };
+  constructor(
+    private readonly forwarder: Forwarder,
+    readonly stream: ClientStream,
+    readonly request: ClientRequest | null,
+    readonly requestId: string,
+  ) {}
+
+  get metrics(): DataPlaneMetrics {
+    return this.forwarder.options.metrics;
+  }
+
+  responseFields(fields: Fields, requestId: string | null): Fields {
+    return this.forwarder.responseFields(fields, requestId);
+  }
+
+  generate(status: number, message: string, extra?: Fields): void {
+    this.forwarder.generate(this, status, message, extra);
+  }
+
+  finished(): void {
+    this.forwarder.finish(this);
+  }
+
+  failedMidResponse(err: UpstreamError): void {
+    // Headers are out: the client must see a reset, never a short body as complete.
+    this.stream.reset(err.kind === 'aborted' ? H3.REQUEST_CANCELLED : H3.INTERNAL_ERROR);
+  }
 }
 
 export class Forwarder implements RequestHandler {
   /** The `alt-svc` value added to every response (known once the listener is bound), or null. */
   altSvc: string | null = null;
 
-  constructor(private readonly options: ForwarderOptions) {}
+  constructor(readonly options: ForwarderOptions) {}
 
   /** Requests seen (for stats). */
   requests = 0;
@@ -71,7 +91,7 @@ export class Forwarder implements RequestHandler {
   onRequest(stream: ClientStream, request: ClientRequest): void {
     this.requests++;
     const snap = this.options.snapshot();
-    const ex = newExchange(stream, request, clientRequestId(request.headers) ?? newRequestId());
+    const ex = new Exchange(this, stream, request, clientRequestId(request.headers) ?? newRequestId());
     const cluster = this.route(snap, ex, request);
     if (cluster === null || !this.admit(snap, ex, cluster)) return;
     this.dispatch(snap, ex, cluster);
@@ -130,34 +150,33 @@ export class Forwarder implements RequestHandler {
       clientCertSubject: stream.clientCertSubject,
       earlyData: ex.earlyData,
     });
-    const limits = {
-      maxRequestBodyBytes: snap.config.performance.max_request_body_bytes,
-      retries: snap.config.resilience.retries,
-    };
-    new UpstreamCall(this.hooksFor(ex), cluster, limits, stream, request, headers, ex).start();
+    new UpstreamCall(ex, cluster, this.limitsOf(snap), stream, request, headers, ex).start();
   }
 
-  /** Respond: the per-request hooks, bound to one exchange, for its UpstreamCall. */
-  private hooksFor(ex: Exchange): CallHost {
-    return {
-      metrics: this.options.metrics,
-      responseFields: (fields, requestId) => this.responseFields(fields, requestId),
-      generate: (status, message, extra) => this.generate(ex, status, message, extra),
-      finished: () => this.finish(ex),
-      failedMidResponse: (err: UpstreamError) => {
-        // Headers are out: the client must see a reset, never a short body as complete.
-        ex.stream.reset(err.kind === 'aborted' ? H3.REQUEST_CANCELLED : H3.INTERNAL_ERROR);
-      },
-    };
+  private limits: { snap: Snapshot; limits: CallLimits } | null = null;
+
+  /** The call limits of a snapshot (made once per snapshot, not per request). */
+  private limitsOf(snap: Snapshot): CallLimits {
+    if (this.limits?.snap !== snap) {
+      this.limits = {
+        snap,
+        limits: {
+          maxRequestBodyBytes: snap.config.performance.max_request_body_bytes,
+          retries: snap.config.resilience.retries,
+        },
+      };
+    }
+    return this.limits.limits;
   }
 
   onRejected(stream: ClientStream, status: number, reason: string): void {
-    const ex = newExchange(stream, null, newRequestId());
+    const ex = new Exchange(this, stream, null, newRequestId());
     ex.error = reason;
     this.generate(ex, status, reason);
   }
 
-  private responseFields(fields: Fields, requestId: string | null): Fields {
+  /** Response head fields for the client: connection-specific ones dropped, alt-svc and request id added. */
+  responseFields(fields: Fields, requestId: string | null): Fields {
     const out: Array<readonly [string, string]> = [];
     for (const f of fields) if (!DROP_RESPONSE.has(f[0])) out.push(f);
     if (this.altSvc) out.push(['alt-svc', this.altSvc]);
@@ -166,7 +185,7 @@ export class Forwarder implements RequestHandler {
   }
 
   /** A response Spooky makes itself: text/plain, one line, with the request id. */
-  private generate(ex: Exchange, status: number, message: string, extra: Fields = []): void {
+  generate(ex: Exchange, status: number, message: string, extra: Fields = []): void {
     ex.status = status;
     if (status >= 400 && !ex.error) ex.error = message;
     const { stream } = ex;
@@ -193,9 +212,10 @@ export class Forwarder implements RequestHandler {
     this.finish(ex);
   }
 
-  private finish(ex: Exchange): void {
-    if (ex.finished) return;
-    ex.finished = true;
+  /** The outcome is settled: metrics and the access line, once. */
+  finish(ex: Exchange): void {
+    if (ex.done) return;
+    ex.done = true;
     const route = ex.pool || 'none';
     this.options.metrics.requests.inc({ route, code: String(ex.status) });
     const cls = Math.trunc(ex.status / 100);

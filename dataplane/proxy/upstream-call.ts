@@ -46,7 +46,7 @@ export interface CallLimits {
   readonly retries: RetryPolicy;
 }
 
-export class UpstreamCall {
+export class UpstreamCall implements UpstreamHandler {
   private exchange: UpstreamExchange | null = null;
   private settled = false;
 
@@ -111,7 +111,7 @@ export class UpstreamCall {
         headers: this.headers,
         hasBody: this.hasBody,
       },
-      this.handler(),
+      this,
     );
     this.exchange = exchange;
     exchange.onRequestDrain = () => stream.resume();
@@ -122,28 +122,32 @@ export class UpstreamCall {
     return this.request.contentLength !== 0;
   }
 
-  /** The response side: relays what the (last) attempt answers. */
-  private handler(): UpstreamHandler {
-    const { stream, record } = this;
-    const bodyless = this.request.method === 'HEAD';
-    return {
-      onInformational: (status, fields) => stream.respond(status, this.host.responseFields(fields, null)),
-      onResponseStart: (status, fields, endStream) => {
-        record.status = status;
-        // A response that ended with its headers ends there for the client too (trailers-only).
-        stream.respond(status, this.host.responseFields(fields, record.requestId), endStream);
-      },
-      onData: (chunk) => {
-        if (bodyless) return true;
-        record.bytesOut += chunk.length;
-        return stream.write(chunk);
-      },
-      onComplete: (trailers) => {
-        stream.end(trailers);
-        this.settle();
-      },
-      onError: (err) => (err instanceof NoBackendError ? this.shed(err.reason) : this.upstreamFailed(err)),
-    };
+  // The response side (the call is the handler of the last attempt): relays what it answers.
+
+  onInformational(status: number, fields: Fields): void {
+    this.stream.respond(status, this.host.responseFields(fields, null));
+  }
+
+  onResponseStart(status: number, fields: Fields, endStream: boolean): void {
+    this.record.status = status;
+    // A response that ended with its headers ends there for the client too (trailers-only).
+    this.stream.respond(status, this.host.responseFields(fields, this.record.requestId), endStream);
+  }
+
+  onData(chunk: Uint8Array): boolean {
+    if (this.request.method === 'HEAD') return true;
+    this.record.bytesOut += chunk.length;
+    return this.stream.write(chunk);
+  }
+
+  onComplete(trailers: Fields | null): void {
+    this.stream.end(trailers);
+    this.settle();
+  }
+
+  onError(err: UpstreamError): void {
+    if (err instanceof NoBackendError) this.shed(err.reason);
+    else this.upstreamFailed(err);
   }
 
   private shed(reason: OverloadReason): void {
