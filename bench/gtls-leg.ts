@@ -2,11 +2,14 @@
  * The C-client leg of `npm run bench` (issue #16): Spooky as operators run it (`workers: auto`,
  * default logging) and Caddy (which uses every core too) side by side in front of nghttpd,
  * loaded by several `gtlsclient` processes (ngtcp2's C client), so that a slow load generator
- * never hides a slow proxy. Small GETs (16 clients, up to 100 in flight each) and 1 MiB
- * downloads (4 clients, 300 each, up to 100 in flight). Rate and CPU per
+ * never hides a slow proxy. Small GETs (16 clients, up to 100 in flight each), 1 MiB downloads
+ * and 1 MiB uploads (4 clients, 300 each, up to 100 in flight). Rate and CPU per
  * request come from the steady window as in the workers leg (bench/workers.ts); the targets
  * alternate inside each round and figures are medians over rounds.
  */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startCaddy, startSpooky } from './targets.js';
 import { type LegOptions, measureSteady, median, notProxied, startNghttpd } from './workers.js';
 
@@ -21,13 +24,26 @@ export interface GtlsMeasure {
   not_proxied: number;
 }
 
-const SCENARIOS = [
+interface GtlsScenario {
+  name: string;
+  path: string;
+  clients: number;
+  requests: number;
+  quickRequests: number;
+  /** POST bodies of this size (the backend answers with /small's 1 KiB). */
+  uploadBytes?: number;
+}
+
+const SCENARIOS: readonly GtlsScenario[] = [
   { name: 'gtls-small-get', path: '/small', clients: 16, requests: 4000, quickRequests: 4000 },
   { name: 'gtls-download-1mib', path: '/1mib', clients: 4, requests: 300, quickRequests: 120 },
-] as const;
+  { name: 'gtls-upload-1mib', path: '/small', clients: 4, requests: 300, quickRequests: 120, uploadBytes: 1 << 20 },
+];
 
 export async function benchGtls(opts: LegOptions): Promise<GtlsMeasure[]> {
   const backend = await startNghttpd(opts.dir);
+  const uploadFile = join(opts.dir, 'gtls-upload.bin');
+  writeFileSync(uploadFile, randomBytes(1 << 20));
   const all: GtlsMeasure[] = [];
   try {
     for (let round = 0; round < opts.rounds; round++) {
@@ -52,6 +68,7 @@ export async function benchGtls(opts: LegOptions): Promise<GtlsMeasure[]> {
               path: sc.path,
               clients: sc.clients,
               requests,
+              dataFile: sc.uploadBytes ? uploadFile : undefined,
             });
             await proxy.stop();
             const m: GtlsMeasure = {
@@ -111,7 +128,7 @@ export function gtlsMarkdown(rows: GtlsMeasure[]): string {
   }
   lines.push(
     '',
-    'gtls-small-get: 16 clients × 4,000 GETs, up to 100 in flight each (both proxies allow 100 streams); gtls-download-1mib: 4 clients × 300 downloads, up to 100 in flight each. Uploads are not in this leg yet.',
+    'gtls-small-get: 16 clients × 4,000 GETs, up to 100 in flight each (both proxies allow 100 streams); gtls-download-1mib / gtls-upload-1mib: 4 clients × 300 downloads / POSTs of 1 MiB (answered with 1 KiB), up to 100 in flight each.',
     '',
   );
   return lines.join('\n');

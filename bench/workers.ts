@@ -52,18 +52,22 @@ export const sum = (pids: number[], read: (pid: number) => number) =>
     }
   }, 0);
 
+/** One gtlsclient load: `clients` processes, `requests` each on one connection. */
+export interface GtlsLoad {
+  port: number;
+  path: string;
+  clients: number;
+  requests: number;
+  /** Each request POSTs this file's bytes (gtlsclient --data); GETs without it. */
+  dataFile?: string;
+}
+
 /**
- * `clients` gtlsclient processes, `requests` GETs each on one connection. `onFirstExit` runs when
- * the first of them exits (the steady window ends there); resolves with how many exited 0.
+ * Runs a gtlsclient load. `onFirstExit` runs when the first client exits (the steady window
+ * ends there); resolves with how many exited 0.
  */
-export function gtlsLoad(
-  port: number,
-  path: string,
-  clients: number,
-  requests: number,
-  onFirstExit: () => void = () => {},
-): Promise<number> {
-  const url = `https://localhost:${port}${path}`;
+export function gtlsLoad(o: GtlsLoad, onFirstExit: () => void = () => {}): Promise<number> {
+  const url = `https://localhost:${o.port}${o.path}`;
   let exited = 0;
   const one = () =>
     new Promise<number>((resolve) => {
@@ -74,10 +78,11 @@ export function gtlsLoad(
           '--exit-on-all-streams-close',
           '--no-quic-dump',
           '--no-http-dump',
+          ...(o.dataFile ? [`--data=${o.dataFile}`] : []),
           '-n',
-          String(requests),
+          String(o.requests),
           '127.0.0.1',
-          String(port),
+          String(o.port),
           url,
         ],
         { stdio: 'ignore' },
@@ -90,7 +95,7 @@ export function gtlsLoad(
       });
       p.on('error', () => resolve(0));
     });
-  return Promise.all(Array.from({ length: clients }, one)).then((ok) => ok.reduce((a, b) => a + b, 0));
+  return Promise.all(Array.from({ length: o.clients }, one)).then((ok) => ok.reduce((a, b) => a + b, 0));
 }
 
 /**
@@ -179,16 +184,10 @@ export interface SteadyMeasure {
  * the window are the run's requests times the share of the backend's bytes written in it. CPU
  * and peak RSS are summed over the proxy's process tree.
  */
-export async function measureSteady(o: {
-  label: string;
-  proxyPid: number;
-  port: number;
-  backendPid: number;
-  path: string;
-  clients: number;
-  requests: number;
-}): Promise<SteadyMeasure> {
-  await gtlsLoad(o.port, o.path, o.clients, Math.ceil(o.requests / 10));
+export async function measureSteady(
+  o: GtlsLoad & { label: string; proxyPid: number; backendPid: number },
+): Promise<SteadyMeasure> {
+  await gtlsLoad({ ...o, requests: Math.ceil(o.requests / 10) });
   const pids = processTree(o.proxyPid);
   for (const p of pids) resetPeakRss(p);
   const sample = (): Sample => ({
@@ -199,7 +198,7 @@ export async function measureSteady(o: {
   const before = sample();
   const samples: Sample[] = [];
   let firstExit = Number.POSITIVE_INFINITY;
-  const load = gtlsLoad(o.port, o.path, o.clients, o.requests, () => {
+  const load = gtlsLoad(o, () => {
     firstExit = performance.now();
   });
   const sampler = setInterval(() => samples.push(sample()), 250);
