@@ -11,7 +11,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { backendServername, type UpstreamTlsOptions } from '../../lib/upstream-tls.js';
-import { CONNECTION_SPECIFIC, withoutHopByHop } from '../http/fields.js';
+import { CONNECTION_SPECIFIC, HOP_BY_HOP } from '../http/fields.js';
 import type {
   Dispatcher,
   Fields,
@@ -218,11 +218,28 @@ function unsendable(fields: Fields): string | null {
   return null;
 }
 
-/** Why a response head or trailers are malformed (RFC 9113 §8.2, §8.3), or null. */
-function malformed(fields: Array<[string, string]>, head: boolean): string | null {
+/** A response head or trailers as read in one pass: what the exchange needs and what it relays. */
+interface ReadFields {
+  /** The head's :status (0 for trailers). */
+  status: number;
+  /** The head's content-length value, if any. */
+  contentLength: string | undefined;
+  /** As relayed: no pseudo-headers, nothing that stays on the backend hop. */
+  relayed: Fields;
+}
+
+/**
+ * Reads a response head (`head`) or trailers in one pass: why they are malformed (RFC 9113 §8.2,
+ * §8.3), or their :status, content-length and the fields to relay. Connection-specific fields are
+ * malformed, so no `Connection` header can name more hop-by-hop fields here.
+ */
+function readFields(fields: Array<[string, string]>, head: boolean): ReadFields | string {
   let status = 0;
   let regular = false;
-  for (const [name, value] of fields) {
+  let contentLength: string | undefined;
+  const relayed: Array<readonly [string, string]> = [];
+  for (const field of fields) {
+    const [name, value] = field;
     if (name.charCodeAt(0) === 0x3a) {
       if (!head || name !== ':status' || regular || status !== 0) return `pseudo-header ${name} out of place`;
       status = /^\d{3}$/.test(value) ? Number(value) : -1;
@@ -232,15 +249,12 @@ function malformed(fields: Array<[string, string]>, head: boolean): string | nul
     if (!FIELD_NAME.test(name)) return `field name ${JSON.stringify(name)} is not a lowercase token`;
     if (BAD_VALUE.test(value)) return `field ${name} has a value with NUL, CR or LF`;
     if (CONNECTION_SPECIFIC.has(name)) return `connection-specific field ${name}`;
+    if (name === 'content-length' && contentLength === undefined) contentLength = value;
+    if (!HOP_BY_HOP.has(name)) relayed.push(field);
   }
   if (head && status === 0) return 'no :status';
   if (head && status < 0) return ':status is not three digits';
-  return null;
-}
-
-/** Response fields as relayed: no pseudo-headers, nothing that stays on the backend hop. */
-function relayed(fields: Array<[string, string]>): Fields {
-  return withoutHopByHop(fields.filter(([n]) => n.charCodeAt(0) !== 0x3a));
+  return { status, contentLength, relayed };
 }
 
 class H2Exchange implements UpstreamExchange, StreamEvents {
@@ -289,33 +303,32 @@ class H2Exchange implements UpstreamExchange, StreamEvents {
   onHeaders(fields: Array<[string, string]>, endStream: boolean): void {
     if (this.done) return;
     const origin = this.client.origin;
-    const bad = malformed(fields, !this.responded);
-    if (bad) {
+    const read = readFields(fields, !this.responded);
+    if (typeof read === 'string') {
       this.stream?.cancel(ErrorCode.PROTOCOL_ERROR);
-      this.fail(new UpstreamError('protocol', `${origin} sent a malformed response: ${bad}`));
+      this.fail(new UpstreamError('protocol', `${origin} sent a malformed response: ${read}`));
       return;
     }
     if (this.responded) {
       // Trailers (the connection checked END_STREAM).
-      this.trailers = relayed(fields);
+      this.trailers = read.relayed;
       this.complete();
       return;
     }
-    const status = Number(fields.find(([n]) => n === ':status')?.[1]);
+    const { status, contentLength: cl } = read;
     if (status >= 100 && status < 200) {
-      this.handler.onInformational(status, relayed(fields));
+      this.handler.onInformational(status, read.relayed);
       return;
     }
     this.responded = true;
     this.timers.responded();
-    const cl = fields.find(([n]) => n === 'content-length')?.[1];
     // HEAD, 204 and 304 answers never have content: their content-length describes the
     // representation (RFC 9110 §8.6), not bytes to expect.
     const hasContent = this.request.method !== 'HEAD' && status !== 204 && status !== 304;
     if (cl !== undefined && /^\d+$/.test(cl) && hasContent) this.declaredLength = Number(cl);
     // HEADERS with END_STREAM: the whole response (gRPC's trailers-only answer), which the client
     // must get the same way. A body the headers promise but never send is a failure.
-    this.handler.onResponseStart(status, relayed(fields), endStream && this.declaredLength <= 0);
+    this.handler.onResponseStart(status, read.relayed, endStream && this.declaredLength <= 0);
     if (endStream && !this.done) this.complete();
   }
 
