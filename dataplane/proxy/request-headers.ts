@@ -4,7 +4,6 @@
  * set from the real connection, `x-request-id` added when absent, `via` extended.
  */
 import { randomBytes } from 'node:crypto';
-import { isIPv6 } from 'node:net';
 import { type Fields, HOP_BY_HOP } from '../http/fields.js';
 
 /** The header that carries the verified client certificate's subject (mTLS) to backends. */
@@ -76,7 +75,9 @@ export function buildUpstreamHeaders(headers: Fields, ctx: ForwardContext): Fiel
     out.push(field);
   }
   if (sawTe) out.push(['te', 'trailers']);
-  const forHost = isIPv6(ctx.clientIp) ? `"[${ctx.clientIp}]"` : ctx.clientIp;
+  // The peer address of a socket: an IPv6 literal is the one with colons (net.isIPv6's regex
+  // cost more than the rest of this function).
+  const forHost = ctx.clientIp.includes(':') ? `"[${ctx.clientIp}]"` : ctx.clientIp;
   out.push(['x-forwarded-for', ctx.clientIp]);
   out.push(['x-forwarded-proto', 'https']);
   out.push(['x-forwarded-host', ctx.authority]);

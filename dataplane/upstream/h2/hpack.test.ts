@@ -129,6 +129,23 @@ describe('encodeHeaderBlock', () => {
     assert.equal(d.tableLength, 0);
   });
 
+  it('a block larger than the encoder scratch buffer, then a small one: both whole', () => {
+    const big: Array<[string, string]> = [
+      [':method', 'POST'],
+      ['x-big', 'v'.repeat(10_000)],
+      ['x-random', Buffer.from(Array.from({ length: 6000 }, (_, i) => ((i * 7919) % 94) + 33)).toString('latin1')],
+    ];
+    const small: Array<[string, string]> = [
+      [':method', 'GET'],
+      ['x-small', 'yes'],
+    ];
+    const d = new HpackDecoder(4096, 65536);
+    const first = encodeHeaderBlock(big);
+    const second = encodeHeaderBlock(small);
+    assert.deepEqual(d.decode(first), big, 'the first block is not overwritten by the second');
+    assert.deepEqual(d.decode(second), small);
+  });
+
   it('uses static references: GET https / is three bytes', () => {
     assert.deepEqual(
       encodeHeaderBlock([

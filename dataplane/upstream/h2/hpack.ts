@@ -9,7 +9,7 @@
  */
 import { H3Error } from '../../h3/errors.js';
 import { huffmanDecode, huffmanEncode, huffmanEncodedLength } from '../../h3/qpack/huffman.js';
-import { type Cursor, decodeInteger, encodeInteger, integerLength } from '../../h3/qpack/integer.js';
+import { type Cursor, decodeInteger, encodeInteger } from '../../h3/qpack/integer.js';
 
 /** RFC 7541 Appendix A. Index 1 is element 0. */
 export const HPACK_STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
@@ -79,10 +79,14 @@ export const HPACK_STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
 const STATIC_COUNT = HPACK_STATIC_TABLE.length;
 /** name → first static index with that name; `name\0value` → exact static index. */
 const STATIC_NAME = new Map<string, number>();
-const STATIC_EXACT = new Map<string, number>();
+/** name → value → index of the static entries with a value (no key string built per lookup). */
+const STATIC_EXACT = new Map<string, Map<string, number>>();
 HPACK_STATIC_TABLE.forEach(([name, value], i) => {
   if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
-  if (value !== '') STATIC_EXACT.set(`${name}\0${value}`, i + 1);
+  if (value === '') return;
+  let values = STATIC_EXACT.get(name);
+  if (!values) STATIC_EXACT.set(name, (values = new Map()));
+  values.set(value, i + 1);
 });
 
 /** RFC 7541 §4.1: an entry's size is its name and value lengths plus 32. */
@@ -224,43 +228,37 @@ export class HpackDecoder {
   }
 }
 
-/** Bytes of a string literal: Huffman when shorter. */
-function stringLength(s: string): { huffman: boolean; len: number; total: number } {
+/** A string literal (RFC 7541 §5.2): Huffman-coded when that is shorter. */
+function writeString(buf: Buffer, off: number, s: string): number {
   const h = huffmanEncodedLength(s);
-  const huffman = h < s.length;
-  const len = huffman ? h : s.length;
-  return { huffman, len, total: integerLength(len, 7) + len };
+  if (h < s.length) {
+    off = encodeInteger(buf, off, h, 7, 0x80);
+    return huffmanEncode(s, buf, off);
+  }
+  off = encodeInteger(buf, off, s.length, 7, 0);
+  buf.write(s, off, 'latin1');
+  return off + s.length;
 }
 
-function writeString(buf: Buffer, off: number, s: string): number {
-  const { huffman, len } = stringLength(s);
-  off = encodeInteger(buf, off, len, 7, huffman ? 0x80 : 0);
-  if (huffman) return huffmanEncode(s, buf, off);
-  buf.write(s, off, 'latin1');
-  return off + len;
-}
+/** Where blocks are encoded before being copied out (grows for a larger block, never shrinks). */
+let scratch = Buffer.allocUnsafe(4096);
 
 /**
  * Encodes a header list (names lowercase, pseudo-headers first) without touching any table:
  * exact static matches as indexed fields, everything else as literals without indexing, with a
  * static name reference when there is one. Sensitive fields go out "never indexed" (§7.1.3) so
- * no intermediary compresses them either.
+ * no intermediary compresses them either. One pass into a scratch buffer sized for the worst
+ * case (raw literals), then one copy of the bytes written.
  */
 export function encodeHeaderBlock(fields: ReadonlyArray<readonly [string, string]>): Buffer {
-  let size = 0;
-  for (const [name, value] of fields) {
-    const exact = STATIC_EXACT.get(`${name}\0${value}`);
-    if (exact !== undefined) {
-      size += integerLength(exact, 7);
-      continue;
-    }
-    const ni = STATIC_NAME.get(name);
-    size += (ni !== undefined ? integerLength(ni, 4) : 1 + stringLength(name).total) + stringLength(value).total;
-  }
-  const buf = Buffer.allocUnsafe(size);
+  // Per field at most: a flag byte, two 5-byte length prefixes, the raw name and value.
+  let worst = 0;
+  for (const [name, value] of fields) worst += name.length + value.length + 11;
+  if (worst > scratch.length) scratch = Buffer.allocUnsafe(Math.max(worst, 2 * scratch.length));
+  const buf = scratch;
   let off = 0;
   for (const [name, value] of fields) {
-    const exact = STATIC_EXACT.get(`${name}\0${value}`);
+    const exact = STATIC_EXACT.get(name)?.get(value);
     if (exact !== undefined) {
       off = encodeInteger(buf, off, exact, 7, 0x80);
       continue;
@@ -274,7 +272,7 @@ export function encodeHeaderBlock(fields: ReadonlyArray<readonly [string, string
     }
     off = writeString(buf, off, value);
   }
-  return off === size ? buf : buf.subarray(0, off);
+  return Buffer.from(buf.subarray(0, off));
 }
 
 /** Fields never to be indexed by anyone along the way (RFC 7541 §7.1.3). */
