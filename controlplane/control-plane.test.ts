@@ -27,6 +27,10 @@ class FakeServer {
   onHello(hook: (served: number) => void): void {
     this.hello = hook;
   }
+  admit: (hello: { nodeId: string; listenAddress: string; listenPort: number }) => string | null = () => null;
+  admitWith(check: FakeServer['admit']): void {
+    this.admit = check;
+  }
   setCurrent(s: Snapshot): void {
     this.current = s;
   }

@@ -108,6 +108,21 @@ export class ControlPlane implements ControlApiHandlers {
     // Versions only grow: even one offered just before a crash (reserved on disk) is never reused.
     this.lastVersion = opts.store.highestVersion();
     opts.server.onHello((servedVersion) => this.adoptServedVersion(servedVersion));
+    opts.server.admitWith((hello) => this.belongs(hello));
+  }
+
+  /**
+   * Who belongs: a data plane serving another listener than the config's (address or port) is
+   * another deployment's, or runs another config; joining would make it NACK every push and
+   * every apply fail. It is refused at hello with the reason (both sides log it). Before any
+   * config is active every data plane is admitted.
+   */
+  private belongs(hello: { nodeId: string; listenAddress: string; listenPort: number }): string | null {
+    const listen = this.active?.runtime.listen;
+    if (!listen) return null;
+    if (hello.listenAddress === listen.address && hello.listenPort === listen.port) return null;
+    const theirs = `${hello.listenAddress || '?'} port ${hello.listenPort}`;
+    return `data plane ${hello.nodeId} serves ${theirs}, this control plane's config listens on ${listen.address} port ${listen.port}: it belongs to another deployment (give each its own control.socket) or runs another config`;
   }
 
   get version(): number {

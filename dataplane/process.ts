@@ -209,6 +209,7 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     socketPath: bootstrap.control.socket,
     nodeId: `${hostname()}:${dp.address.port}${workerArgs ? `/w${workerArgs.index}` : ''}`,
     build: VERSION,
+    listen: { address: runtime.listen.address, port: runtime.listen.port },
     log,
     servedVersion: () => dp.current.version,
     onSnapshot: (snapshot): ApplyOutcome => {

@@ -2,7 +2,7 @@
 // It lives outside controlplane/ and dataplane/ because neither plane may import the other.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -16,13 +16,19 @@ const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A real ControlClient (the data plane's end) whose metrics text and answers the test controls. */
-function dataplane(socketPath: string, nodeId: string, render: () => Promise<string>) {
+function dataplane(
+  socketPath: string,
+  nodeId: string,
+  render: () => Promise<string>,
+  opts: { listenPort?: number; log?: pino.Logger } = {},
+) {
   let inFlight = 0;
   const client = new ControlClient({
     socketPath,
     nodeId,
     build: 'test',
-    log,
+    listen: { address: '0.0.0.0', port: opts.listenPort ?? 443 },
+    log: opts.log ?? log,
     servedVersion: () => 0,
     onSnapshot: () => ({ ok: true }),
     onBackendStates: () => {},
@@ -95,6 +101,75 @@ describe('SnapshotServer.refreshStats', () => {
       await server.refreshStats(10_000);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+/** A logger whose lines (parsed) the test reads. */
+function capturedLog(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l)) });
+  return { log, lines };
+}
+
+describe('who belongs (issue #17 item 2)', () => {
+  it('a data plane serving another listener is refused at hello, with the reason on both sides', async () => {
+    const socket = join(dir, 'c.sock');
+    const cpLog = capturedLog();
+    const server = new SnapshotServer(socket, cpLog.log);
+    server.admitWith((hello) =>
+      hello.listenPort === 443 ? null : `serves port ${hello.listenPort}, the config listens on 443`,
+    );
+    await server.start();
+    const dpLog = capturedLog();
+    const stranger = dataplane(socket, 'stranger', async () => '', { listenPort: 8443, log: dpLog.log });
+    const member = dataplane(socket, 'member', async () => '');
+    try {
+      await connected(server, 1);
+      const refusal = (lines: Array<Record<string, unknown>>) => lines.find((l) => /refused/.test(String(l.msg)));
+      for (let i = 0; i < 100 && !refusal(dpLog.lines); i++) await sleep(20);
+      assert.deepEqual(
+        server.dataplanes().map((d) => d.nodeId),
+        ['member'],
+        'only the data plane serving the configured listener joined',
+      );
+      const theirs = refusal(dpLog.lines);
+      assert.equal(theirs?.level, 50, 'the data plane logs the refusal at error level');
+      assert.match(String(theirs?.reason), /serves port 8443, the config listens on 443/);
+      const ours = refusal(cpLog.lines);
+      assert.equal(ours?.node, 'stranger');
+      assert.match(String(ours?.reason), /serves port 8443/);
+    } finally {
+      stranger.client.stop();
+      member.client.stop();
+      await server.stop();
+    }
+  });
+
+  it('a second control plane does not take over a socket another one serves; a stale file is replaced', async () => {
+    const socket = join(dir, 'd.sock');
+    const first = new SnapshotServer(socket, log);
+    await first.start();
+    const second = new SnapshotServer(socket, log);
+    try {
+      await assert.rejects(second.start(), /d\.sock is in use: another spooky-control listens on it/);
+      const dp = dataplane(socket, 'still-first', async () => '');
+      try {
+        await connected(first, 1);
+      } finally {
+        dp.client.stop();
+      }
+    } finally {
+      await first.stop();
+      await second.stop();
+    }
+    const stale = join(dir, 'e.sock');
+    writeFileSync(stale, '');
+    const third = new SnapshotServer(stale, log);
+    try {
+      await third.start();
+    } finally {
+      await third.stop();
     }
   });
 });

@@ -4,6 +4,7 @@
  * collects ACK/NACK per version and never offers a node a version that node refused.
  */
 import { chmodSync, chownSync, type Stats as FileStats, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import {
   type ControlPlaneServer,
   ControlPlaneService,
   type DataPlaneMessage,
+  type Hello,
   type Snapshot,
   type Stats,
 } from '../../proto/gen/spooky/v1/control.js';
@@ -64,6 +66,22 @@ function socketDirectory(socketPath: string): { dir: string; st: FileStats } {
   return { dir, st };
 }
 
+/** Whether something accepts connections on the unix socket at `path` (a live server). */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(path);
+    const done = (live: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(live);
+    };
+    // A server that accepts answers at once; a stale file refuses (ECONNREFUSED) or is absent.
+    const timer = setTimeout(() => done(false), 1000);
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
 export class SnapshotServer {
   private readonly server = new grpc.Server();
   private readonly peers = new Set<Peer>();
@@ -73,6 +91,7 @@ export class SnapshotServer {
   private states: BackendStates | null = null;
   private lastStatsRequest = 0;
   private helloHook: (servedVersion: number) => void = () => {};
+  private admission: (hello: Hello) => string | null = () => null;
 
   constructor(
     private readonly socketPath: string,
@@ -92,6 +111,13 @@ export class SnapshotServer {
    */
   async start(dataplaneAccount?: ServiceAccount): Promise<void> {
     const { dir, st } = socketDirectory(this.socketPath);
+    // A socket another control plane still serves is never taken over: its data planes would
+    // come here on their next reconnect (two instances on one host with the default path).
+    if (await socketAnswers(this.socketPath)) {
+      throw new Error(
+        `${this.socketPath} is in use: another spooky-control listens on it; give this instance its own control.socket (and its data planes the same path)`,
+      );
+    }
     // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
     rmSync(this.socketPath, { force: true });
     await new Promise<void>((resolve, reject) => {
@@ -133,6 +159,14 @@ export class SnapshotServer {
         resolve();
       }, 1000).unref();
     });
+  }
+
+  /**
+   * Decides at hello whether a data plane belongs here: null admits it, a reason refuses it (the
+   * stream ends with FAILED_PRECONDITION and the reason, which the data plane logs).
+   */
+  admitWith(check: (hello: Hello) => string | null): void {
+    this.admission = check;
   }
 
   /** Called on every hello, before the data plane is caught up (the control plane adopts versions). */
@@ -216,6 +250,15 @@ export class SnapshotServer {
       if (!m) return;
       if (m.$case === 'hello') {
         if (peer) return; // one hello per stream
+        const refusal = this.admission(m.value);
+        if (refusal !== null) {
+          this.log.warn(
+            { node: m.value.nodeId, pid: m.value.pid, reason: refusal },
+            'refused a data plane that does not belong to this control plane',
+          );
+          call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: refusal });
+          return;
+        }
         peer = {
           call,
           pending: new Map(),

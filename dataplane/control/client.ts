@@ -20,6 +20,8 @@ export interface ControlClientOptions {
   socketPath: string;
   nodeId: string;
   build: string;
+  /** The listener this data plane serves, said at hello (a control plane admits only its own). */
+  listen: { address: string; port: number };
   servedVersion(): number;
   onSnapshot(snapshot: Snapshot): ApplyOutcome;
   onBackendStates(states: BackendStates): void;
@@ -78,18 +80,26 @@ export class ControlClient {
     const call = this.client.stream();
     this.call = call;
     let live = true;
-    const lost = (why: string) => {
+    const lost = (why: string, refused = false) => {
       if (!live) return;
       live = false;
       if (this.call === call) this.call = null;
       if (this.stopped) return;
       const delay = backoffDelay(this.attempt++, this.opts.backoffInitialMs ?? 200, this.opts.backoffMaxMs ?? 5000);
       // The first failure is news; repeats while the control plane stays away are not.
-      const level = this.attempt === 1 ? 'warn' : 'debug';
-      this.opts.log[level](
-        { socket: this.opts.socketPath, reason: why, retry_in_ms: delay },
-        'control plane unreachable; serving the last snapshot',
-      );
+      const first = this.attempt === 1;
+      if (refused) {
+        // Not a transient fault: say it loudly once, keep asking (an apply may make us belong).
+        this.opts.log[first ? 'error' : 'debug'](
+          { socket: this.opts.socketPath, reason: why, retry_in_ms: delay },
+          'the control plane refused this data plane; serving the last snapshot',
+        );
+      } else {
+        this.opts.log[first ? 'warn' : 'debug'](
+          { socket: this.opts.socketPath, reason: why, retry_in_ms: delay },
+          'control plane unreachable; serving the last snapshot',
+        );
+      }
       this.redialTimer = setTimeout(() => this.dial(), delay);
     };
     call.on('data', (msg: ControlPlaneMessage) => {
@@ -99,7 +109,9 @@ export class ControlClient {
       this.attempt = 0;
       this.onMessage(call, msg);
     });
-    call.on('error', (e: Error) => lost(e.message));
+    call.on('error', (e: grpc.ServiceError) =>
+      e.code === grpc.status.FAILED_PRECONDITION ? lost(e.details, true) : lost(e.message),
+    );
     call.on('end', () => lost('stream ended'));
     call.on('status', () => {});
     call.write({
@@ -110,6 +122,8 @@ export class ControlClient {
           pid: process.pid,
           build: this.opts.build,
           servedVersion: this.opts.servedVersion(),
+          listenAddress: this.opts.listen.address,
+          listenPort: this.opts.listen.port,
         },
       },
     });

@@ -43,6 +43,13 @@ export interface Hello {
   build: string;
   /** The snapshot version it serves now (0: none from a control plane, e.g. its bootstrap file). */
   servedVersion: number;
+  /**
+   * The listener it serves (listen.address and listen.port of the config it bound with). A
+   * control plane refuses, with FAILED_PRECONDITION and the reason, a data plane whose listener
+   * is not the one its config names: it belongs to another deployment (or another config).
+   */
+  listenAddress: string;
+  listenPort: number;
 }
 
 export interface Ack {
@@ -397,7 +404,7 @@ export const DataPlaneMessage: MessageFns<DataPlaneMessage> = {
 };
 
 function createBaseHello(): Hello {
-  return { nodeId: "", pid: 0, build: "", servedVersion: 0 };
+  return { nodeId: "", pid: 0, build: "", servedVersion: 0, listenAddress: "", listenPort: 0 };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -413,6 +420,12 @@ export const Hello: MessageFns<Hello> = {
     }
     if (message.servedVersion !== 0) {
       writer.uint32(32).uint64(message.servedVersion);
+    }
+    if (message.listenAddress !== "") {
+      writer.uint32(42).string(message.listenAddress);
+    }
+    if (message.listenPort !== 0) {
+      writer.uint32(48).uint32(message.listenPort);
     }
     return writer;
   },
@@ -462,6 +475,22 @@ export const Hello: MessageFns<Hello> = {
             message.servedVersion = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.listenAddress = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.listenPort = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -488,6 +517,16 @@ export const Hello: MessageFns<Hello> = {
         : isSet(object.served_version)
         ? globalThis.Number(object.served_version)
         : 0,
+      listenAddress: isSet(object.listenAddress)
+        ? globalThis.String(object.listenAddress)
+        : isSet(object.listen_address)
+        ? globalThis.String(object.listen_address)
+        : "",
+      listenPort: isSet(object.listenPort)
+        ? globalThis.Number(object.listenPort)
+        : isSet(object.listen_port)
+        ? globalThis.Number(object.listen_port)
+        : 0,
     };
   },
 
@@ -505,6 +544,12 @@ export const Hello: MessageFns<Hello> = {
     if (message.servedVersion !== 0) {
       obj.servedVersion = Math.round(message.servedVersion);
     }
+    if (message.listenAddress !== "") {
+      obj.listenAddress = message.listenAddress;
+    }
+    if (message.listenPort !== 0) {
+      obj.listenPort = Math.round(message.listenPort);
+    }
     return obj;
   },
 
@@ -517,6 +562,8 @@ export const Hello: MessageFns<Hello> = {
     message.pid = object.pid ?? 0;
     message.build = object.build ?? "";
     message.servedVersion = object.servedVersion ?? 0;
+    message.listenAddress = object.listenAddress ?? "";
+    message.listenPort = object.listenPort ?? 0;
     return message;
   },
 };
