@@ -249,7 +249,7 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       assert.equal(
         r.stderr,
         'validated: 2 listeners (h3 udp 0.0.0.0:8443, h1/h2 tcp 0.0.0.0:8443), 1 pool, 1 backend, policies: round-robin ×1\n' +
-          'pushed: version 4\n2 of 2 data planes ACKed\n',
+          'pushed: version 4\n2 of 2 data planes ACKed\n  dp-1: ACK\n  dp-2: ACK\n',
       );
       const post = requests.find((q) => q.path === '/v1/config');
       assert.equal(post?.method, 'POST');
@@ -266,6 +266,22 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       const j = await spooky(['apply', configFile, '--json']);
       assert.equal(j.code, 3);
       assert.equal(JSON.parse(j.stdout).version, 5);
+      const allowed = await spooky(['apply', configFile, '--allow-empty']);
+      assert.equal(allowed.code, 0, allowed.stderr);
+      assert.match(allowed.stderr, /\nnote: no data plane is connected: version 5 is saved/);
+      assert.equal((await spooky(['apply', configFile, '--allow-empty', '--json'])).code, 0);
+    });
+
+    it('a data plane that did not answer in time: every node reported, exit 4', async () => {
+      const dataplanes = [ack('dp-1'), { node_id: 'dp-2', result: 'timeout' as const }];
+      overrides['POST /v1/config'] = [200, { version: 6, unchanged: false, dataplanes }];
+      const r = await spooky(['apply', configFile]);
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(
+        r.stderr,
+        /\npushed: version 6\n1 of 2 data planes ACKed\n {2}dp-1: ACK\n {2}dp-2: no answer \(timeout\)\nwarning: 1 data plane did not answer in time: version 6 is current and reaches it when it answers or reconnects/,
+      );
+      assert.equal((await spooky(['apply', configFile, '--json'])).code, 4);
     });
 
     it('says when the config is unchanged', async () => {
@@ -351,7 +367,7 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
     it('rollback reports like apply', async () => {
       const r = await spooky(['rollback']);
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stderr, 'pushed: version 2\n1 of 1 data plane ACKed\n');
+      assert.equal(r.stderr, 'pushed: version 2\n1 of 1 data plane ACKed\n  dp-1: ACK\n');
       assert.equal(requests[0].path, '/v1/config/rollback');
     });
   });

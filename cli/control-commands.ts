@@ -77,20 +77,34 @@ function outcomeLine(d: DataPlaneOutcome): string {
 
 /**
  * Exit code of an apply the control plane took while no data plane was connected: the config is
- * saved and current, but nothing serves it yet (a script must not take that for success).
+ * saved and current, but nothing serves it yet (a script must not take that for success unless
+ * it said `--allow-empty`).
  */
 export const EXIT_NO_DATAPLANE = 3;
 
+/**
+ * Exit code of an apply that some connected data plane did not answer within the timeout: the
+ * config is current and the others ACKed, but the rollout is not confirmed everywhere.
+ */
+export const EXIT_UNCONFIRMED = 4;
+
 /** Shared by apply and rollback: the outcome of POST /v1/config or /v1/config/rollback. */
-function reportApply(res: ControlResponse<ApplyBody | ErrorBody>, source: string, json: boolean): number {
+function reportApply(
+  res: ControlResponse<ApplyBody | ErrorBody>,
+  source: string,
+  json: boolean,
+  allowEmpty = false,
+): number {
   const ok = res.status === 200;
-  const served = !ok || (res.body as ApplyBody).unchanged || (res.body as ApplyBody).dataplanes.length > 0;
+  const b = res.body as ApplyBody;
+  const served = !ok || b.unchanged || b.dataplanes.length > 0;
+  const silent = ok && !b.unchanged ? b.dataplanes.filter((d) => d.result === 'timeout').length : 0;
+  const code = !ok ? 1 : !served && !allowEmpty ? EXIT_NO_DATAPLANE : silent > 0 ? EXIT_UNCONFIRMED : 0;
   if (json) {
     printJson(res.body);
-    return ok ? (served ? 0 : EXIT_NO_DATAPLANE) : 1;
+    return code;
   }
   if (ok) {
-    const b = res.body as ApplyBody;
     if (b.unchanged) {
       err(`unchanged: version ${b.version} already applied`);
       return 0;
@@ -98,14 +112,19 @@ function reportApply(res: ControlResponse<ApplyBody | ErrorBody>, source: string
     err(`pushed: version ${b.version}`);
     if (!served) {
       err(
-        `warning: no data plane is connected: version ${b.version} is saved and each data plane gets it when it connects, but nothing serves it now (see spooky dataplanes; a data plane that cannot reach control.socket logs why)`,
+        `${allowEmpty ? 'note' : 'warning'}: no data plane is connected: version ${b.version} is saved and each data plane gets it when it connects, but nothing serves it now (see spooky dataplanes; a data plane that cannot reach control.socket logs why)`,
       );
-      return EXIT_NO_DATAPLANE;
+      return code;
     }
     const acked = b.dataplanes.filter((d) => d.result === 'ack').length;
     err(`${acked} of ${plural(b.dataplanes.length, 'data plane')} ACKed`);
-    for (const d of b.dataplanes) if (d.result !== 'ack') err(outcomeLine(d));
-    return 0;
+    for (const d of b.dataplanes) err(`  ${outcomeLine(d)}`);
+    if (silent > 0) {
+      err(
+        `warning: ${plural(silent, 'data plane')} did not answer in time: version ${b.version} is current and reaches ${silent === 1 ? 'it' : 'them'} when ${silent === 1 ? 'it answers or reconnects' : 'they answer or reconnect'} (see spooky dataplanes)`,
+      );
+    }
+    return code;
   }
   const e = res.body as ErrorBody;
   if (res.status === 422 && e.errors !== undefined && e.errors.length > 0) {
@@ -119,7 +138,10 @@ function reportApply(res: ControlResponse<ApplyBody | ErrorBody>, source: string
   return 1;
 }
 
-export async function runApply(file: string, opts: ControlOptions & { dryRun?: boolean }): Promise<number> {
+export async function runApply(
+  file: string,
+  opts: ControlOptions & { dryRun?: boolean; allowEmpty?: boolean },
+): Promise<number> {
   const json = opts.json ?? false;
   if (!existsSync(file) || statSync(file).isDirectory()) {
     err(`spooky apply: ${file}: ${existsSync(file) ? 'is a directory' : 'no such file'}`);
@@ -166,15 +188,15 @@ export async function runApply(file: string, opts: ControlOptions & { dryRun?: b
     body: yaml,
     timeoutMs: APPLY_TIMEOUT_MS,
   });
-  return reportApply(res, file, json);
+  return reportApply(res, file, json, opts.allowEmpty);
 }
 
-export async function runRollback(opts: ControlOptions): Promise<number> {
+export async function runRollback(opts: ControlOptions & { allowEmpty?: boolean }): Promise<number> {
   const client = connect(opts);
   const res = await client.request<ApplyBody | ErrorBody>('POST', '/v1/config/rollback', {
     timeoutMs: APPLY_TIMEOUT_MS,
   });
-  return reportApply(res, 'previous config', opts.json ?? false);
+  return reportApply(res, 'previous config', opts.json ?? false, opts.allowEmpty);
 }
 
 /** GET that must answer 200 (or one of `also`); anything else is a failure naming the API's error. */
@@ -313,12 +335,14 @@ export function registerControlCommands(program: Command): void {
     .description('validate a config file, push it to every data plane and wait for their ACKs')
     .argument('<file>', 'YAML config file')
     .option('--dry-run', 'only validate on spooky-control and print the diff against the applied config')
+    .option('--allow-empty', 'exit 0 even when no data plane is connected (the config is saved and current)')
     .action((file: string, _o: unknown, cmd: Command) =>
-      exitWith(() => runApply(file, optionsOf<{ dryRun?: boolean }>(cmd))),
+      exitWith(() => runApply(file, optionsOf<{ dryRun?: boolean; allowEmpty?: boolean }>(cmd))),
     );
   withCommonOptions(program.command('rollback'))
     .description('re-apply the previous config')
-    .action((_o: unknown, cmd: Command) => exitWith(() => runRollback(optionsOf(cmd))));
+    .option('--allow-empty', 'exit 0 even when no data plane is connected')
+    .action((_o: unknown, cmd: Command) => exitWith(() => runRollback(optionsOf<{ allowEmpty?: boolean }>(cmd))));
   withCommonOptions(program.command('status'))
     .description('control API, applied config, connected data planes and readiness at a glance')
     .action((_o: unknown, cmd: Command) => exitWith(() => runStatus(optionsOf(cmd))));
