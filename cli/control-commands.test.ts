@@ -279,7 +279,7 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       assert.equal(r.code, 4, r.stderr);
       assert.match(
         r.stderr,
-        /\npushed: version 6\n1 of 2 data planes ACKed\n {2}dp-1: ACK\n {2}dp-2: no answer \(timeout\)\nwarning: 1 data plane did not answer in time: version 6 is current and reaches it when it answers or reconnects/,
+        /\npushed: version 6\n1 of 2 data planes ACKed\n {2}dp-1: ACK\n {2}dp-2: no answer \(timeout\)\nwarning: 1 data plane did not confirm \(no answer in time, or disconnected during the push\): version 6 is current and reaches it when it answers or reconnects/,
       );
       assert.equal((await spooky(['apply', configFile, '--json'])).code, 4);
     });

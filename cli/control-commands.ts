@@ -83,8 +83,9 @@ function outcomeLine(d: DataPlaneOutcome): string {
 export const EXIT_NO_DATAPLANE = 3;
 
 /**
- * Exit code of an apply that some connected data plane did not answer within the timeout: the
- * config is current and the others ACKed, but the rollout is not confirmed everywhere.
+ * Exit code of an apply that some connected data plane did not answer within the timeout (or left
+ * during the push): the config is current and the others ACKed, but the rollout is not confirmed
+ * everywhere.
  */
 export const EXIT_UNCONFIRMED = 4;
 
@@ -121,7 +122,7 @@ function reportApply(
     for (const d of b.dataplanes) err(`  ${outcomeLine(d)}`);
     if (silent > 0) {
       err(
-        `warning: ${plural(silent, 'data plane')} did not answer in time: version ${b.version} is current and reaches ${silent === 1 ? 'it' : 'them'} when ${silent === 1 ? 'it answers or reconnects' : 'they answer or reconnect'} (see spooky dataplanes)`,
+        `warning: ${plural(silent, 'data plane')} did not confirm (no answer in time, or disconnected during the push): version ${b.version} is current and reaches ${silent === 1 ? 'it' : 'them'} when ${silent === 1 ? 'it answers or reconnects' : 'they answer or reconnect'} (see spooky dataplanes)`,
       );
     }
     return code;

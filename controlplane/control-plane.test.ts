@@ -111,3 +111,21 @@ describe('ControlPlane versions only grow', () => {
     cp.stop();
   });
 });
+
+describe('ControlPlane: who belongs (issue #17 item 2)', () => {
+  it('admits data planes serving the config’s listener (or saying none), refuses others with the reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-cp-'));
+    dirs.push(dir);
+    const { cp, server } = setup(dir);
+    const hello = (listenAddress: string, listenPort: number) => ({ nodeId: 'edge-7:443', listenAddress, listenPort });
+    assert.equal(server.admit(hello('10.0.0.1', 9)), null, 'no active config yet: everyone');
+    assert.equal((await cp.applyYaml(yaml(dir, 1001), 'test', dir)).kind, 'applied');
+    assert.equal(server.admit(hello('127.0.0.1', 0)), null);
+    assert.equal(server.admit(hello('', 0)), null, 'a data plane from before the check says no listener');
+    assert.match(
+      String(server.admit(hello('127.0.0.1', 8443))),
+      /^data plane edge-7:443 serves 127\.0\.0\.1 port 8443, this control plane's config listens on 127\.0\.0\.1 port 0/,
+    );
+    assert.match(String(server.admit(hello('0.0.0.0', 0))), /serves 0\.0\.0\.0 port 0/);
+  });
+});

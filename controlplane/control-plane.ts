@@ -120,6 +120,9 @@ export class ControlPlane implements ControlApiHandlers {
   private belongs(hello: { nodeId: string; listenAddress: string; listenPort: number }): string | null {
     const listen = this.active?.runtime.listen;
     if (!listen) return null;
+    // A data plane built before the check says no listener (proto3 defaults): admitted, so that
+    // upgrading spooky-control first does not cut off the fleet.
+    if (hello.listenAddress === '') return null;
     if (hello.listenAddress === listen.address && hello.listenPort === listen.port) return null;
     const theirs = `${hello.listenAddress || '?'} port ${hello.listenPort}`;
     return `data plane ${hello.nodeId} serves ${theirs}, this control plane's config listens on ${listen.address} port ${listen.port}: it belongs to another deployment (give each its own control.socket) or runs another config`;

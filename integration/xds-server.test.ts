@@ -120,9 +120,12 @@ describe('who belongs (issue #17 item 2)', () => {
     server.admitWith((hello) =>
       hello.listenPort === 443 ? null : `serves port ${hello.listenPort}, the config listens on 443`,
     );
-    await server.start();
+    // The stranger dials before the control plane is up: its first failure is "unreachable"
+    // (warn), and the refusal that follows must still reach the error level.
     const dpLog = capturedLog();
     const stranger = dataplane(socket, 'stranger', async () => '', { listenPort: 8443, log: dpLog.log });
+    for (let i = 0; i < 100 && !dpLog.lines.some((l) => /unreachable/.test(String(l.msg))); i++) await sleep(20);
+    await server.start();
     const member = dataplane(socket, 'member', async () => '');
     try {
       await connected(server, 1);
@@ -139,6 +142,11 @@ describe('who belongs (issue #17 item 2)', () => {
       const ours = refusal(cpLog.lines);
       assert.equal(ours?.node, 'stranger');
       assert.match(String(ours?.reason), /serves port 8443/);
+      // It asks again every few hundred ms here: later refusals go to debug on both sides.
+      for (let i = 0; i < 100 && dpLog.lines.filter((l) => /refused/.test(String(l.msg))).length < 3; i++)
+        await sleep(20);
+      assert.equal(dpLog.lines.filter((l) => /refused/.test(String(l.msg)) && l.level === 50).length, 1);
+      assert.equal(cpLog.lines.filter((l) => /refused/.test(String(l.msg)) && l.level === 40).length, 1);
     } finally {
       stranger.client.stop();
       member.client.stop();

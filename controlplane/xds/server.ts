@@ -66,21 +66,30 @@ function socketDirectory(socketPath: string): { dir: string; st: FileStats } {
   return { dir, st };
 }
 
-/** Whether something accepts connections on the unix socket at `path` (a live server). */
-function socketAnswers(path: string): Promise<boolean> {
+/**
+ * Whether the unix socket at `path` may be replaced: absent, or a file nothing listens on
+ * (ECONNREFUSED: left by a killed predecessor). Anything else (a server that accepts, one that
+ * does not answer within a second, a socket we may not even try) is someone's: null means free,
+ * a string says whose.
+ */
+function socketInUse(path: string): Promise<string | null> {
   return new Promise((resolve) => {
     const s = net.connect(path);
-    const done = (live: boolean) => {
+    const done = (why: string | null) => {
       clearTimeout(timer);
       s.destroy();
-      resolve(live);
+      resolve(why);
     };
-    // A server that accepts answers at once; a stale file refuses (ECONNREFUSED) or is absent.
-    const timer = setTimeout(() => done(false), 1000);
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
+    const timer = setTimeout(() => done('something holds it and does not answer'), 1000);
+    s.once('connect', () => done('another spooky-control listens on it'));
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      done(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? null : `it cannot be checked (${e.code ?? e.message})`),
+    );
   });
 }
+
+/** Refused node ids remembered for log rate-limiting (then forgotten all at once). */
+const MAX_REFUSALS_REMEMBERED = 1000;
 
 export class SnapshotServer {
   private readonly server = new grpc.Server();
@@ -92,6 +101,8 @@ export class SnapshotServer {
   private lastStatsRequest = 0;
   private helloHook: (servedVersion: number) => void = () => {};
   private admission: (hello: Hello) => string | null = () => null;
+  /** node id → the refusal last logged at warn for it. */
+  private readonly refusalsLogged = new Map<string, string>();
 
   constructor(
     private readonly socketPath: string,
@@ -113,9 +124,10 @@ export class SnapshotServer {
     const { dir, st } = socketDirectory(this.socketPath);
     // A socket another control plane still serves is never taken over: its data planes would
     // come here on their next reconnect (two instances on one host with the default path).
-    if (await socketAnswers(this.socketPath)) {
+    const inUse = await socketInUse(this.socketPath);
+    if (inUse !== null) {
       throw new Error(
-        `${this.socketPath} is in use: another spooky-control listens on it; give this instance its own control.socket (and its data planes the same path)`,
+        `${this.socketPath} is in use: ${inUse}; give this instance its own control.socket (and its data planes the same path)`,
       );
     }
     // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
@@ -252,7 +264,11 @@ export class SnapshotServer {
         if (peer) return; // one hello per stream
         const refusal = this.admission(m.value);
         if (refusal !== null) {
-          this.log.warn(
+          // Once per node and reason at warn: a refused data plane asks again every few seconds.
+          const news = this.refusalsLogged.get(m.value.nodeId) !== refusal;
+          if (news && this.refusalsLogged.size >= MAX_REFUSALS_REMEMBERED) this.refusalsLogged.clear();
+          this.refusalsLogged.set(m.value.nodeId, refusal);
+          this.log[news ? 'warn' : 'debug'](
             { node: m.value.nodeId, pid: m.value.pid, reason: refusal },
             'refused a data plane that does not belong to this control plane',
           );

@@ -52,6 +52,8 @@ export class ControlClient {
   private statsTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private connectedOnce = false;
+  /** The reason of the last refusal logged at error (repeats of it go to debug). */
+  private refusal: string | null = null;
 
   constructor(private readonly opts: ControlClientOptions) {
     this.client = new ControlPlaneClient(`unix:${opts.socketPath}`, grpc.credentials.createInsecure(), {
@@ -89,12 +91,17 @@ export class ControlClient {
       // The first failure is news; repeats while the control plane stays away are not.
       const first = this.attempt === 1;
       if (refused) {
-        // Not a transient fault: say it loudly once, keep asking (an apply may make us belong).
-        this.opts.log[first ? 'error' : 'debug'](
+        // Not a transient fault: say it loudly once per reason, even after a spell of
+        // "unreachable" (a control plane that came up and refused us), and keep asking: an apply
+        // may make us belong.
+        const news = this.refusal !== why;
+        this.refusal = why;
+        this.opts.log[news ? 'error' : 'debug'](
           { socket: this.opts.socketPath, reason: why, retry_in_ms: delay },
           'the control plane refused this data plane; serving the last snapshot',
         );
       } else {
+        this.refusal = null;
         this.opts.log[first ? 'warn' : 'debug'](
           { socket: this.opts.socketPath, reason: why, retry_in_ms: delay },
           'control plane unreachable; serving the last snapshot',
@@ -107,6 +114,7 @@ export class ControlClient {
         this.opts.log.info({ socket: this.opts.socketPath }, 'connected to the control plane');
       this.connectedOnce = true;
       this.attempt = 0;
+      this.refusal = null;
       this.onMessage(call, msg);
     });
     call.on('error', (e: grpc.ServiceError) =>
