@@ -3,49 +3,12 @@ import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { H2Client } from './client-h2.js';
-import type { Fields, UpstreamExchange, UpstreamRequest } from './dispatcher.js';
-import type { UpstreamError } from './errors.js';
-import { streamLimitedBackend } from './h2/test-backend.js';
+import type { UpstreamRequest } from './dispatcher.js';
+import { recordExchange, streamLimitedBackend } from './h2/test-backend.js';
 
 const TIMEOUTS = { connectMs: 2000, headersMs: 5000, idleMs: 5000 };
 
-interface Outcome {
-  status: number;
-  body: string;
-  trailers: Fields | null;
-  error: UpstreamError | null;
-  /** The response head said it was the whole response (HEADERS with END_STREAM). */
-  endStream: boolean;
-  informational: number[];
-}
-
-function dispatch(c: H2Client, request: UpstreamRequest): { exchange: UpstreamExchange; done: Promise<Outcome> } {
-  const o: Outcome = { status: 0, body: '', trailers: null, error: null, endStream: false, informational: [] };
-  let settle!: (o: Outcome) => void;
-  const done = new Promise<Outcome>((resolve) => (settle = resolve));
-  const exchange = c.dispatch(request, {
-    onInformational(status) {
-      o.informational.push(status);
-    },
-    onResponseStart(status, _headers, endStream) {
-      o.status = status;
-      o.endStream = endStream;
-    },
-    onData(chunk) {
-      o.body += Buffer.from(chunk).toString();
-      return true;
-    },
-    onComplete(trailers) {
-      o.trailers = trailers;
-      settle(o);
-    },
-    onError(error) {
-      o.error = error;
-      settle(o);
-    },
-  });
-  return { exchange, done };
-}
+const dispatch = recordExchange;
 
 describe('H2Client', () => {
   let server: http2.Http2Server;

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { H2Client } from '../client-h2.js';
-import type { Fields, UpstreamRequest } from '../dispatcher.js';
-import type { UpstreamError } from '../errors.js';
+import type { UpstreamRequest } from '../dispatcher.js';
 import { H2Connection, STREAM_WINDOW } from './connection.js';
 import {
   ErrorCode,
@@ -25,42 +24,18 @@ import {
   windowUpdateFrame,
 } from './frames.js';
 import { encodeHeaderBlock } from './hpack.js';
-import { type BackendConnection, scriptedBackend } from './test-backend.js';
+import { type BackendConnection, type RecordedOutcome, recordExchange, scriptedBackend } from './test-backend.js';
 
 const TIMEOUTS = { connectMs: 2000, headersMs: 3000, idleMs: 3000 };
 const OK: Array<[string, string]> = [[':status', '200']];
 
-interface Outcome {
-  status: number;
-  body: string;
-  trailers: Fields | null;
-  error: UpstreamError | null;
-}
+type Outcome = RecordedOutcome;
 
 function exchange(c: H2Client, request: Partial<UpstreamRequest> = {}, body?: Buffer, paused = false) {
-  const o: Outcome = { status: 0, body: '', trailers: null, error: null };
-  let settle!: (o: Outcome) => void;
-  const done = new Promise<Outcome>((r) => (settle = r));
-  const ex = c.dispatch(
+  const { exchange: ex, done } = recordExchange(
+    c,
     { method: 'GET', path: '/', authority: 'b.test', headers: [], hasBody: body !== undefined, ...request },
-    {
-      onInformational() {},
-      onResponseStart(status) {
-        o.status = status;
-      },
-      onData(chunk) {
-        o.body += Buffer.from(chunk).toString('latin1');
-        return !paused;
-      },
-      onComplete(trailers) {
-        o.trailers = trailers;
-        settle(o);
-      },
-      onError(error) {
-        o.error = error;
-        settle(o);
-      },
-    },
+    { paused },
   );
   if (body) {
     ex.write(body);

@@ -1,10 +1,13 @@
 /**
- * A scripted HTTP/2 backend for frame-level tests of the upstream client: a TCP server that reads
- * the client's preface and frames and lets each test answer with whatever frames it likes,
- * well-formed or not (the misbehaving backends of RFC 9113's error cases).
+ * Test support for the upstream HTTP/2 client: a scripted HTTP/2 backend for frame-level tests (a
+ * TCP server that reads the client's preface and frames and lets each test answer with whatever
+ * frames it likes, well-formed or not: the misbehaving backends of RFC 9113's error cases), a
+ * stream-limited backend, and a handler that records what one exchange delivered.
  */
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
+import type { Dispatcher, Fields, UpstreamExchange, UpstreamRequest } from '../dispatcher.js';
+import type { UpstreamError } from '../errors.js';
 import { type Frame, FrameReader, FrameType, frame, PREFACE, settingsFrame } from './frames.js';
 import { encodeHeaderBlock, HpackDecoder } from './hpack.js';
 
@@ -146,4 +149,52 @@ export async function streamLimitedBackend(limit: number, delayMs: number) {
         server.close(() => r());
       }),
   };
+}
+
+/** What one exchange delivered to its handler. */
+export interface RecordedOutcome {
+  status: number;
+  /** The body as latin1 text. */
+  body: string;
+  trailers: Fields | null;
+  error: UpstreamError | null;
+  /** The response head said it was the whole response (HEADERS with END_STREAM). */
+  endStream: boolean;
+  informational: number[];
+}
+
+/**
+ * Dispatches `request` with a handler that records everything; `done` settles at onComplete or
+ * onError. `paused`: onData asks the backend to pause (returns false).
+ */
+export function recordExchange(
+  d: Pick<Dispatcher, 'dispatch'>,
+  request: UpstreamRequest,
+  opts: { paused?: boolean } = {},
+): { exchange: UpstreamExchange; done: Promise<RecordedOutcome> } {
+  const o: RecordedOutcome = { status: 0, body: '', trailers: null, error: null, endStream: false, informational: [] };
+  let settle!: (o: RecordedOutcome) => void;
+  const done = new Promise<RecordedOutcome>((resolve) => (settle = resolve));
+  const exchange = d.dispatch(request, {
+    onInformational(status) {
+      o.informational.push(status);
+    },
+    onResponseStart(status, _headers, endStream) {
+      o.status = status;
+      o.endStream = endStream;
+    },
+    onData(chunk) {
+      o.body += Buffer.from(chunk).toString('latin1');
+      return !opts.paused;
+    },
+    onComplete(trailers) {
+      o.trailers = trailers;
+      settle(o);
+    },
+    onError(error) {
+      o.error = error;
+      settle(o);
+    },
+  });
+  return { exchange, done };
 }
