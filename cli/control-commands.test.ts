@@ -48,12 +48,18 @@ const CANNED: Record<string, [number, unknown]> = {
       current_version: 3,
       dataplanes: [
         {
-          ...{ node_id: 'dp-east-1', pid: 4242, build: '0.1.0', connected_at: AT, served_version: 3 },
-          ...{ last_ack: { version: 3, at: AT }, last_nack: null, active_connections: 17, requests_per_second: 123.5 },
+          ...{ node_id: 'dp-east-1', connected: true, peer: 'unix', pid: 4242, build: '0.1.0', connected_at: AT },
+          ...{ disconnected_at: null, served_version: 3, last_ack: { version: 3, at: AT }, last_nack: null },
+          ...{ active_connections: 17, requests_per_second: 123.5 },
           overload: {
             adaptive_admission: { enabled: true, limit: 48, in_flight: 40, shed_total: 7 },
             brownout: { enabled: true, active: true, shed_total: 3 },
           },
+        },
+        {
+          ...{ node_id: 'edge-2', connected: false, peer: '10.0.0.2:51234', pid: 77, build: '0.1.0', connected_at: AT },
+          ...{ disconnected_at: AT, served_version: 2, last_ack: { version: 2, at: AT }, last_nack: null },
+          ...{ active_connections: 0, requests_per_second: 0, overload: null },
         },
       ],
     } satisfies DataPlanesBody,
@@ -284,6 +290,21 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       assert.equal((await spooky(['apply', configFile, '--json'])).code, 4);
     });
 
+    it('a known node that is away is reported as not connected; it does not count as served', async () => {
+      const away = { node_id: 'edge-3', result: 'not_connected' as const };
+      overrides['POST /v1/config'] = [200, { version: 7, unchanged: false, dataplanes: [ack('dp-1'), away] }];
+      let r = await spooky(['apply', configFile]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /\npushed: version 7\n1 of 1 data plane ACKed \(1 not connected\)\n {2}dp-1: ACK\n {2}edge-3: not connected \(gets it when it reconnects\)\n$/,
+      );
+      overrides['POST /v1/config'] = [200, { version: 8, unchanged: false, dataplanes: [away] }];
+      r = await spooky(['apply', configFile]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /warning: no data plane is connected/);
+    });
+
     it('says when the config is unchanged', async () => {
       overrides['POST /v1/config'] = [200, { version: 3, unchanged: true, dataplanes: [] }];
       const r = await spooky(['apply', configFile]);
@@ -315,7 +336,7 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       overrides['POST /v1/config'] = [409, { error: 'a data plane rejected the config', dataplanes }];
       const r = await spooky(['apply', configFile]);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /\ndp-2: listen\.port changed \(restart of spooky-dataplane required\)\n/);
+      assert.match(r.stderr, /\ndp-2: NACK: listen\.port changed \(restart of spooky-dataplane required\)\n/);
       assert.match(r.stderr, /the previous config stays active\n$/);
       assert.doesNotMatch(r.stderr, /dp-1/);
     });
@@ -409,6 +430,7 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       let lines = r.stdout.trim().split('\n');
       assert.match(lines[0], /^NODE\s+PID\s+VERSION\s+LAST ACK\s+LAST NACK\s+CONNS\s+REQ\/S$/);
       assert.match(lines[1], /^dp-east-1\s+4242\s+v3\s+v3 \d+s ago\s+-\s+17\s+123\.5$/);
+      assert.match(lines[2], /^edge-2\s+-\s+v2\s+v2 \d+s ago\s+-\s+not connected since \d+s ago\s+-$/);
       r = await spooky(['backends']);
       lines = r.stdout.trim().split('\n');
       assert.match(lines[0], /^ID\s+POOL\s+STATE\s+SINCE\s+LAST PROBE\s+IN-FLIGHT\s+DRAINED$/);

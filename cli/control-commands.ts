@@ -70,8 +70,14 @@ function ago(iso: string): string {
   return Number.isNaN(t) ? iso : `${formatDuration(Date.now() - t)} ago`;
 }
 
+const OUTCOME_WORDS: Record<Exclude<DataPlaneOutcome['result'], 'nack'>, string> = {
+  ack: 'ACK',
+  timeout: 'no answer (timeout)',
+  not_connected: 'not connected (gets it when it reconnects)',
+};
+
 function outcomeLine(d: DataPlaneOutcome): string {
-  const what = d.result === 'timeout' ? 'no answer (timeout)' : d.result === 'ack' ? 'ACK' : (d.error ?? 'NACK');
+  const what = d.result === 'nack' ? `NACK: ${d.error ?? 'no reason given'}` : OUTCOME_WORDS[d.result];
   return `${d.node_id}: ${what}${d.restart_required ? ' (restart of spooky-dataplane required)' : ''}`;
 }
 
@@ -98,7 +104,9 @@ function reportApply(
 ): number {
   const ok = res.status === 200;
   const b = res.body as ApplyBody;
-  const served = !ok || b.unchanged || b.dataplanes.length > 0;
+  // Known nodes that are away are reported, but they do not make a push "served".
+  const connected = ok ? b.dataplanes.filter((d) => d.result !== 'not_connected') : [];
+  const served = !ok || b.unchanged || connected.length > 0;
   const silent = ok && !b.unchanged ? b.dataplanes.filter((d) => d.result === 'timeout').length : 0;
   const code = !ok ? 1 : !served && !allowEmpty ? EXIT_NO_DATAPLANE : silent > 0 ? EXIT_UNCONFIRMED : 0;
   if (json) {
@@ -117,8 +125,9 @@ function reportApply(
       );
       return code;
     }
-    const acked = b.dataplanes.filter((d) => d.result === 'ack').length;
-    err(`${acked} of ${plural(b.dataplanes.length, 'data plane')} ACKed`);
+    const acked = connected.filter((d) => d.result === 'ack').length;
+    const away = b.dataplanes.length - connected.length;
+    err(`${acked} of ${plural(connected.length, 'data plane')} ACKed${away > 0 ? ` (${away} not connected)` : ''}`);
     for (const d of b.dataplanes) err(`  ${outcomeLine(d)}`);
     if (silent > 0) {
       err(
@@ -134,7 +143,7 @@ function reportApply(
     return 1;
   }
   err(`spooky: ${errorMessage(e, res.status)}`);
-  for (const d of e.dataplanes ?? []) if (d.result !== 'ack') err(outcomeLine(d));
+  for (const d of e.dataplanes ?? []) if (d.result === 'nack' || d.result === 'timeout') err(outcomeLine(d));
   if (res.status === 409) err('the previous config stays active');
   return 1;
 }
@@ -227,9 +236,11 @@ export async function runStatus(opts: ControlOptions): Promise<number> {
       ? 'config: no config applied yet'
       : `config: version ${config.version}, sha256 ${config.sha256.slice(0, 12)}, applied ${config.applied_at} by ${config.applied_by}`,
   );
-  const dps = planes.body.dataplanes;
+  const dps = planes.body.dataplanes.filter((d) => d.connected);
   const list = dps.map((d) => `${d.node_id} v${d.served_version}`).join(', ');
   out(dps.length === 0 ? 'data planes: none connected' : `data planes: ${dps.length} connected: ${list}`);
+  const away = planes.body.dataplanes.filter((d) => !d.connected).map((d) => d.node_id);
+  if (away.length > 0) out(`data planes not connected: ${away.join(', ')}`);
   for (const d of dps) if (d.overload) out(`overload ${d.node_id}: ${overloadText(d.overload)}`);
   const r = ready.body;
   out(r.ready ? 'ready: yes' : `ready: no (${r.reasons.join('; ') || 'no reason given'})`);
@@ -251,6 +262,10 @@ function dataPlaneRow(d: DataPlaneInfo): string[] {
   const ack = d.last_ack === null ? '-' : `v${d.last_ack.version} ${ago(d.last_ack.at)}`;
   const nack = d.last_nack === null ? '-' : `v${d.last_nack.version} ${ago(d.last_nack.at)}: ${d.last_nack.error}`;
   const rps = Number.isInteger(d.requests_per_second) ? d.requests_per_second : d.requests_per_second.toFixed(1);
+  if (!d.connected) {
+    const since = d.disconnected_at === null ? '' : ` since ${ago(d.disconnected_at)}`;
+    return [d.node_id, '-', `v${d.served_version}`, ack, nack, `not connected${since}`, '-'];
+  }
   return [d.node_id, String(d.pid), `v${d.served_version}`, ack, nack, String(d.active_connections), String(rps)];
 }
 

@@ -40,6 +40,9 @@ class FakeServer {
   dataplanes() {
     return [];
   }
+  departedDataplanes() {
+    return [];
+  }
   push(s: Snapshot): Promise<DataPlaneOutcome[]> {
     this.pushed.push(s);
     if (this.answer === 'never') return new Promise(() => {});

@@ -412,18 +412,25 @@ export class ControlPlane implements ControlApiHandlers {
       // What data planes should serve: the snapshot version (a revert after a refusal re-sends
       // the active config under a new version).
       current_version: this.active?.snapshot.version ?? 0,
-      dataplanes: this.opts.server.dataplanes().map((d) => ({
+      dataplanes: [
+        ...this.opts.server.dataplanes().map((d) => ({ d, disconnectedAt: null })),
+        ...this.opts.server.departedDataplanes().map(({ info, disconnectedAt }) => ({ d: info, disconnectedAt })),
+      ].map(({ d, disconnectedAt }) => ({
         node_id: d.nodeId,
+        connected: disconnectedAt === null,
+        peer: d.peer,
         pid: d.pid,
         build: d.build,
         connected_at: d.connectedAt.toISOString(),
+        disconnected_at: disconnectedAt?.toISOString() ?? null,
         served_version: d.servedVersion,
         last_ack: d.lastAck ? { version: d.lastAck.version, at: d.lastAck.at.toISOString() } : null,
         last_nack: d.lastNack
           ? { version: d.lastNack.version, at: d.lastNack.at.toISOString(), error: d.lastNack.error }
           : null,
-        active_connections: d.stats?.activeConnections ?? 0,
-        requests_per_second: d.stats?.requestsPerSecond ?? 0,
+        // What an away node last reported is history, not load.
+        active_connections: disconnectedAt ? 0 : (d.stats?.activeConnections ?? 0),
+        requests_per_second: disconnectedAt ? 0 : (d.stats?.requestsPerSecond ?? 0),
         overload: overloadInfo(d.stats?.overload),
       })),
     };

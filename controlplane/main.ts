@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=16
 /**
  * `spooky-control --config FILE`: validates the config, serves snapshots to data planes over
- * `control.socket`, and the control API. After a restart it serves the last applied config
+ * `control.socket` (and TCP with mutual TLS when control.listen is on), and the control API. After a restart it serves the last applied config
  * (persisted under `control.state_dir`), not the file; SIGHUP re-reads the file and applies it.
  */
 import '../lib/node-floor.js';
@@ -13,7 +13,7 @@ import { createLogger, describeOpenError } from '../lib/log.js';
 import { VERSION_LINE } from '../lib/node-runtime.js';
 import { resolveServiceAccount, type ServiceAccount, shareDirectoryWithGroup } from '../lib/system-accounts.js';
 import { describeConfigReadError, formatIssues, loadConfigFile, readConfigFileText } from '../model/config/load.js';
-import { buildBootstrapConfig, resolveLogLevel } from '../model/config/runtime.js';
+import { type BootstrapConfig, buildBootstrapConfig, resolveLogLevel } from '../model/config/runtime.js';
 import { resolveApiToken } from './api/auth.js';
 import { type RunningControlApi, startControlApi } from './api/server.js';
 import { ControlPlane, STATS_REPLY_TIMEOUT_MS } from './control-plane.js';
@@ -40,7 +40,12 @@ if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loade
 if (!loaded.ok) fail(formatIssues(file, loaded.errors));
 const config = loaded.config;
 const baseDir = dirname(file);
-const bootstrap = buildBootstrapConfig(config, { baseDir });
+let bootstrap: BootstrapConfig;
+try {
+  bootstrap = buildBootstrapConfig(config, { baseDir });
+} catch (e) {
+  fail(`spooky-control: ${(e as Error).message}`);
+}
 let log: Logger;
 try {
   log = createLogger({
@@ -105,6 +110,16 @@ try {
   fail(`spooky-control: cannot listen on control.socket ${bootstrap.control.socket}: ${(e as Error).message}`);
 }
 
+let controlPort: number | null = null;
+const remote = bootstrap.control.listen;
+if (remote) {
+  try {
+    controlPort = await server.listenTcp(remote);
+  } catch (e) {
+    fail(`spooky-control: cannot listen on control.listen ${remote.address}:${remote.port}: ${(e as Error).message}`);
+  }
+}
+
 let api: RunningControlApi | null = null;
 const apiConfig = config.observability.control_api;
 if (apiConfig.enabled) {
@@ -143,7 +158,12 @@ if (metricsConfig.enabled) {
   log.info({ address, port: metrics.port, path }, 'metrics listening');
 }
 log.info(
-  { socket: bootstrap.control.socket, api: api ? `${api.address}:${api.port}` : 'disabled', version: control.version },
+  {
+    socket: bootstrap.control.socket,
+    control_listen: remote && controlPort !== null ? `${remote.address}:${controlPort}` : 'disabled',
+    api: api ? `${api.address}:${api.port}` : 'disabled',
+    version: control.version,
+  },
   'listening',
 );
 

@@ -54,12 +54,12 @@ export class ControlPlaneMetrics {
       () =>
         new Counter({
           name: 'spooky_snapshot_apply_total',
-          help: 'Snapshot pushes answered by data planes, by result (ack, nack, timeout)',
+          help: 'Snapshot pushes answered by data planes, by result (ack, nack, timeout, not_connected)',
           labelNames: ['result'] as const,
           registers,
         }),
     );
-    for (const result of ['ack', 'nack', 'timeout']) this.applies.inc({ result }, 0);
+    for (const result of ['ack', 'nack', 'timeout', 'not_connected']) this.applies.inc({ result }, 0);
     if (!registry.getSingleMetric('process_cpu_user_seconds_total')) {
       collectProcessMetrics(registry);
     }

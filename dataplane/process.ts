@@ -12,6 +12,7 @@ import { resolveServiceAccount } from '../lib/system-accounts.js';
 import { VERSION } from '../lib/version.js';
 import { formatIssues, loadConfigFile } from '../model/config/load.js';
 import {
+  type BootstrapConfig,
   buildBootstrapConfig,
   buildRuntimeConfig,
   type RuntimeConfig,
@@ -60,6 +61,20 @@ function supervisorKeys(): Promise<{ ticketKey: Uint8Array; retryKey: Uint8Array
   });
 }
 
+/**
+ * A data plane that follows a remote control plane (control.server) binds where its own file
+ * says: in a fleet each host has its own address (and may have its own port), while every other
+ * setting comes from the control plane's snapshot. Without control.server, `own` is null and the
+ * snapshot's listener is the one served (a change to it needs a restart and is NACKed).
+ */
+function pinListener(config: RuntimeConfig, own: { address: string; port: number } | null): RuntimeConfig {
+  if (own === null || (config.listen.address === own.address && config.listen.port === own.port)) return config;
+  return Object.freeze({
+    ...config,
+    listen: Object.freeze({ ...config.listen, address: own.address, port: own.port }),
+  });
+}
+
 /** The one line for a listener that cannot be bound. */
 function cannotStart(e: unknown, runtime: RuntimeConfig): string {
   const err = e as NodeJS.ErrnoException;
@@ -78,7 +93,13 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
   if (!loaded.ok) fail(formatIssues(file, loaded.errors));
   const baseDir = dirname(file);
-  const bootstrap = buildBootstrapConfig(loaded.config, { baseDir });
+  let bootstrap: BootstrapConfig;
+  try {
+    bootstrap = buildBootstrapConfig(loaded.config, { baseDir });
+  } catch (e) {
+    // A control.server TLS file changed into something unreadable since validation a moment ago.
+    fail(`spooky-dataplane: ${(e as Error).message}`);
+  }
   let log: Logger;
   try {
     // The file's level from the first line: startup warnings obey it (the cached snapshot's, if
@@ -102,13 +123,16 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     // A certificate or key changed into something unreadable since validation a moment ago.
     fail(`spooky-dataplane: ${(e as Error).message}`);
   }
+  const ownListener = bootstrap.control.server
+    ? { address: fromFile.listen.address, port: fromFile.listen.port }
+    : null;
   let runtime: RuntimeConfig = fromFile;
   let version = 0;
   const stateDir = bootstrap.control.stateDir;
   try {
     const cached = readSnapshotCache(stateDir);
     if (cached) {
-      const rt = decodeSnapshot(cached);
+      const rt = pinListener(decodeSnapshot(cached), ownListener);
       // A cache for another listener (the file changed) is stale: the file wins.
       if (rt.listen.address === fromFile.listen.address && rt.listen.port === fromFile.listen.port) {
         runtime = rt;
@@ -206,7 +230,7 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
   }
 
   const control = new ControlClient({
-    socketPath: bootstrap.control.socket,
+    target: bootstrap.control.server ?? { socketPath: bootstrap.control.socket },
     nodeId: `${hostname()}:${dp.address.port}${workerArgs ? `/w${workerArgs.index}` : ''}`,
     build: VERSION,
     listen: { address: runtime.listen.address, port: runtime.listen.port },
@@ -215,7 +239,7 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     onSnapshot: (snapshot): ApplyOutcome => {
       let rt: RuntimeConfig;
       try {
-        rt = pinWorkers(decodeSnapshot(snapshot), options.workers);
+        rt = pinWorkers(pinListener(decodeSnapshot(snapshot), ownListener), options.workers);
       } catch (e) {
         return { ok: false, restartRequired: false, error: `unusable snapshot: ${(e as Error).message}` };
       }

@@ -4,7 +4,6 @@
  * its subject reaches the backend in `x-client-cert-subject` (a client-sent value never does).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -21,6 +20,7 @@ import {
   startDataplane,
   tempDir,
 } from './support/harness.js';
+import { TestPki } from './support/pki.js';
 
 interface Pki {
   ca: string;
@@ -30,42 +30,11 @@ interface Pki {
 
 /** A client CA, a client certificate it issued, and a self-signed stranger. */
 function makePki(dir: string): Pki {
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const f = (n: string) => join(dir, n);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.pem'),
-    '-days',
-    '30',
-    '-subj',
-    '/CN=Spooky test client CA',
-  );
-  openssl('req', ...ec, '-keyout', f('client.key'), '-out', f('client.csr'), '-subj', '/CN=client one/O=Spooky');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    f('client.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('client.pem'),
-    '-days',
-    '30',
-  );
+  const ca = new TestPki(dir, 'Spooky test client CA');
   const stranger = generateSelfSigned(join(dir, 'stranger'));
   return {
-    ca: f('ca.pem'),
-    client: { cert: f('client.pem'), key: f('client.key') },
+    ca: ca.ca,
+    client: ca.issue('client', '/CN=client one/O=Spooky'),
     stranger: { cert: stranger.certFile, key: stranger.keyFile },
   };
 }

@@ -2,13 +2,16 @@
 // It lives outside controlplane/ and dataplane/ because neither plane may import the other.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
-import { SnapshotServer } from '../controlplane/xds/server.js';
-import { ControlClient } from '../dataplane/control/client.js';
+import { DEPARTED_TTL_MS, SnapshotServer } from '../controlplane/xds/server.js';
+import { ControlClient, type ControlTarget } from '../dataplane/control/client.js';
+import { type IssuedCertificate, TestPki } from '../e2e/support/pki.js';
+import { ControlPlaneClient, Snapshot } from '../proto/gen/spooky/v1/control.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'spooky-xds-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,19 +20,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A real ControlClient (the data plane's end) whose metrics text and answers the test controls. */
 function dataplane(
-  socketPath: string,
+  target: string | ControlTarget,
   nodeId: string,
   render: () => Promise<string>,
-  opts: { listenPort?: number; log?: pino.Logger } = {},
+  opts: { listenPort?: number; log?: pino.Logger; servedVersion?: () => number } = {},
 ) {
   let inFlight = 0;
   const client = new ControlClient({
-    socketPath,
+    target: typeof target === 'string' ? { socketPath: target } : target,
     nodeId,
     build: 'test',
     listen: { address: '0.0.0.0', port: opts.listenPort ?? 443 },
     log: opts.log ?? log,
-    servedVersion: () => 0,
+    servedVersion: opts.servedVersion ?? (() => 0),
     onSnapshot: () => ({ ok: true }),
     onBackendStates: () => {},
     stats: () => ({
@@ -178,6 +181,140 @@ describe('who belongs (issue #17 item 2)', () => {
       await third.start();
     } finally {
       await third.stop();
+    }
+  });
+});
+
+describe('remote data planes over TCP with mutual TLS (issue #17 item 1)', () => {
+  const pki = new TestPki(join(dir, 'fleet'), 'Spooky test fleet CA');
+  const read = (f: string) => readFileSync(f, 'utf8');
+  const controlCert = pki.issue('control', '/CN=spooky-control', { dns: ['control.spooky.test'], ip: ['127.0.0.1'] });
+  const listenOn = () => ({
+    address: '127.0.0.1',
+    port: 0,
+    certPem: read(controlCert.cert),
+    keyPem: read(controlCert.key),
+    clientCaPem: read(pki.ca),
+  });
+  const remote = (port: number, id: IssuedCertificate, serverName?: string, ca = pki.ca): ControlTarget => ({
+    address: '127.0.0.1',
+    port,
+    caPem: read(ca),
+    certPem: read(id.cert),
+    keyPem: read(id.key),
+    serverName,
+  });
+
+  it('the node id is the certificate’s (CN, else its DNS name) plus the worker suffix; a self-declared id is not', async () => {
+    const cpLog = capturedLog();
+    const server = new SnapshotServer(join(dir, 'r1.sock'), cpLog.log);
+    await server.start();
+    const port = await server.listenTcp(listenOn());
+    const edge = pki.issue('edge-1', '/CN=edge-1/O=Spooky');
+    const sanOnly = pki.issue('san-only', '/O=Spooky', { dns: ['edge-san.example'] });
+    const local = dataplane(join(dir, 'r1.sock'), 'local-host:443', async () => '');
+    const a = dataplane(remote(port, edge, 'control.spooky.test'), 'someone-else:443/w1', async () => '');
+    const b = dataplane(remote(port, sanOnly), 'whatever', async () => '');
+    try {
+      await connected(server, 3);
+      const byId = new Map(server.dataplanes().map((d) => [d.nodeId, d]));
+      assert.deepEqual([...byId.keys()].sort(), ['edge-1/w1', 'edge-san.example', 'local-host:443']);
+      assert.equal(byId.get('edge-1/w1')?.certified, true);
+      assert.match(String(byId.get('edge-1/w1')?.peer), /^127\.0\.0\.1:\d+$/);
+      assert.equal(byId.get('local-host:443')?.certified, false, 'the unix socket keeps self-declared ids');
+      assert.equal(byId.get('local-host:443')?.peer, 'unix');
+    } finally {
+      for (const d of [local, a, b]) d.client.stop();
+      await server.stop();
+    }
+  });
+
+  it('refuses a certificate from another CA, no certificate, and a second connection with a certificate in use', async () => {
+    const cpLog = capturedLog();
+    const server = new SnapshotServer(join(dir, 'r2.sock'), cpLog.log);
+    await server.start();
+    const port = await server.listenTcp(listenOn());
+    const edge = pki.issue('edge-2', '/CN=edge-2');
+    const intruderCa = new TestPki(join(dir, 'intruders'), 'Someone else');
+    const intruder = intruderCa.issue('edge-9', '/CN=edge-9');
+    const member = dataplane(remote(port, edge), 'edge-2', async () => '');
+    const strangerLog = capturedLog();
+    const stranger = dataplane(remote(port, intruder), 'edge-9', async () => '', { log: strangerLog.log });
+    const twinLog = capturedLog();
+    const twin = dataplane(remote(port, edge), 'edge-2', async () => '', { log: twinLog.log });
+    // No client certificate at all: a bare gRPC client that trusts the control plane.
+    const bare = new ControlPlaneClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(readFileSync(pki.ca)), {
+      'grpc.ssl_target_name_override': 'control.spooky.test',
+    });
+    const bareCall = bare.stream();
+    const bareError = new Promise<grpc.ServiceError>((resolve) => bareCall.on('error', resolve));
+    bareCall.write({
+      message: {
+        $case: 'hello',
+        value: { nodeId: 'bare', pid: 1, build: 't', servedVersion: 0, listenAddress: '', listenPort: 0 },
+      },
+    });
+    try {
+      await connected(server, 1);
+      const has = (lines: Array<Record<string, unknown>>, re: RegExp) => lines.some((l) => re.test(String(l.msg)));
+      for (let i = 0; i < 200 && !(has(twinLog.lines, /refused/) && has(strangerLog.lines, /unreachable/)); i++)
+        await sleep(20);
+      const e = await bareError;
+      assert.equal(e.code, grpc.status.UNAVAILABLE, e.message);
+      assert.deepEqual(
+        server.dataplanes().map((d) => d.nodeId),
+        ['edge-2'],
+      );
+      const twinRefusal = twinLog.lines.find((l) => /refused/.test(String(l.msg)));
+      assert.equal(twinRefusal?.level, 50);
+      assert.match(
+        String(twinRefusal?.reason),
+        /node edge-2 is already connected from 127\.0\.0\.1:\d+: each data plane needs its own certificate/,
+      );
+      assert.ok(has(strangerLog.lines, /control plane unreachable/), 'the stranger cannot get in');
+      const knocks = cpLog.lines.filter((l) => /refused a TLS connection on control\.listen/.test(String(l.msg)));
+      assert.ok(knocks.length >= 2, `the control plane says who knocked: ${JSON.stringify(cpLog.lines)}`);
+      assert.match(String(knocks[0].peer), /^127\.0\.0\.1:\d+$/);
+    } finally {
+      for (const d of [member, stranger, twin]) d.client.stop();
+      bareCall.cancel();
+      bare.close();
+      await server.stop();
+    }
+  });
+
+  it('a certified node that left is reported not connected, and gets the current version when it returns', async () => {
+    const server = new SnapshotServer(join(dir, 'r3.sock'), log);
+    await server.start();
+    const port = await server.listenTcp(listenOn());
+    const edge = pki.issue('edge-3', '/CN=edge-3');
+    let first = dataplane(remote(port, edge), 'edge-3', async () => '');
+    try {
+      await connected(server, 1);
+      first.client.stop();
+      for (let i = 0; i < 100 && server.dataplanes().length > 0; i++) await sleep(20);
+      assert.deepEqual(
+        server.departedDataplanes().map((d) => d.info.nodeId),
+        ['edge-3'],
+      );
+      const snapshot = Snapshot.fromPartial({ version: 7, nonce: 'n7' });
+      server.setCurrent(snapshot);
+      assert.deepEqual(await server.push(snapshot, 1000), [{ node_id: 'edge-3', result: 'not_connected' }]);
+      let served = 0;
+      first = dataplane(remote(port, edge), 'edge-3', async () => '', { servedVersion: () => served });
+      for (let i = 0; i < 100 && server.dataplanes()[0]?.lastAck?.version !== 7; i++) await sleep(20);
+      served = 7;
+      assert.equal(server.dataplanes()[0]?.lastAck?.version, 7, 'caught up on reconnect');
+      assert.deepEqual(server.departedDataplanes(), []);
+      // One that stays away is forgotten after DEPARTED_TTL_MS (ids that never return).
+      first.client.stop();
+      for (let i = 0; i < 100 && server.dataplanes().length > 0; i++) await sleep(20);
+      assert.equal(server.departedDataplanes().length, 1);
+      assert.deepEqual(server.departedDataplanes(Date.now() + DEPARTED_TTL_MS), []);
+      assert.deepEqual(await server.push(Snapshot.fromPartial({ version: 8, nonce: 'n8' }), 1000), []);
+    } finally {
+      first.client.stop();
+      await server.stop();
     }
   });
 });

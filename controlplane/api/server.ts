@@ -114,7 +114,7 @@ function applyReply(r: ApplyResult): Reply {
     }
     case 'rejected': {
       const why = r.dataplanes
-        .filter((d) => d.result !== 'ack')
+        .filter((d) => d.result === 'nack' || d.result === 'timeout')
         .map((d) => `${d.node_id}: ${d.result === 'nack' ? (d.error ?? 'nack') : 'timeout'}`)
         .join('; ');
       const msg = `config version ${r.version} was rejected (${why || 'no data plane ACKed'}); the previous config stays active`;

@@ -53,7 +53,8 @@ export interface ValidateBody {
 /** One data plane's answer to a pushed snapshot. */
 export interface DataPlaneOutcome {
   node_id: string;
-  result: 'ack' | 'nack' | 'timeout';
+  /** not_connected: a certified node (control.listen) seen before that is away; it gets the version when it returns. */
+  result: 'ack' | 'nack' | 'timeout' | 'not_connected';
   /** NACK message. */
   error?: string;
   restart_required?: boolean;
@@ -91,9 +92,15 @@ export interface DrainBody {
 /** GET /v1/dataplanes. */
 export interface DataPlaneInfo {
   node_id: string;
+  /** False for a certified node (control.listen) that was connected since start and is away. */
+  connected: boolean;
+  /** `unix` (control.socket) or the TCP peer address of a remote data plane. */
+  peer: string;
   pid: number;
   build: string;
   connected_at: string;
+  /** When a node that is not connected went away. */
+  disconnected_at: string | null;
   served_version: number;
   last_ack: { version: number; at: string } | null;
   last_nack: { version: number; at: string; error: string } | null;

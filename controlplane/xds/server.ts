@@ -1,14 +1,18 @@
 /**
- * The control plane's end of the control protocol: a gRPC server on a local unix socket where
- * every data plane keeps one bidirectional stream open. It pushes snapshots and backend states,
- * collects ACK/NACK per version and never offers a node a version that node refused.
+ * The control plane's end of the control protocol: a gRPC server on a local unix socket (and, with
+ * control.listen, on TCP with mutual TLS for remote data planes) where every data plane keeps one
+ * bidirectional stream open. It pushes snapshots and backend states, collects ACK/NACK per version
+ * and never offers a node a version that node refused.
  */
 import { chmodSync, chownSync, type Stats as FileStats, rmSync, statSync } from 'node:fs';
+import type { Http2SecureServer } from 'node:http2';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { hostPort, KEEPALIVE_MS } from '../../lib/control-channel.js';
 import type { ServiceAccount } from '../../lib/system-accounts.js';
+import type { ControlListen } from '../../model/config/runtime.js';
 import {
   type BackendStates,
   type ControlPlaneMessage,
@@ -20,9 +24,14 @@ import {
   type Stats,
 } from '../../proto/gen/spooky/v1/control.js';
 import type { DataPlaneOutcome } from '../api/types.js';
+import { identify } from './identity.js';
 
 export interface ConnectedDataPlane {
   nodeId: string;
+  /** Where it connected from: `unix` (control.socket) or the TCP peer's address. */
+  peer: string;
+  /** Its id is its client certificate's (control.listen), not one it said itself. */
+  certified: boolean;
   pid: number;
   build: string;
   connectedAt: Date;
@@ -90,9 +99,31 @@ function socketInUse(path: string): Promise<string | null> {
 
 /** Refused node ids remembered for log rate-limiting (then forgotten all at once). */
 const MAX_REFUSALS_REMEMBERED = 1000;
+/** Certified nodes remembered after they disconnect ("not connected"); the oldest goes first. */
+const MAX_DEPARTED_REMEMBERED = 1000;
+/**
+ * How long a node that left stays "not connected": long enough to cover a rollout and a night's
+ * outage report, short enough that ids which never come back (Kubernetes pods named per rollout)
+ * stop cluttering every apply.
+ */
+export const DEPARTED_TTL_MS = 60 * 60 * 1000;
+
+/** A certified data plane that was connected and is not now: reported until it comes back. */
+export interface DepartedDataPlane {
+  info: ConnectedDataPlane;
+  disconnectedAt: Date;
+}
 
 export class SnapshotServer {
-  private readonly server = new grpc.Server();
+  // Keepalive: over TCP a peer that vanished (power loss, partition) is noticed within ~20 s.
+  private readonly server = new grpc.Server({
+    'grpc.keepalive_time_ms': KEEPALIVE_MS,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_MS,
+  });
+  /** The TLS servers whose handshake failures are logged already. */
+  private readonly watched = new WeakSet<object>();
+  /** node id → a certified data plane seen since start that is not connected now. */
+  private readonly departed = new Map<string, DepartedDataPlane>();
   private readonly peers = new Set<Peer>();
   /** node id → the last version it NACKed: never offered to that node again. */
   private readonly refused = new Map<string, number>();
@@ -162,6 +193,54 @@ export class SnapshotServer {
     }
   }
 
+  /**
+   * Also listens on TCP for remote data planes (control.listen): TLS 1.2+ with a client
+   * certificate from the fleet CA required at the handshake. Resolves with the bound port.
+   */
+  async listenTcp(l: ControlListen): Promise<number> {
+    const credentials = grpc.ServerCredentials.createSsl(
+      Buffer.from(l.clientCaPem),
+      [{ cert_chain: Buffer.from(l.certPem), private_key: Buffer.from(l.keyPem) }],
+      true,
+    );
+    const port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(hostPort(l.address, l.port), credentials, (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      );
+    });
+    this.reportHandshakeFailures();
+    return port;
+  }
+
+  /**
+   * grpc-js drops a client whose certificate fails verification without telling anyone; the
+   * operator of a fleet needs to see who knocked. Its TLS servers are not public API, so this
+   * reaches into the field it keeps them in and does nothing if that ever changes.
+   */
+  private reportHandshakeFailures(): void {
+    const servers = (this.server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
+    if (!(servers instanceof Map)) return;
+    let logged = 0;
+    for (const s of servers.keys()) {
+      const tls = s as Http2SecureServer;
+      if (typeof tls.on !== 'function' || this.watched.has(tls)) continue;
+      this.watched.add(tls);
+      // By the time TLS fails, its socket is closed and has forgotten its peer: noted on accept.
+      const peers = new WeakMap<net.Socket, string>();
+      tls.on('connection', (tcp: net.Socket) =>
+        peers.set(tcp, hostPort(tcp.remoteAddress ?? '?', tcp.remotePort ?? 0)),
+      );
+      tls.on('tlsClientError', (e: Error & { code?: string }, socket: net.Socket & { _parent?: net.Socket }) => {
+        const peer = peers.get(socket._parent ?? socket) ?? '?';
+        // A scanner hammering the port must not flood the log: the first 100, then debug.
+        this.log[++logged <= 100 ? 'warn' : 'debug'](
+          { peer, reason: e.code ?? e.message },
+          'refused a TLS connection on control.listen (no valid client certificate from the fleet CA)',
+        );
+      });
+    }
+  }
+
   stop(): Promise<void> {
     for (const p of this.peers) p.call.end();
     return new Promise((resolve) => {
@@ -190,6 +269,16 @@ export class SnapshotServer {
     return [...this.peers].map((p) => p.info);
   }
 
+  /** Certified data planes seen since start that are not connected now. */
+  departedDataplanes(now = Date.now()): DepartedDataPlane[] {
+    // Oldest first (insertion order): stop at the first one still within the TTL.
+    for (const [id, d] of this.departed) {
+      if (now - d.disconnectedAt.getTime() < DEPARTED_TTL_MS) break;
+      this.departed.delete(id);
+    }
+    return [...this.departed.values()];
+  }
+
   /** The snapshot every data plane should serve; offered to those behind it on connect. */
   setCurrent(snapshot: Snapshot): void {
     this.current = snapshot;
@@ -206,7 +295,11 @@ export class SnapshotServer {
    * plane that does not answer within `timeoutMs` counts as 'timeout'.
    */
   push(snapshot: Snapshot, timeoutMs: number): Promise<DataPlaneOutcome[]> {
-    return Promise.all([...this.peers].map((p) => this.offer(p, snapshot, timeoutMs)));
+    // Known nodes that are away get the version when they reconnect (catchUp); said, not awaited.
+    const away = this.departedDataplanes().map(
+      ({ info }): DataPlaneOutcome => ({ node_id: info.nodeId, result: 'not_connected' }),
+    );
+    return Promise.all([...this.peers].map((p) => this.offer(p, snapshot, timeoutMs))).then((o) => [...o, ...away]);
   }
 
   /**
@@ -262,25 +355,16 @@ export class SnapshotServer {
       if (!m) return;
       if (m.$case === 'hello') {
         if (peer) return; // one hello per stream
-        const refusal = this.admission(m.value);
-        if (refusal !== null) {
-          // Once per node and reason at warn: a refused data plane asks again every few seconds.
-          const news = this.refusalsLogged.get(m.value.nodeId) !== refusal;
-          if (news && this.refusalsLogged.size >= MAX_REFUSALS_REMEMBERED) this.refusalsLogged.clear();
-          this.refusalsLogged.set(m.value.nodeId, refusal);
-          this.log[news ? 'warn' : 'debug'](
-            { node: m.value.nodeId, pid: m.value.pid, reason: refusal },
-            'refused a data plane that does not belong to this control plane',
-          );
-          call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: refusal });
-          return;
-        }
+        const admitted = this.admit(call, m.value);
+        if (!admitted) return;
         peer = {
           call,
           pending: new Map(),
           statsWaiters: new Map(),
           info: {
-            nodeId: m.value.nodeId,
+            nodeId: admitted.nodeId,
+            peer: admitted.peer,
+            certified: admitted.certified,
             pid: m.value.pid,
             build: m.value.build,
             connectedAt: new Date(),
@@ -291,7 +375,11 @@ export class SnapshotServer {
           },
         };
         this.peers.add(peer);
-        this.log.info({ node: m.value.nodeId, served_version: m.value.servedVersion }, 'data plane connected');
+        this.departed.delete(admitted.nodeId);
+        this.log.info(
+          { node: admitted.nodeId, peer: admitted.peer, served_version: m.value.servedVersion },
+          'data plane connected',
+        );
         this.helloHook(m.value.servedVersion);
         this.catchUp(peer);
         return;
@@ -332,6 +420,12 @@ export class SnapshotServer {
       p.pending.clear();
       for (const [, waiter] of p.statsWaiters) waiter();
       p.statsWaiters.clear();
+      if (p.info.certified) {
+        // A fixed identity: "not connected" means something until it comes back.
+        if (this.departed.size >= MAX_DEPARTED_REMEMBERED)
+          this.departed.delete(this.departed.keys().next().value as string);
+        this.departed.set(p.info.nodeId, { info: p.info, disconnectedAt: new Date() });
+      }
       this.log.info({ node: p.info.nodeId }, 'data plane disconnected');
     };
     call.on('end', () => {
@@ -340,6 +434,47 @@ export class SnapshotServer {
     });
     call.on('error', gone);
     call.on('cancelled', gone);
+  }
+
+  /**
+   * Who the data plane on `call` is and whether it may join: its certificate's id over TCP (the
+   * fleet CA is membership; each host serves its own listener address), its own word plus the
+   * listener check over the unix socket. Null: refused (the stream ends with FAILED_PRECONDITION
+   * and the reason, logged here once per node and reason).
+   */
+  private admit(
+    call: grpc.ServerDuplexStream<DataPlaneMessage, ControlPlaneMessage>,
+    hello: Hello,
+  ): { nodeId: string; peer: string; certified: boolean } | null {
+    const auth = call.getAuthContext();
+    // A unix-socket peer has no address ('unknown'); only TCP carries TLS.
+    const address = call.getPeer();
+    const viaTcp = address !== 'unknown' || auth?.transportSecurityType === 'ssl';
+    const who = identify(auth, viaTcp, hello.nodeId);
+    const peer = viaTcp ? address : 'unix';
+    let nodeId = hello.nodeId;
+    let refusal: string | null;
+    if (who.kind === 'refused') refusal = `data plane at ${peer} refused: ${who.reason}`;
+    else if (who.kind === 'local') refusal = this.admission(hello);
+    else {
+      nodeId = who.nodeId;
+      const twin = [...this.peers].find((p) => p.info.nodeId === nodeId);
+      // Never the newcomer over the live one: a copied certificate must not take a node's place.
+      refusal = twin
+        ? `node ${nodeId} is already connected from ${twin.info.peer}: each data plane needs its own certificate (its CN is the node id)`
+        : null;
+    }
+    if (refusal === null) return { nodeId, peer, certified: who.kind === 'certificate' };
+    // Once per node and reason at warn: a refused data plane asks again every few seconds.
+    const news = this.refusalsLogged.get(nodeId) !== refusal;
+    if (news && this.refusalsLogged.size >= MAX_REFUSALS_REMEMBERED) this.refusalsLogged.clear();
+    this.refusalsLogged.set(nodeId, refusal);
+    this.log[news ? 'warn' : 'debug'](
+      { node: nodeId, peer, pid: hello.pid, reason: refusal },
+      'refused a data plane that does not belong to this control plane',
+    );
+    call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: refusal });
+    return null;
   }
 
   private settle(peer: Peer, version: number, nonce: string, outcome: DataPlaneOutcome): void {

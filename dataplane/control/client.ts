@@ -1,11 +1,16 @@
 /**
- * The data plane's end of the control protocol: dials the control plane's unix socket, says
- * hello, applies each snapshot it is offered and answers ACK or NACK, applies backend states,
- * sends stats every few seconds and whenever the control plane asks (a metrics scrape). When the stream breaks it keeps serving what it has and redials with capped
- * exponential backoff and jitter.
+ * The data plane's end of the control protocol: dials the control plane (its local unix socket,
+ * or a remote one over TCP with mutual TLS: control.server), says hello, applies each snapshot it
+ * is offered and answers ACK or NACK, applies backend states, sends stats every few seconds and
+ * whenever the control plane asks (a metrics scrape). When the stream breaks it keeps serving
+ * what it has and redials with capped exponential backoff and jitter.
  */
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { hostPort, KEEPALIVE_MS } from '../../lib/control-channel.js';
+import type { ControlServer } from '../../model/config/runtime.js';
 import {
   type BackendStates,
   ControlPlaneClient,
@@ -16,8 +21,11 @@ import {
 } from '../../proto/gen/spooky/v1/control.js';
 import type { ApplyOutcome } from '../dataplane.js';
 
+/** Where the control plane is: its local unix socket, or a remote one over TCP with mutual TLS. */
+export type ControlTarget = { socketPath: string } | ControlServer;
+
 export interface ControlClientOptions {
-  socketPath: string;
+  target: ControlTarget;
   nodeId: string;
   build: string;
   /** The listener this data plane serves, said at hello (a control plane admits only its own). */
@@ -52,15 +60,41 @@ export class ControlClient {
   private statsTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private connectedOnce = false;
+  /** The control plane's address, for log lines. */
+  private readonly where: Record<string, string>;
   /** The reason of the last refusal logged at error (repeats of it go to debug). */
   private refusal: string | null = null;
 
   constructor(private readonly opts: ControlClientOptions) {
-    this.client = new ControlPlaneClient(`unix:${opts.socketPath}`, grpc.credentials.createInsecure(), {
+    const t = opts.target;
+    this.where = 'socketPath' in t ? { socket: t.socketPath } : { control_server: hostPort(t.address, t.port) };
+    const options: grpc.ChannelOptions = {
       // Our own backoff decides when to redial; keep grpc-js from adding a second, longer one.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
-    }) as unknown as ControlClient['client'];
+    };
+    if ('socketPath' in t) {
+      this.client = new ControlPlaneClient(`unix:${t.socketPath}`, grpc.credentials.createInsecure(), options) as never;
+      return;
+    }
+    // Over the network the stream must notice a dead peer (a host that lost power) by itself.
+    options['grpc.keepalive_time_ms'] = KEEPALIVE_MS;
+    options['grpc.keepalive_timeout_ms'] = KEEPALIVE_MS;
+    // The control plane's certificate must name server_name, else the address dialled (a DNS
+    // name, or an IP literal in an IP subjectAltName). grpc-js would send an IP literal as SNI,
+    // which Node refuses with a deprecation warning; SNI is unused by spooky-control, so an IP
+    // target sends a fixed name there and the check below still compares against the IP.
+    const expected = t.serverName ?? t.address;
+    options['grpc.ssl_target_name_override'] = isIP(expected) === 0 ? expected : 'spooky-control';
+    const credentials = grpc.credentials.createSsl(
+      Buffer.from(t.caPem),
+      Buffer.from(t.keyPem),
+      Buffer.from(t.certPem),
+      {
+        checkServerIdentity: (_sni, cert) => checkServerIdentity(expected, cert),
+      },
+    );
+    this.client = new ControlPlaneClient(hostPort(t.address, t.port), credentials, options) as never;
   }
 
   start(): void {
@@ -97,21 +131,20 @@ export class ControlClient {
         const news = this.refusal !== why;
         this.refusal = why;
         this.opts.log[news ? 'error' : 'debug'](
-          { socket: this.opts.socketPath, reason: why, retry_in_ms: delay },
+          { ...this.where, reason: why, retry_in_ms: delay },
           'the control plane refused this data plane; serving the last snapshot',
         );
       } else {
         this.refusal = null;
         this.opts.log[first ? 'warn' : 'debug'](
-          { socket: this.opts.socketPath, reason: why, retry_in_ms: delay },
+          { ...this.where, reason: why, retry_in_ms: delay },
           'control plane unreachable; serving the last snapshot',
         );
       }
       this.redialTimer = setTimeout(() => this.dial(), delay);
     };
     call.on('data', (msg: ControlPlaneMessage) => {
-      if (!this.connectedOnce || this.attempt > 0)
-        this.opts.log.info({ socket: this.opts.socketPath }, 'connected to the control plane');
+      if (!this.connectedOnce || this.attempt > 0) this.opts.log.info(this.where, 'connected to the control plane');
       this.connectedOnce = true;
       this.attempt = 0;
       this.refusal = null;

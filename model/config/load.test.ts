@@ -64,7 +64,13 @@ describe('loadConfigFile on the seed config', () => {
     assert.deepEqual(c.security.privileges, { enabled: true, user: 'spooky', group: 'spooky' });
     assert.deepEqual(c.observability.control_api, { enabled: true, address: '127.0.0.1', port: 9902 });
     assert.deepEqual(c.observability.metrics, { enabled: true, address: '127.0.0.1', port: 9090, path: '/metrics' });
-    assert.deepEqual(c.control, { socket: '/run/spooky/control.sock', state_dir: '/var/lib/spooky' });
+    assert.deepEqual(c.control, {
+      socket: '/run/spooky/control.sock',
+      state_dir: '/var/lib/spooky',
+      // The fleet's TCP control connection is off on both sides unless asked for.
+      listen: { enabled: false, address: '0.0.0.0', port: 9903 },
+      server: { enabled: false, port: 9903 },
+    });
     assert.deepEqual(c.performance, {
       quic_max_idle_timeout_ms: 30000,
       quic_initial_max_data: 10000000,

@@ -62,6 +62,7 @@ function checkReferencedFiles(config: Config, baseDir: string, now: Date): FileC
       ),
     );
   }
+  issues.push(...checkControlTls(config, baseDir, now));
   const tokenFile = config.observability.control_api.auth_token_file;
   if (tokenFile !== undefined) {
     const path = ['observability', 'control_api', 'auth_token_file'];
@@ -70,6 +71,29 @@ function checkReferencedFiles(config: Config, baseDir: string, now: Date): FileC
   const logFile = config.log.file;
   if (logFile?.enabled && logFile.path !== undefined) {
     issues.push(...checkWritableFilePath({ path: ['log', 'file', 'path'], file: logFile.path }, baseDir));
+  }
+  return issues;
+}
+
+/** The fleet's mutual TLS files, for whichever side of the control connection is on. */
+function checkControlTls(config: Config, baseDir: string, now: Date): FileCheckIssue[] {
+  const issues: FileCheckIssue[] = [];
+  const { listen, server } = config.control;
+  const pair = (side: string, cert: string, key: string) =>
+    checkCertificatePair(
+      { path: ['control', side, 'tls', 'cert'], file: cert },
+      { path: ['control', side, 'tls', 'key'], file: key },
+      baseDir,
+      now,
+    );
+  if (listen.enabled && listen.tls) {
+    issues.push(...pair('listen', listen.tls.cert, listen.tls.key));
+    const path = ['control', 'listen', 'tls', 'client_ca'];
+    issues.push(...checkCaBundle({ path, file: listen.tls.client_ca }, baseDir, now));
+  }
+  if (server.enabled && server.tls) {
+    issues.push(...pair('server', server.tls.cert, server.tls.key));
+    issues.push(...checkCaBundle({ path: ['control', 'server', 'tls', 'ca'], file: server.tls.ca }, baseDir, now));
   }
   return issues;
 }

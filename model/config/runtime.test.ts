@@ -31,7 +31,7 @@ describe('buildRuntimeConfig', () => {
     assert.deepEqual(rt.upstreamTls, { verify: true });
     assert.deepEqual(buildBootstrapConfig(result.config, { baseDir: '/etc/spooky' }), {
       logFile: undefined,
-      control: { socket: '/run/spooky/control.sock', stateDir: '/var/lib/spooky' },
+      control: { socket: '/run/spooky/control.sock', stateDir: '/var/lib/spooky', listen: null, server: null },
     });
     assert.deepEqual([...rt.pools.keys()], ['api', 'default']);
     assert.deepEqual(rt.pools.get('api'), {

@@ -81,7 +81,35 @@ export interface RuntimeConfig {
 export interface BootstrapConfig {
   /** Absolute path when file logging is enabled; stdout/stderr otherwise. */
   readonly logFile: string | undefined;
-  readonly control: { readonly socket: string; readonly stateDir: string };
+  readonly control: {
+    readonly socket: string;
+    readonly stateDir: string;
+    /** spooky-control's TCP listener for remote data planes (control.listen), when enabled. */
+    readonly listen: ControlListen | null;
+    /** The remote control plane a data plane follows (control.server), when enabled. */
+    readonly server: ControlServer | null;
+  };
+}
+
+/** PEM material of one side of the control connection's mutual TLS. */
+export interface ControlListen {
+  readonly address: string;
+  readonly port: number;
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** The fleet CA: data planes' client certificates must chain to it. */
+  readonly clientCaPem: string;
+}
+
+export interface ControlServer {
+  readonly address: string;
+  readonly port: number;
+  /** The fleet CA the control plane's certificate must chain to. */
+  readonly caPem: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** The name checked against the control plane's certificate; the address's host when absent. */
+  readonly serverName: string | undefined;
 }
 
 /** A Map that cannot be changed after construction (Object.freeze does not stop Map.set). */
@@ -246,14 +274,39 @@ export function buildRuntimeConfig(config: Config, opts: { baseDir: string; read
   });
 }
 
-/** The settings only a process's own YAML gives: log file and control socket. */
-export function buildBootstrapConfig(config: Config, opts: { baseDir: string }): BootstrapConfig {
+/**
+ * The settings only a process's own YAML gives: log file and the control connection. Reads the
+ * control connection's TLS files (throws when one became unreadable since validation).
+ */
+export function buildBootstrapConfig(config: Config, opts: { baseDir: string; readPem?: ReadPem }): BootstrapConfig {
+  const read = (path: string) => (opts.readPem ?? readPemFile)(resolve(opts.baseDir, path));
   const file = config.log.file;
   return {
     logFile: file?.enabled && file.path !== undefined ? resolve(opts.baseDir, file.path) : undefined,
     control: {
       socket: resolve(opts.baseDir, config.control.socket),
       stateDir: resolve(opts.baseDir, config.control.state_dir),
+      listen: controlListenOf(config.control.listen, read),
+      server: controlServerOf(config.control.server, read),
     },
+  };
+}
+
+function controlListenOf(c: Config['control']['listen'], read: (file: string) => string): ControlListen | null {
+  if (!c.enabled || !c.tls) return null;
+  const { cert, key, client_ca } = c.tls;
+  return { address: c.address, port: c.port, certPem: read(cert), keyPem: read(key), clientCaPem: read(client_ca) };
+}
+
+function controlServerOf(c: Config['control']['server'], read: (file: string) => string): ControlServer | null {
+  if (!c.enabled || !c.tls || c.address === undefined) return null;
+  const { ca, cert, key, server_name } = c.tls;
+  return {
+    address: c.address,
+    port: c.port,
+    caPem: read(ca),
+    certPem: read(cert),
+    keyPem: read(key),
+    serverName: server_name,
   };
 }

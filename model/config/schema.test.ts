@@ -114,7 +114,13 @@ describe('ConfigSchema', () => {
       control_api: { enabled: true, address: '127.0.0.1', port: 9902 },
       metrics: { enabled: true, address: '127.0.0.1', port: 9090, path: '/metrics' },
     });
-    assert.deepEqual(config.control, { socket: '/run/spooky/control.sock', state_dir: '/var/lib/spooky' });
+    assert.deepEqual(config.control, {
+      socket: '/run/spooky/control.sock',
+      state_dir: '/var/lib/spooky',
+      // The fleet's TCP control connection is off on both sides unless asked for.
+      listen: { enabled: false, address: '0.0.0.0', port: 9903 },
+      server: { enabled: false, port: 9903 },
+    });
     assert.equal(config.performance.quic_cc_algorithm, 'cubic');
     assert.equal(config.performance.max_request_body_bytes, 104_857_600);
   });
@@ -271,5 +277,20 @@ describe('ConfigSchema', () => {
     assert.deepEqual(api({ address: '0.0.0.0', auth_token_file: '/etc/spooky/token' }), []);
     assert.deepEqual(api({ address: '::1' }), []);
     assert.match(api({ auth_token: 'x'.repeat(16), auth_token_file: '/t' })[0], /not both/);
+  });
+
+  it('control.listen and control.server need their TLS files (and server its address) only when enabled', () => {
+    const control = (c: unknown) => messages({ ...minimal(), control: c });
+    assert.deepEqual(control({ listen: { enabled: false }, server: { enabled: false } }), []);
+    assert.match(control({ listen: { enabled: true } })[0], /control\.listen is enabled, so set tls/);
+    assert.match(control({ listen: { enabled: true, tls: { cert: 'c', key: 'k' } } })[0], /client_ca/);
+    const tls = { ca: 'ca', cert: 'c', key: 'k' };
+    assert.match(control({ server: { enabled: true, tls } })[0], /control\.server is enabled, so set address/);
+    assert.deepEqual(control({ server: { enabled: true, address: 'control.example', tls } }), []);
+    assert.deepEqual(control({ server: { enabled: true, address: 'fd00::5', tls } }), []);
+    assert.match(control({ server: { enabled: true, address: 'control.example:9903', tls } })[0], /without a port/);
+    assert.match(control({ server: { enabled: true, address: 'a b', tls } })[0], /expected a host name/);
+    assert.match(control({ server: { port: 0 } })[0], /from 1 to 65535/);
+    assert.match(control({ listen: { address: 'localhost' } })[0], /IPv4 or IPv6 address literal/);
   });
 });

@@ -494,10 +494,72 @@ const ResilienceSchema = z
   })
   .prefault({});
 
+/** `enabled` sections whose `tls` is only required when on (reference configs keep them off). */
+function requireTlsWhenEnabled(section: string) {
+  return (s: { enabled: boolean; tls?: unknown }, ctx: z.RefinementCtx) => {
+    if (s.enabled && s.tls === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `required key is missing: ${section} is enabled, so set tls (the fleet's mutual TLS files)`,
+      });
+    }
+  };
+}
+
+// A host name (DNS) or an IP literal: where a data plane dials its control plane.
+const HOST_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const controlHost = z
+  .string({ error: 'expected a host name or an IP address literal' })
+  .refine((v) => isIP(v) !== 0 || HOST_RE.test(v), {
+    error: 'expected a host name (letters, digits, - and .) or an IP address literal, without a port',
+  });
+
 const ControlSchema = z
   .strictObject({
     socket: nonEmpty.default('/run/spooky/control.sock'),
     state_dir: nonEmpty.default('/var/lib/spooky'),
+    // spooky-control: remote data planes over TCP with mutual TLS; the client certificate's
+    // identity is the node id. Off by default: the unix socket serves the local data plane.
+    listen: z
+      .strictObject({
+        enabled: bool.default(false),
+        address: ipLiteral.default('0.0.0.0'),
+        port: listenPort.default(9903),
+        tls: z
+          .strictObject(
+            { cert: nonEmpty, key: nonEmpty, client_ca: nonEmpty },
+            { error: 'expected a map with cert, key and client_ca' },
+          )
+          .optional(),
+      })
+      .superRefine(requireTlsWhenEnabled('control.listen'))
+      .prefault({}),
+    // spooky-dataplane: follow a control plane over TCP with mutual TLS instead of control.socket.
+    server: z
+      .strictObject({
+        enabled: bool.default(false),
+        address: controlHost.optional(),
+        port: int(1, 65535).default(9903),
+        tls: z
+          .strictObject(
+            { ca: nonEmpty, cert: nonEmpty, key: nonEmpty, server_name: controlHost.optional() },
+            { error: 'expected a map with ca, cert and key' },
+          )
+          .optional(),
+      })
+      .superRefine((s, ctx) => {
+        requireTlsWhenEnabled('control.server')(s, ctx);
+        if (s.enabled && s.address === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['address'],
+            message: "required key is missing: control.server is enabled, so set address (the control plane's host)",
+          });
+        }
+      })
+      .prefault({}),
   })
   .prefault({});
 

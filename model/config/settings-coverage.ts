@@ -27,6 +27,10 @@ const LOGS = 'e2e/settings-logs.test.ts';
 const CONTROL = 'e2e/settings-control.test.ts';
 const RESILIENCE = 'e2e/settings-resilience.test.ts';
 
+const FLEET = 'e2e/fleet.test.ts';
+const fleetApply = { test: FLEET, title: 'an apply is ACKed by all five' };
+const fleetRefused = { test: FLEET, title: 'a data plane without a certificate from the fleet CA is refused' };
+
 const OVERLOAD = 'e2e/overload.test.ts';
 const adaptiveShed = {
   test: OVERLOAD,
@@ -254,4 +258,18 @@ export const SETTINGS_COVERAGE: Record<string, SettingEvidence> = {
     via: [PAIR],
   },
   'control.state_dir': { test: 'e2e/faults.test.ts', title: 'state_dir read-only during apply' },
+  // The fleet: five data planes over TCP with mutual TLS, with node ids from their certificates.
+  'control.listen.enabled': fleetApply,
+  'control.listen.address': fleetApply,
+  'control.listen.port': fleetApply,
+  'control.listen.tls.cert': fleetApply,
+  'control.listen.tls.key': fleetApply,
+  'control.listen.tls.client_ca': fleetRefused,
+  'control.server.enabled': fleetApply,
+  'control.server.address': fleetApply,
+  'control.server.port': fleetApply,
+  'control.server.tls.ca': fleetApply,
+  'control.server.tls.cert': fleetRefused,
+  'control.server.tls.key': fleetApply,
+  'control.server.tls.server_name': fleetApply,
 };
