@@ -190,6 +190,15 @@ function fileNames(volume: IVolume): string[] | undefined {
 const secretNames = (spec: IPodSpec) =>
   (spec.volumes ?? []).flatMap((v) => (v.secret?.secretName ? [v.secret.secretName] : []));
 
+/** Both containers: the image's uid and gid 10001, nothing writable but their volumes. */
+const LOCKED_DOWN = {
+  runAsNonRoot: true,
+  runAsUser: 10001,
+  runAsGroup: 10001,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+};
+
 test('kustomization.yaml lists every manifest of deploy/kubernetes/, and each listed one exists', () => {
   assert.equal(kustomization.apiVersion, 'kustomize.config.k8s.io/v1beta1');
   assert.equal(kustomization.kind, 'Kustomization');
@@ -277,14 +286,7 @@ test('the data plane: hostNetwork DaemonSet on port 443, non-root with NET_BIND_
   assert.equal(config.listen.tcp.enabled, true, 'the probes need the TCP listener');
   assert.equal(c.livenessProbe?.tcpSocket?.port, config.listen.port);
   assert.equal(c.readinessProbe?.tcpSocket?.port, config.listen.port);
-  assert.deepEqual(c.securityContext, {
-    runAsNonRoot: true,
-    runAsUser: 10001,
-    runAsGroup: 10001,
-    readOnlyRootFilesystem: true,
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
-  });
+  assert.deepEqual(c.securityContext, { ...LOCKED_DOWN, capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } });
   const grace = spec.terminationGracePeriodSeconds ?? 30;
   assert.ok(grace * 1000 > config.performance.shutdown_drain_timeout_ms + 2000, `grace ${grace} s above the drain`);
   // Its own certificate per pod (CN = node id), from the fleet CA Issuer, readable by its group.
@@ -313,14 +315,7 @@ test('the control plane: one replica, Recreate, no capabilities, /health and /re
   assert.equal(deployment.spec?.replicas, 1);
   assert.equal(deployment.spec?.strategy?.type, 'Recreate');
   assert.deepEqual(c.command, ['spooky-control']);
-  assert.deepEqual(c.securityContext, {
-    runAsNonRoot: true,
-    runAsUser: 10001,
-    runAsGroup: 10001,
-    readOnlyRootFilesystem: true,
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'] },
-  });
+  assert.deepEqual(c.securityContext, { ...LOCKED_DOWN, capabilities: { drop: ['ALL'] } });
   const portNamed = (name: unknown) => c.ports?.find((p) => p.name === name)?.containerPort;
   const api = config.observability.control_api;
   assert.ok(api.enabled && api.auth_token_file !== undefined);
