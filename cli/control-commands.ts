@@ -157,7 +157,8 @@ export async function runApply(
     err(`spooky apply: ${file}: ${existsSync(file) ? 'is a directory' : 'no such file'}`);
     return 2;
   }
-  const local = loadConfigFile(file);
+  // control.* of an applied config do nothing (each daemon reads its own file): not checked here.
+  const local = loadConfigFile(file, { controlSides: [] });
   if (!local.ok) {
     if (json) printJson({ ok: false, file, errors: local.errors, warnings: local.warnings });
     else {

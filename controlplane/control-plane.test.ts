@@ -43,6 +43,7 @@ class FakeServer {
   departedDataplanes() {
     return [];
   }
+  offerCurrentToStragglers(): void {}
   push(s: Snapshot): Promise<DataPlaneOutcome[]> {
     this.pushed.push(s);
     if (this.answer === 'never') return new Promise(() => {});
@@ -101,6 +102,12 @@ describe('ControlPlane versions only grow', () => {
     assert.ok(r.kind === 'applied' && r.body.version > 8, JSON.stringify(r));
     server.hello(3); // one behind is simply caught up: nothing re-numbered
     assert.equal(server.current?.version, r.kind === 'applied' ? r.body.version : -1);
+    // Past 2^52 versions could repeat (doubles): such a hello is ignored, nothing is re-numbered.
+    const before = server.current?.version;
+    server.hello(2 ** 53 - 1);
+    assert.equal(server.current?.version, before);
+    const next = await cp.applyYaml(yaml(dir, 1003), 'test', dir);
+    assert.ok(next.kind === 'applied' && next.body.version === (before ?? 0) + 1, JSON.stringify(next));
     cp.stop();
   });
 

@@ -95,6 +95,9 @@ function summaryOf(rt: RuntimeConfig): string {
   return `${rt.pools.size} pools, ${backends} backends`;
 }
 
+/** The highest version a hello may make this control plane adopt (see adoptServedVersion). */
+const MAX_ADOPTED_VERSION = 2 ** 52;
+
 export class ControlPlane implements ControlApiHandlers {
   private active: Active | null = null;
   /** The highest version ever offered; versions are never reused, even refused ones. */
@@ -136,7 +139,7 @@ export class ControlPlane implements ControlApiHandlers {
   restore(): AppliedRecord | null {
     const record = this.opts.store.current();
     if (!record) return null;
-    const loaded = loadConfigText(record.yaml, 'applied config', { baseDir: record.baseDir });
+    const loaded = loadConfigText(record.yaml, 'applied config', { baseDir: record.baseDir, controlSides: [] });
     if (!loaded.ok) {
       this.opts.log.error({ errors: loaded.errors }, 'the persisted applied config no longer validates; ignoring it');
       return null;
@@ -166,7 +169,7 @@ export class ControlPlane implements ControlApiHandlers {
   }
 
   private prepare(yaml: string, baseDir: string): Prepared {
-    const loaded = loadConfigText(yaml, 'config', { baseDir });
+    const loaded = loadConfigText(yaml, 'config', { baseDir, controlSides: [] });
     if (!loaded.ok) return { ok: false, result: { kind: 'invalid', errors: loaded.errors } };
     try {
       return { ok: true, config: loaded.config, runtime: buildRuntimeConfig(loaded.config, { baseDir }) };
@@ -231,6 +234,8 @@ export class ControlPlane implements ControlApiHandlers {
       return { kind: 'failed', message };
     }
     this.activate(record, prepared.config, prepared.runtime, snapshot);
+    // A data plane that connected during the push was caught up to the version before.
+    this.opts.server.offerCurrentToStragglers();
     this.opts.log.info({ version, by, summary: summaryOf(prepared.runtime), outcomes }, 'config applied');
     return { kind: 'applied', body: { version, unchanged: false, dataplanes: outcomes } };
   }
@@ -265,6 +270,12 @@ export class ControlPlane implements ControlApiHandlers {
    * newer version rather than an older one.
    */
   private adoptServedVersion(servedVersion: number): void {
+    // Versions are counted in doubles: past 2^52 they could repeat. No real history gets there;
+    // a hello that says so is broken or hostile and must not poison state_dir for good.
+    if (servedVersion > MAX_ADOPTED_VERSION) {
+      this.opts.log.warn({ served_version: servedVersion }, 'ignoring an implausible version from a data plane');
+      return;
+    }
     if (servedVersion > this.lastVersion) {
       this.lastVersion = servedVersion;
       try {
@@ -344,7 +355,7 @@ export class ControlPlane implements ControlApiHandlers {
   }
 
   validate(yaml: string): ValidateBody {
-    const loaded = loadConfigText(yaml, 'config', { baseDir: this.baseDir });
+    const loaded = loadConfigText(yaml, 'config', { baseDir: this.baseDir, controlSides: [] });
     const old = this.active?.record.yaml;
     const diff =
       old === undefined || old === yaml ? '' : createTwoFilesPatch('applied', 'new', old, yaml, '', '', { context: 3 });

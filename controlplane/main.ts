@@ -35,14 +35,14 @@ const program = new Command('spooky-control')
 program.parse();
 const file = resolve(program.opts<{ config: string }>().config);
 
-const loaded = loadConfigFile(file);
+const loaded = loadConfigFile(file, { controlSides: ['listen'] });
 if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
 if (!loaded.ok) fail(formatIssues(file, loaded.errors));
 const config = loaded.config;
 const baseDir = dirname(file);
 let bootstrap: BootstrapConfig;
 try {
-  bootstrap = buildBootstrapConfig(config, { baseDir });
+  bootstrap = buildBootstrapConfig(config, { baseDir, sides: ['listen'] });
 } catch (e) {
   fail(`spooky-control: ${(e as Error).message}`);
 }

@@ -89,13 +89,13 @@ function cannotStart(e: unknown, runtime: RuntimeConfig): string {
 }
 
 export async function runDataPlane(file: string, options: DataPlaneProcessOptions = {}): Promise<void> {
-  const loaded = loadConfigFile(file);
+  const loaded = loadConfigFile(file, { controlSides: ['server'] });
   if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
   if (!loaded.ok) fail(formatIssues(file, loaded.errors));
   const baseDir = dirname(file);
   let bootstrap: BootstrapConfig;
   try {
-    bootstrap = buildBootstrapConfig(loaded.config, { baseDir });
+    bootstrap = buildBootstrapConfig(loaded.config, { baseDir, sides: ['server'] });
   } catch (e) {
     // A control.server TLS file changed into something unreadable since validation a moment ago.
     fail(`spooky-dataplane: ${(e as Error).message}`);

@@ -205,26 +205,33 @@ describe('remote data planes over TCP with mutual TLS (issue #17 item 1)', () =>
     serverName,
   });
 
-  it('the node id is the certificate’s (CN, else its DNS name) plus the worker suffix; a self-declared id is not', async () => {
+  it('the node id is the certificate’s CN plus the worker suffix; a self-declared id is not', async () => {
     const cpLog = capturedLog();
     const server = new SnapshotServer(join(dir, 'r1.sock'), cpLog.log);
     await server.start();
     const port = await server.listenTcp(listenOn());
     const edge = pki.issue('edge-1', '/CN=edge-1/O=Spooky');
+    const byIp = pki.issue('edge-ip', '/CN=edge-ip');
     const sanOnly = pki.issue('san-only', '/O=Spooky', { dns: ['edge-san.example'] });
     const local = dataplane(join(dir, 'r1.sock'), 'local-host:443', async () => '');
+    // By server_name (the control plane's DNS name), and by the IP its certificate also carries.
     const a = dataplane(remote(port, edge, 'control.spooky.test'), 'someone-else:443/w1', async () => '');
-    const b = dataplane(remote(port, sanOnly), 'whatever', async () => '');
+    const b = dataplane(remote(port, byIp), 'whatever', async () => '');
+    const noCnLog = capturedLog();
+    const c = dataplane(remote(port, sanOnly), 'edge-san.example', async () => '', { log: noCnLog.log });
     try {
       await connected(server, 3);
+      for (let i = 0; i < 100 && !noCnLog.lines.some((l) => /refused/.test(String(l.msg))); i++) await sleep(20);
       const byId = new Map(server.dataplanes().map((d) => [d.nodeId, d]));
-      assert.deepEqual([...byId.keys()].sort(), ['edge-1/w1', 'edge-san.example', 'local-host:443']);
+      assert.deepEqual([...byId.keys()].sort(), ['edge-1/w1', 'edge-ip', 'local-host:443']);
+      const noCn = noCnLog.lines.find((l) => /refused/.test(String(l.msg)));
+      assert.match(String(noCn?.reason), /no usable node id: give it a subject CN/, 'a certificate without a CN');
       assert.equal(byId.get('edge-1/w1')?.certified, true);
       assert.match(String(byId.get('edge-1/w1')?.peer), /^127\.0\.0\.1:\d+$/);
       assert.equal(byId.get('local-host:443')?.certified, false, 'the unix socket keeps self-declared ids');
       assert.equal(byId.get('local-host:443')?.peer, 'unix');
     } finally {
-      for (const d of [local, a, b]) d.client.stop();
+      for (const d of [local, a, b, c]) d.client.stop();
       await server.stop();
     }
   });
@@ -300,10 +307,8 @@ describe('remote data planes over TCP with mutual TLS (issue #17 item 1)', () =>
       const snapshot = Snapshot.fromPartial({ version: 7, nonce: 'n7' });
       server.setCurrent(snapshot);
       assert.deepEqual(await server.push(snapshot, 1000), [{ node_id: 'edge-3', result: 'not_connected' }]);
-      let served = 0;
-      first = dataplane(remote(port, edge), 'edge-3', async () => '', { servedVersion: () => served });
+      first = dataplane(remote(port, edge), 'edge-3', async () => '');
       for (let i = 0; i < 100 && server.dataplanes()[0]?.lastAck?.version !== 7; i++) await sleep(20);
-      served = 7;
       assert.equal(server.dataplanes()[0]?.lastAck?.version, 7, 'caught up on reconnect');
       assert.deepEqual(server.departedDataplanes(), []);
       // One that stays away is forgotten after DEPARTED_TTL_MS (ids that never return).
@@ -314,6 +319,26 @@ describe('remote data planes over TCP with mutual TLS (issue #17 item 1)', () =>
       assert.deepEqual(await server.push(Snapshot.fromPartial({ version: 8, nonce: 'n8' }), 1000), []);
     } finally {
       first.client.stop();
+      await server.stop();
+    }
+  });
+
+  it('after an apply, a data plane that connected during the push is offered the new version', async () => {
+    const server = new SnapshotServer(join(dir, 'r4.sock'), log);
+    await server.start();
+    const port = await server.listenTcp(listenOn());
+    server.setCurrent(Snapshot.fromPartial({ version: 1, nonce: 'n1' }));
+    // It connects while version 2 is being pushed to the others: it is caught up to 1.
+    const late = dataplane(remote(port, pki.issue('edge-4', '/CN=edge-4')), 'edge-4', async () => '');
+    try {
+      for (let i = 0; i < 100 && server.dataplanes()[0]?.lastAck?.version !== 1; i++) await sleep(20);
+      assert.equal(server.dataplanes()[0]?.lastAck?.version, 1);
+      server.setCurrent(Snapshot.fromPartial({ version: 2, nonce: 'n2' }));
+      server.offerCurrentToStragglers();
+      for (let i = 0; i < 100 && server.dataplanes()[0]?.lastAck?.version !== 2; i++) await sleep(20);
+      assert.equal(server.dataplanes()[0]?.servedVersion, 2);
+    } finally {
+      late.client.stop();
       await server.stop();
     }
   });

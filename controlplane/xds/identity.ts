@@ -1,37 +1,39 @@
 /**
  * Who a data plane is. Over the local unix socket it says its node id at hello (the socket's file
- * mode already limits who may connect). Over TCP the id is its client certificate's (fleet CA
- * verified by TLS): the subject's common name, or the first DNS name of a certificate without
- * one. A self-declared id is never trusted there: only the worker suffix (`/w3`, one process of a
- * multi-worker data plane) is taken from hello, so the workers of one node share its certificate.
+ * mode already limits who may connect). Over TCP the id is its client certificate's (verified
+ * against the fleet CA by TLS): the subject's common name. A self-declared id is never trusted
+ * there: only the worker suffix (`/w3`, one process of a multi-worker data plane) is taken from
+ * hello, so the workers of one node share its certificate.
  */
 import type { PeerCertificate } from 'node:tls';
+import { hostPort } from '../../lib/control-channel.js';
 
 /** What the TLS layer tells about the peer of one stream (grpc-js `getAuthContext()`). */
 export interface PeerAuth {
   transportSecurityType?: string;
-  sslPeerCertificate?: Pick<PeerCertificate, 'subject' | 'subjectaltname'>;
+  sslPeerCertificate?: Pick<PeerCertificate, 'subject'>;
 }
 
 export type Identity =
   | { kind: 'local' }
-  | { kind: 'certificate'; nodeId: string }
+  /** `certId`: the certificate's own id; `nodeId`: that plus the worker suffix. */
+  | { kind: 'certificate'; certId: string; nodeId: string }
   | { kind: 'refused'; reason: string };
 
-const WORKER_SUFFIX = /\/w\d{1,3}$/;
-// Printable, no spaces or control characters: the id reaches log lines and `spooky dataplanes`.
-const NODE_ID = /^[\x21-\x7e]{1,200}$/;
+/** A worker of a multi-worker data plane: `/w0` to `/w255` (performance.workers is at most 256). */
+const WORKER_SUFFIX = /\/w(\d{1,3})$/;
+// Printable, no spaces, no `/` (that would clash with a worker suffix): the id reaches log lines,
+// `spooky dataplanes` and metric labels.
+const NODE_ID = /^[\x21-\x2e\x30-\x7e]{1,200}$/;
 
-/** The certificate's node id: its subject CN, else its first DNS subjectAltName; null if neither. */
-export function certificateNodeId(cert: Pick<PeerCertificate, 'subject' | 'subjectaltname'>): string | null {
+/**
+ * The certificate's node id: its subject CN (the first, if several). Only the CN: Node flattens
+ * subjectAltNames into one string whose quoting cannot be undone safely.
+ */
+export function certificateNodeId(cert: Pick<PeerCertificate, 'subject'>): string | null {
   const cn = cert.subject?.CN;
   const common = Array.isArray(cn) ? cn[0] : cn;
-  if (typeof common === 'string' && common !== '') return common;
-  const dns = cert.subjectaltname
-    ?.split(', ')
-    .find((n) => n.startsWith('DNS:'))
-    ?.slice(4);
-  return dns || null;
+  return typeof common === 'string' && common !== '' ? common : null;
 }
 
 /** The identity of the data plane on a stream: `helloNodeId` is what it said at hello. */
@@ -45,9 +47,23 @@ export function identify(auth: PeerAuth | null, viaTcp: boolean, helloNodeId: st
     return {
       kind: 'refused',
       reason:
-        'the client certificate has no usable node id: give it a subject CN (or a DNS subjectAltName) of printable characters without spaces',
+        'the client certificate has no usable node id: give it a subject CN of up to 200 printable characters without spaces or /',
     };
   }
-  const worker = WORKER_SUFFIX.exec(helloNodeId)?.[0] ?? '';
-  return { kind: 'certificate', nodeId: `${id}${worker}` };
+  const worker = WORKER_SUFFIX.exec(helloNodeId);
+  const suffix = worker && Number(worker[1]) < 256 ? `/w${Number(worker[1])}` : '';
+  return { kind: 'certificate', certId: id, nodeId: `${id}${suffix}` };
+}
+
+/** grpc-js's `getPeer()` (`10.0.0.5:40112`, `::1:40112` unbracketed) as `host:port` with IPv6 bracketed. */
+export function peerAddress(peer: string): string {
+  const colon = peer.lastIndexOf(':');
+  const port = Number(peer.slice(colon + 1));
+  return colon > 0 && Number.isInteger(port) ? hostPort(peer.slice(0, colon), port) : peer;
+}
+
+/** The host part of `peerAddress`'s result (to tell one machine's workers from another machine). */
+export function peerHost(address: string): string {
+  const colon = address.lastIndexOf(':');
+  return (colon > 0 ? address.slice(0, colon) : address).replace(/^\[|\]$/g, '');
 }

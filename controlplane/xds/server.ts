@@ -5,12 +5,10 @@
  * and never offers a node a version that node refused.
  */
 import { chmodSync, chownSync, type Stats as FileStats, rmSync, statSync } from 'node:fs';
-import type { Http2SecureServer } from 'node:http2';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { hostPort, KEEPALIVE_MS } from '../../lib/control-channel.js';
 import type { ServiceAccount } from '../../lib/system-accounts.js';
 import type { ControlListen } from '../../model/config/runtime.js';
 import {
@@ -24,7 +22,8 @@ import {
   type Stats,
 } from '../../proto/gen/spooky/v1/control.js';
 import type { DataPlaneOutcome } from '../api/types.js';
-import { identify } from './identity.js';
+import { KEEPALIVE_OPTIONS, startFleetListener } from './fleet-listener.js';
+import { identify, peerAddress, peerHost } from './identity.js';
 
 export interface ConnectedDataPlane {
   nodeId: string;
@@ -32,6 +31,8 @@ export interface ConnectedDataPlane {
   peer: string;
   /** Its id is its client certificate's (control.listen), not one it said itself. */
   certified: boolean;
+  /** The certificate's id (nodeId without the worker suffix); null over the unix socket. */
+  certId: string | null;
   pid: number;
   build: string;
   connectedAt: Date;
@@ -97,6 +98,8 @@ function socketInUse(path: string): Promise<string | null> {
   });
 }
 
+/** What a data plane's free text (build, NACK reason, a local node id) is cut to. */
+const MAX_TEXT = 2000;
 /** Refused node ids remembered for log rate-limiting (then forgotten all at once). */
 const MAX_REFUSALS_REMEMBERED = 1000;
 /** Certified nodes remembered after they disconnect ("not connected"); the oldest goes first. */
@@ -115,18 +118,17 @@ export interface DepartedDataPlane {
 }
 
 export class SnapshotServer {
-  // Keepalive: over TCP a peer that vanished (power loss, partition) is noticed within ~20 s.
-  private readonly server = new grpc.Server({
-    'grpc.keepalive_time_ms': KEEPALIVE_MS,
-    'grpc.keepalive_timeout_ms': KEEPALIVE_MS,
-  });
-  /** The TLS servers whose handshake failures are logged already. */
-  private readonly watched = new WeakSet<object>();
+  /** The unix socket's server; the TCP one (control.listen) is separate, so a stream's transport is known. */
+  private readonly server = new grpc.Server(KEEPALIVE_OPTIONS);
+  private tcp: grpc.Server | null = null;
   /** node id → a certified data plane seen since start that is not connected now. */
   private readonly departed = new Map<string, DepartedDataPlane>();
   private readonly peers = new Set<Peer>();
-  /** node id → the last version it NACKed: never offered to that node again. */
-  private readonly refused = new Map<string, number>();
+  /**
+   * node id → the last version it NACKed and the process that did: never offered to that process
+   * again (a restarted one, its file perhaps fixed, is offered it anew).
+   */
+  private readonly refused = new Map<string, { version: number; pid: number }>();
   private current: Snapshot | null = null;
   private states: BackendStates | null = null;
   private lastStatsRequest = 0;
@@ -139,7 +141,7 @@ export class SnapshotServer {
     private readonly socketPath: string,
     private readonly log: Logger,
   ) {
-    const impl: ControlPlaneServer = { stream: (call) => this.onStream(call) };
+    const impl: ControlPlaneServer = { stream: (call) => this.onStream(call, false) };
     this.server.addService(ControlPlaneService, impl);
     // grpc-js prints its own `E …` lines to stderr (e.g. "No address added" next to our bind
     // error); what matters is reported by us, so its diagnostics go to the debug log.
@@ -194,62 +196,26 @@ export class SnapshotServer {
   }
 
   /**
-   * Also listens on TCP for remote data planes (control.listen): TLS 1.2+ with a client
-   * certificate from the fleet CA required at the handshake. Resolves with the bound port.
+   * Also listens on TCP for remote data planes (control.listen): TLS with a client certificate
+   * from the fleet CA required at the handshake. Resolves with the bound port.
    */
   async listenTcp(l: ControlListen): Promise<number> {
-    const credentials = grpc.ServerCredentials.createSsl(
-      Buffer.from(l.clientCaPem),
-      [{ cert_chain: Buffer.from(l.certPem), private_key: Buffer.from(l.keyPem) }],
-      true,
-    );
-    const port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(hostPort(l.address, l.port), credentials, (err, bound) =>
-        err ? reject(err) : resolve(bound),
-      );
-    });
-    this.reportHandshakeFailures();
+    const { server, port } = await startFleetListener(l, { stream: (call) => this.onStream(call, true) }, this.log);
+    this.tcp = server;
     return port;
-  }
-
-  /**
-   * grpc-js drops a client whose certificate fails verification without telling anyone; the
-   * operator of a fleet needs to see who knocked. Its TLS servers are not public API, so this
-   * reaches into the field it keeps them in and does nothing if that ever changes.
-   */
-  private reportHandshakeFailures(): void {
-    const servers = (this.server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
-    if (!(servers instanceof Map)) return;
-    let logged = 0;
-    for (const s of servers.keys()) {
-      const tls = s as Http2SecureServer;
-      if (typeof tls.on !== 'function' || this.watched.has(tls)) continue;
-      this.watched.add(tls);
-      // By the time TLS fails, its socket is closed and has forgotten its peer: noted on accept.
-      const peers = new WeakMap<net.Socket, string>();
-      tls.on('connection', (tcp: net.Socket) =>
-        peers.set(tcp, hostPort(tcp.remoteAddress ?? '?', tcp.remotePort ?? 0)),
-      );
-      tls.on('tlsClientError', (e: Error & { code?: string }, socket: net.Socket & { _parent?: net.Socket }) => {
-        const peer = peers.get(socket._parent ?? socket) ?? '?';
-        // A scanner hammering the port must not flood the log: the first 100, then debug.
-        this.log[++logged <= 100 ? 'warn' : 'debug'](
-          { peer, reason: e.code ?? e.message },
-          'refused a TLS connection on control.listen (no valid client certificate from the fleet CA)',
-        );
-      });
-    }
   }
 
   stop(): Promise<void> {
     for (const p of this.peers) p.call.end();
-    return new Promise((resolve) => {
-      this.server.tryShutdown(() => resolve());
-      setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 1000).unref();
-    });
+    const shut = (server: grpc.Server) =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000).unref();
+      });
+    return Promise.all([shut(this.server), ...(this.tcp ? [shut(this.tcp)] : [])]).then(() => undefined);
   }
 
   /**
@@ -282,6 +248,25 @@ export class SnapshotServer {
   /** The snapshot every data plane should serve; offered to those behind it on connect. */
   setCurrent(snapshot: Snapshot): void {
     this.current = snapshot;
+  }
+
+  /**
+   * After an apply made a version current: offers it to every connected data plane that neither
+   * serves it nor has it on offer, nor refused it (one that connected during the push was caught
+   * up to the version before; one that did not answer in time gets it again).
+   */
+  offerCurrentToStragglers(timeoutMs = 30_000): void {
+    const cur = this.current;
+    if (!cur) return;
+    for (const p of this.peers) {
+      if (p.info.servedVersion !== cur.version && !p.pending.has(cur.version) && !this.refusedBy(p, cur.version))
+        void this.offer(p, cur, timeoutMs);
+    }
+  }
+
+  private refusedBy(peer: Peer, version: number): boolean {
+    const r = this.refused.get(peer.info.nodeId);
+    return r !== undefined && r.version === version && r.pid === peer.info.pid;
   }
 
   /** The full backend-state table, sent to each data plane after its snapshot. */
@@ -348,14 +333,14 @@ export class SnapshotServer {
     if (!peer.call.cancelled && !peer.call.writableEnded) peer.call.write(msg);
   }
 
-  private onStream(call: grpc.ServerDuplexStream<DataPlaneMessage, ControlPlaneMessage>): void {
+  private onStream(call: grpc.ServerDuplexStream<DataPlaneMessage, ControlPlaneMessage>, viaTcp: boolean): void {
     let peer: Peer | null = null;
     call.on('data', (msg: DataPlaneMessage) => {
       const m = msg.message;
       if (!m) return;
       if (m.$case === 'hello') {
         if (peer) return; // one hello per stream
-        const admitted = this.admit(call, m.value);
+        const admitted = this.admit(call, m.value, viaTcp);
         if (!admitted) return;
         peer = {
           call,
@@ -364,9 +349,10 @@ export class SnapshotServer {
           info: {
             nodeId: admitted.nodeId,
             peer: admitted.peer,
-            certified: admitted.certified,
+            certified: admitted.certId !== null,
+            certId: admitted.certId,
             pid: m.value.pid,
-            build: m.value.build,
+            build: m.value.build.slice(0, MAX_TEXT),
             connectedAt: new Date(),
             servedVersion: m.value.servedVersion,
             lastAck: null,
@@ -391,17 +377,20 @@ export class SnapshotServer {
         p.info.lastAck = { version: m.value.version, at: new Date() };
         this.settle(p, m.value.version, m.value.nonce, { node_id: p.info.nodeId, result: 'ack' });
       } else if (m.$case === 'nack') {
-        const { version, nonce, error, restartRequired, servedVersion } = m.value;
-        p.info.servedVersion = servedVersion;
-        p.info.lastNack = { version, at: new Date(), error };
-        this.refused.set(p.info.nodeId, version);
-        this.log.warn({ node: p.info.nodeId, version, error }, 'data plane refused a snapshot');
-        this.settle(p, version, nonce, {
+        const { version, nonce, restartRequired, servedVersion } = m.value;
+        const error = m.value.error.slice(0, MAX_TEXT);
+        const outcome: DataPlaneOutcome = {
           node_id: p.info.nodeId,
           result: 'nack',
           error,
           restart_required: restartRequired,
-        });
+        };
+        // Only an answer to an offer counts (and is logged): unsolicited NACKs cannot flood the log.
+        if (!this.settle(p, version, nonce, outcome)) return;
+        p.info.servedVersion = servedVersion;
+        p.info.lastNack = { version, at: new Date(), error };
+        this.refused.set(p.info.nodeId, { version, pid: p.info.pid });
+        this.log.warn({ node: p.info.nodeId, version, error }, 'data plane refused a snapshot');
       } else if (m.$case === 'stats') {
         p.info.stats = m.value;
       } else if (m.$case === 'statsReply') {
@@ -424,7 +413,8 @@ export class SnapshotServer {
         // A fixed identity: "not connected" means something until it comes back.
         if (this.departed.size >= MAX_DEPARTED_REMEMBERED)
           this.departed.delete(this.departed.keys().next().value as string);
-        this.departed.set(p.info.nodeId, { info: p.info, disconnectedAt: new Date() });
+        // Its last figures are history (and may be megabytes of metrics text): not kept.
+        this.departed.set(p.info.nodeId, { info: { ...p.info, stats: null }, disconnectedAt: new Date() });
       }
       this.log.info({ node: p.info.nodeId }, 'data plane disconnected');
     };
@@ -445,49 +435,67 @@ export class SnapshotServer {
   private admit(
     call: grpc.ServerDuplexStream<DataPlaneMessage, ControlPlaneMessage>,
     hello: Hello,
-  ): { nodeId: string; peer: string; certified: boolean } | null {
-    const auth = call.getAuthContext();
-    // A unix-socket peer has no address ('unknown'); only TCP carries TLS.
-    const address = call.getPeer();
-    const viaTcp = address !== 'unknown' || auth?.transportSecurityType === 'ssl';
-    const who = identify(auth, viaTcp, hello.nodeId);
-    const peer = viaTcp ? address : 'unix';
-    let nodeId = hello.nodeId;
-    let refusal: string | null;
-    if (who.kind === 'refused') refusal = `data plane at ${peer} refused: ${who.reason}`;
-    else if (who.kind === 'local') refusal = this.admission(hello);
-    else {
-      nodeId = who.nodeId;
-      const twin = [...this.peers].find((p) => p.info.nodeId === nodeId);
-      // Never the newcomer over the live one: a copied certificate must not take a node's place.
-      refusal = twin
-        ? `node ${nodeId} is already connected from ${twin.info.peer}: each data plane needs its own certificate (its CN is the node id)`
-        : null;
+    viaTcp: boolean,
+  ): { nodeId: string; peer: string; certId: string | null } | null {
+    // A stream torn down before its hello was read has no peer left to tell anything.
+    if (call.cancelled) return null;
+    const peer = viaTcp ? peerAddress(call.getPeer()) : 'unix';
+    const who = identify(call.getAuthContext(), viaTcp, hello.nodeId);
+    let refusal: string | null = null;
+    // What the refusal is logged under: over TCP never a self-declared id (unbounded, free to vary).
+    let logKey = hello.nodeId.slice(0, MAX_TEXT);
+    if (who.kind === 'refused') {
+      logKey = peerHost(peer);
+      refusal = `data plane at ${peer} refused: ${who.reason}`;
+    } else if (who.kind === 'local') {
+      refusal = this.admission(hello);
+    } else {
+      logKey = who.nodeId;
+      refusal = this.twinOf(who.certId, who.nodeId, peer);
     }
-    if (refusal === null) return { nodeId, peer, certified: who.kind === 'certificate' };
+    if (refusal === null) return { nodeId: logKey, peer, certId: who.kind === 'certificate' ? who.certId : null };
     // Once per node and reason at warn: a refused data plane asks again every few seconds.
-    const news = this.refusalsLogged.get(nodeId) !== refusal;
+    const news = this.refusalsLogged.get(logKey) !== refusal;
     if (news && this.refusalsLogged.size >= MAX_REFUSALS_REMEMBERED) this.refusalsLogged.clear();
-    this.refusalsLogged.set(nodeId, refusal);
+    this.refusalsLogged.set(logKey, refusal);
     this.log[news ? 'warn' : 'debug'](
-      { node: nodeId, peer, pid: hello.pid, reason: refusal },
+      { node: logKey, peer, pid: hello.pid, reason: refusal },
       'refused a data plane that does not belong to this control plane',
     );
     call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: refusal });
     return null;
   }
 
-  private settle(peer: Peer, version: number, nonce: string, outcome: DataPlaneOutcome): void {
+  /**
+   * Another connection holding certificate `certId` that rules this one out: the same node id
+   * (a copy of the certificate, or this node's old stream after a partition, which keepalive
+   * drops within about 20 s), or any connection from another machine (workers of one node share
+   * its address). The newcomer is refused, never the live connection replaced: a copied
+   * certificate must not take a node's place.
+   */
+  private twinOf(certId: string, nodeId: string, peer: string): string | null {
+    for (const p of this.peers) {
+      if (p.info.certId !== certId) continue;
+      if (p.info.nodeId === nodeId || peerHost(p.info.peer) !== peerHost(peer)) {
+        return `node ${p.info.nodeId} is already connected from ${p.info.peer}: each data plane needs its own certificate (its CN is the node id); a connection of its own that broke is dropped within about 20 s`;
+      }
+    }
+    return null;
+  }
+
+  /** Resolves the offer `version` answered with `nonce`; false for one we no longer wait for. */
+  private settle(peer: Peer, version: number, nonce: string, outcome: DataPlaneOutcome): boolean {
     const w = peer.pending.get(version);
-    if (!w || w.nonce !== nonce) return; // an answer to something we no longer wait for
+    if (!w || w.nonce !== nonce) return false;
     peer.pending.delete(version);
     w.done(outcome);
+    return true;
   }
 
   /** A (re)connected data plane behind the current version gets it, unless it refused it. */
   private catchUp(peer: Peer): void {
     const cur = this.current;
-    if (cur && peer.info.servedVersion !== cur.version && this.refused.get(peer.info.nodeId) !== cur.version) {
+    if (cur && peer.info.servedVersion !== cur.version && !this.refusedBy(peer, cur.version)) {
       void this.offer(peer, cur, 30_000);
     }
     if (this.states) this.send(peer, { message: { $case: 'backendStates', value: this.states } });

@@ -274,6 +274,33 @@ log:
   });
 });
 
+describe('control.* TLS files', () => {
+  // Relative names that do not exist in the fixture directory; the listener's files are the seed's.
+  const shared = `${readFixture('seed.yaml')}
+control:
+  listen: { enabled: true, tls: { cert: no-control.crt, key: no-control.key, client_ca: no-ca.crt } }
+  server: { enabled: true, address: control.example, tls: { ca: no-ca.crt, cert: no-node.crt, key: no-node.key } }
+`;
+  const paths = (sides?: Array<'listen' | 'server'>) => {
+    const r = loadConfigText(shared, 'shared.yaml', { baseDir: '/nonexistent', controlSides: sides });
+    return (r.ok ? [] : r.errors)
+      .map((e) => e.path)
+      .filter((p) => p.startsWith('control.'))
+      .sort();
+  };
+
+  it('are checked for the side that reads them: one file can serve spooky-control and every edge host', () => {
+    assert.deepEqual(paths(['server']), ['control.server.tls.ca', 'control.server.tls.cert', 'control.server.tls.key']);
+    assert.deepEqual(paths(['listen']), [
+      'control.listen.tls.cert',
+      'control.listen.tls.client_ca',
+      'control.listen.tls.key',
+    ]);
+    assert.deepEqual(paths([]), [], 'an applied config: control.* come from each daemon’s own file');
+    assert.equal(paths().length, 6, 'spooky validate checks both');
+  });
+});
+
 describe('formatIssues', () => {
   it('prints file:line:column: path: message', () => {
     const errors = errorsOf(`${HEAD}      - id: api-1

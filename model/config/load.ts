@@ -31,9 +31,22 @@ export interface LoadOptions {
   baseDir?: string;
   /** For expiry checks (tests). */
   now?: Date;
+  /**
+   * Whose control.* TLS files to check: spooky-control needs only control.listen's, a data plane
+   * only control.server's (one file may carry both), an applied config neither (control.* are
+   * read from each process's own file at start). Both when absent (`spooky validate`).
+   */
+  controlSides?: readonly ControlSide[];
 }
 
-function checkReferencedFiles(config: Config, baseDir: string, now: Date): FileCheckIssue[] {
+export type ControlSide = 'listen' | 'server';
+
+function checkReferencedFiles(
+  config: Config,
+  baseDir: string,
+  now: Date,
+  sides: readonly ControlSide[] = ['listen', 'server'],
+): FileCheckIssue[] {
   const issues: FileCheckIssue[] = [];
   const { tls } = config.listen;
   issues.push(
@@ -62,7 +75,7 @@ function checkReferencedFiles(config: Config, baseDir: string, now: Date): FileC
       ),
     );
   }
-  issues.push(...checkControlTls(config, baseDir, now));
+  issues.push(...checkControlTls(config, baseDir, now, sides));
   const tokenFile = config.observability.control_api.auth_token_file;
   if (tokenFile !== undefined) {
     const path = ['observability', 'control_api', 'auth_token_file'];
@@ -76,7 +89,7 @@ function checkReferencedFiles(config: Config, baseDir: string, now: Date): FileC
 }
 
 /** The fleet's mutual TLS files, for whichever side of the control connection is on. */
-function checkControlTls(config: Config, baseDir: string, now: Date): FileCheckIssue[] {
+function checkControlTls(config: Config, baseDir: string, now: Date, sides: readonly ControlSide[]): FileCheckIssue[] {
   const issues: FileCheckIssue[] = [];
   const { listen, server } = config.control;
   const pair = (side: string, cert: string, key: string) =>
@@ -86,12 +99,12 @@ function checkControlTls(config: Config, baseDir: string, now: Date): FileCheckI
       baseDir,
       now,
     );
-  if (listen.enabled && listen.tls) {
+  if (sides.includes('listen') && listen.enabled && listen.tls) {
     issues.push(...pair('listen', listen.tls.cert, listen.tls.key));
     const path = ['control', 'listen', 'tls', 'client_ca'];
     issues.push(...checkCaBundle({ path, file: listen.tls.client_ca }, baseDir, now));
   }
-  if (server.enabled && server.tls) {
+  if (sides.includes('server') && server.enabled && server.tls) {
     issues.push(...pair('server', server.tls.cert, server.tls.key));
     issues.push(...checkCaBundle({ path: ['control', 'server', 'tls', 'ca'], file: server.tls.ca }, baseDir, now));
   }
@@ -144,7 +157,8 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
   if (result.success) {
     const config = result.data;
     const found = [...reserved, ...configWarnings(config)];
-    if (opts.baseDir !== undefined) found.push(...checkReferencedFiles(config, opts.baseDir, opts.now ?? new Date()));
+    if (opts.baseDir !== undefined)
+      found.push(...checkReferencedFiles(config, opts.baseDir, opts.now ?? new Date(), opts.controlSides));
     const at = (issue: FileCheckIssue): ConfigIssue => {
       const { line, col } = lines.linePos(locate(doc, issue.path));
       return {
@@ -199,7 +213,7 @@ export function loadConfigFile(
     return { ok: false, errors: [{ path: '', message: describeConfigReadError(path, err) }], warnings: [] };
   }
   const baseDir = opts.checkFiles === false ? undefined : dirname(resolve(path));
-  return loadConfigText(text, path, { baseDir, now: opts.now });
+  return loadConfigText(text, path, { baseDir, now: opts.now, controlSides: opts.controlSides });
 }
 
 /**

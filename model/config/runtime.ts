@@ -278,7 +278,12 @@ export function buildRuntimeConfig(config: Config, opts: { baseDir: string; read
  * The settings only a process's own YAML gives: log file and the control connection. Reads the
  * control connection's TLS files (throws when one became unreadable since validation).
  */
-export function buildBootstrapConfig(config: Config, opts: { baseDir: string; readPem?: ReadPem }): BootstrapConfig {
+export function buildBootstrapConfig(
+  config: Config,
+  opts: { baseDir: string; readPem?: ReadPem; sides?: readonly ('listen' | 'server')[] },
+): BootstrapConfig {
+  // A daemon reads only its own side: an edge host with a shared file needs no control.key.
+  const sides = opts.sides ?? ['listen', 'server'];
   const read = (path: string) => (opts.readPem ?? readPemFile)(resolve(opts.baseDir, path));
   const file = config.log.file;
   return {
@@ -286,8 +291,8 @@ export function buildBootstrapConfig(config: Config, opts: { baseDir: string; re
     control: {
       socket: resolve(opts.baseDir, config.control.socket),
       stateDir: resolve(opts.baseDir, config.control.state_dir),
-      listen: controlListenOf(config.control.listen, read),
-      server: controlServerOf(config.control.server, read),
+      listen: sides.includes('listen') ? controlListenOf(config.control.listen, read) : null,
+      server: sides.includes('server') ? controlServerOf(config.control.server, read) : null,
     },
   };
 }
