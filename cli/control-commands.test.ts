@@ -263,6 +263,21 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       assert.match(post?.agent ?? '', /^spooky\/\d+\.\d+\.\d+/);
     });
 
+    it('--no-file-checks: paths that exist only where spooky-control runs are left to it', async () => {
+      const remote = join(dir, 'remote.yaml');
+      writeFileSync(
+        remote,
+        'listen:\n  port: 8443\n  tls:\n    cert: /etc/spooky/fleet/not-here.crt\n    key: /etc/spooky/fleet/not-here.key\n' +
+          'upstream:\n  api:\n    backends:\n      - id: api-1\n        address: "127.0.0.1:8080"\n',
+      );
+      const checked = await spooky(['apply', remote]);
+      assert.equal(checked.code, 1);
+      assert.match(checked.stderr, /not-here\.crt/);
+      const r = await spooky(['apply', remote, '--no-file-checks']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /\npushed: version 4\n/);
+    });
+
     it('with no data plane connected: a clear warning and exit 3, not success', async () => {
       overrides['POST /v1/config'] = [200, { version: 5, unchanged: false, dataplanes: [] }];
       const r = await spooky(['apply', configFile]);

@@ -150,7 +150,7 @@ function reportApply(
 
 export async function runApply(
   file: string,
-  opts: ControlOptions & { dryRun?: boolean; allowEmpty?: boolean },
+  opts: ControlOptions & { dryRun?: boolean; allowEmpty?: boolean; fileChecks?: boolean },
 ): Promise<number> {
   const json = opts.json ?? false;
   if (!existsSync(file) || statSync(file).isDirectory()) {
@@ -158,7 +158,8 @@ export async function runApply(
     return 2;
   }
   // control.* of an applied config do nothing (each daemon reads its own file): not checked here.
-  const local = loadConfigFile(file, { controlSides: [] });
+  // --no-file-checks: the paths are the control host's (a remote spooky-control, a pod).
+  const local = loadConfigFile(file, { controlSides: [], checkFiles: opts.fileChecks !== false });
   if (!local.ok) {
     if (json) printJson({ ok: false, file, errors: local.errors, warnings: local.warnings });
     else {
@@ -353,8 +354,12 @@ export function registerControlCommands(program: Command): void {
     .argument('<file>', 'YAML config file')
     .option('--dry-run', 'only validate on spooky-control and print the diff against the applied config')
     .option('--allow-empty', 'exit 0 even when no data plane is connected (the config is saved and current)')
+    .option(
+      '--no-file-checks',
+      'skip checking the certificate, key and CA files here (spooky-control checks them where it runs)',
+    )
     .action((file: string, _o: unknown, cmd: Command) =>
-      exitWith(() => runApply(file, optionsOf<{ dryRun?: boolean; allowEmpty?: boolean }>(cmd))),
+      exitWith(() => runApply(file, optionsOf<{ dryRun?: boolean; allowEmpty?: boolean; fileChecks?: boolean }>(cmd))),
     );
   withCommonOptions(program.command('rollback'))
     .description('re-apply the previous config')

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -118,6 +118,25 @@ describe('ControlPlane versions only grow', () => {
     await cp.applyYaml(yaml(dir, 1001), 'test', dir);
     assert.equal(server.states?.full, true);
     assert.deepEqual(server.states?.states, [{ backendId: 'a', healthy: true, drained: false }]);
+    cp.stop();
+  });
+});
+
+describe('ControlPlane: what counts as unchanged', () => {
+  it('the same YAML is not pushed again, unless a file it names changed (a certificate renewed in place)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-cp-'));
+    dirs.push(dir);
+    const { cp, server } = setup(dir);
+    const text = yaml(dir, 1001);
+    assert.equal((await cp.applyYaml(text, 'test', dir)).kind, 'applied');
+    const again = await cp.applyYaml(text, 'test', dir);
+    assert.ok(again.kind === 'applied' && again.body.unchanged, JSON.stringify(again));
+    assert.equal(server.pushed.length, 1);
+    // certbot-style renewal: new contents under the same paths, then `spooky apply` or SIGHUP.
+    const renewed = generateSelfSigned(join(dir, 'certs'));
+    const r = await cp.applyYaml(text, 'test', dir);
+    assert.ok(r.kind === 'applied' && !r.body.unchanged && r.body.version === 2, JSON.stringify(r));
+    assert.equal(server.pushed.at(-1)?.listener?.certPem, readFileSync(renewed.certFile, 'utf8'));
     cp.stop();
   });
 });

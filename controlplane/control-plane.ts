@@ -11,7 +11,7 @@ import { loadConfigText } from '../model/config/load.js';
 import { buildRuntimeConfig, type RuntimeConfig } from '../model/config/runtime.js';
 import type { Config } from '../model/config/schema.js';
 import { encodeSnapshot } from '../model/snapshot/codec.js';
-import type { BackendStates, OverloadState, Snapshot, Stats } from '../proto/gen/spooky/v1/control.js';
+import { type BackendStates, type OverloadState, Snapshot, type Stats } from '../proto/gen/spooky/v1/control.js';
 import type { ApplyResult, ControlApiHandlers } from './api/server.js';
 import type {
   AppliedConfigBody,
@@ -93,6 +93,11 @@ function summaryOf(rt: RuntimeConfig): string {
   let backends = 0;
   for (const p of rt.pools.values()) backends += p.backends.length;
   return `${rt.pools.size} pools, ${backends} backends`;
+}
+
+/** What a snapshot serves, without its version and nonce (the files its config names included). */
+function contentOf(snapshot: Snapshot): string {
+  return sha256(Buffer.from(Snapshot.encode({ ...snapshot, version: 0, nonce: '' }).finish()).toString('base64'));
 }
 
 /** The highest version a hello may make this control plane adopt (see adoptServedVersion). */
@@ -183,7 +188,14 @@ export class ControlPlane implements ControlApiHandlers {
     if (!prepared.ok) return prepared.result;
     const hash = sha256(yaml);
     const cur = this.active;
-    if (cur && cur.record.sha256 === hash && cur.record.baseDir === baseDir) {
+    // The same text can mean new content: a certificate renewed in place (certbot rewrites the
+    // files its paths name) must reach the data planes on the next apply or SIGHUP.
+    if (
+      cur &&
+      cur.record.sha256 === hash &&
+      cur.record.baseDir === baseDir &&
+      contentOf(encodeSnapshot(prepared.runtime, 0, '')) === contentOf(cur.snapshot)
+    ) {
       return { kind: 'applied', body: { version: cur.record.version, unchanged: true, dataplanes: [] } };
     }
     const version = ++this.lastVersion;
