@@ -247,6 +247,11 @@ describe('remote data planes over TCP with mutual TLS (issue #17 item 1)', () =>
     const member = dataplane(remote(port, edge), 'edge-2', async () => '');
     const strangerLog = capturedLog();
     const stranger = dataplane(remote(port, intruder), 'edge-9', async () => '', { log: strangerLog.log });
+    // A data plane that does not trust the control plane's certificate (another CA).
+    const distrustLog = capturedLog();
+    const distrust = dataplane(remote(port, edge, undefined, intruderCa.ca), 'edge-2', async () => '', {
+      log: distrustLog.log,
+    });
     const twinLog = capturedLog();
     const twin = dataplane(remote(port, edge), 'edge-2', async () => '', { log: twinLog.log });
     // No client certificate at all: a bare gRPC client that trusts the control plane.
@@ -264,8 +269,9 @@ describe('remote data planes over TCP with mutual TLS (issue #17 item 1)', () =>
     try {
       await connected(server, 1);
       const has = (lines: Array<Record<string, unknown>>, re: RegExp) => lines.some((l) => re.test(String(l.msg)));
-      for (let i = 0; i < 200 && !(has(twinLog.lines, /refused/) && has(strangerLog.lines, /unreachable/)); i++)
-        await sleep(20);
+      const settled = () =>
+        has(twinLog.lines, /refused/) && has(strangerLog.lines, /why/) && has(distrustLog.lines, /why/);
+      for (let i = 0; i < 200 && !settled(); i++) await sleep(20);
       const e = await bareError;
       assert.equal(e.code, grpc.status.UNAVAILABLE, e.message);
       assert.deepEqual(
@@ -279,11 +285,16 @@ describe('remote data planes over TCP with mutual TLS (issue #17 item 1)', () =>
         /node edge-2 is already connected from 127\.0\.0\.1:\d+: each data plane needs its own certificate/,
       );
       assert.ok(has(strangerLog.lines, /control plane unreachable/), 'the stranger cannot get in');
+      // What grpc-js reports ("Failed to connect") is not why: the data plane finds out and says so.
+      const why = (lines: Array<Record<string, unknown>>) =>
+        String(lines.find((l) => l.msg === 'why the control plane cannot be reached')?.diagnosis);
+      assert.match(why(strangerLog.lines), /it does not accept this data plane's certificate/);
+      assert.match(why(distrustLog.lines), /the control plane's certificate or the connection failed: .*certificate/);
       const knocks = cpLog.lines.filter((l) => /refused a TLS connection on control\.listen/.test(String(l.msg)));
       assert.ok(knocks.length >= 2, `the control plane says who knocked: ${JSON.stringify(cpLog.lines)}`);
       assert.match(String(knocks[0].peer), /^127\.0\.0\.1:\d+$/);
     } finally {
-      for (const d of [member, stranger, twin]) d.client.stop();
+      for (const d of [member, stranger, twin, distrust]) d.client.stop();
       bareCall.cancel();
       bare.close();
       await server.stop();

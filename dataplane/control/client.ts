@@ -6,7 +6,7 @@
  * what it has and redials with capped exponential backoff and jitter.
  */
 import { isIP } from 'node:net';
-import { checkServerIdentity } from 'node:tls';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { hostPort, KEEPALIVE_MS } from '../../lib/control-channel.js';
@@ -20,6 +20,7 @@ import {
   type Stats,
 } from '../../proto/gen/spooky/v1/control.js';
 import type { ApplyOutcome } from '../dataplane.js';
+import { diagnoseControlTls } from './tls-probe.js';
 
 /** Where the control plane is: its local unix socket, or a remote one over TCP with mutual TLS. */
 export type ControlTarget = { socketPath: string } | ControlServer;
@@ -60,6 +61,8 @@ export class ControlClient {
   private statsTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private connectedOnce = false;
+  /** Over TCP: one plain TLS handshake that says why the control plane cannot be reached. */
+  private diagnose: (() => Promise<string>) | null = null;
   /** The control plane's address, for log lines. */
   private readonly where: Record<string, string>;
   /** The reason of the last refusal logged at error (repeats of it go to debug). */
@@ -86,14 +89,16 @@ export class ControlClient {
     // target sends a fixed name there and the check below still compares against the IP.
     const expected = t.serverName ?? t.address;
     options['grpc.ssl_target_name_override'] = isIP(expected) === 0 ? expected : 'spooky-control';
+    const verify = (_sni: string, cert: PeerCertificate) => checkServerIdentity(expected, cert);
     const credentials = grpc.credentials.createSsl(
       Buffer.from(t.caPem),
       Buffer.from(t.keyPem),
       Buffer.from(t.certPem),
       {
-        checkServerIdentity: (_sni, cert) => checkServerIdentity(expected, cert),
+        checkServerIdentity: verify,
       },
     );
+    this.diagnose = () => diagnoseControlTls(t, verify);
     this.client = new ControlPlaneClient(hostPort(t.address, t.port), credentials, options) as never;
   }
 
@@ -136,6 +141,12 @@ export class ControlClient {
         );
       } else {
         this.refusal = null;
+        if (first && this.diagnose) {
+          void this.diagnose().then((diagnosis) => {
+            if (!this.stopped)
+              this.opts.log.warn({ ...this.where, diagnosis }, 'why the control plane cannot be reached');
+          });
+        }
         this.opts.log[first ? 'warn' : 'debug'](
           { ...this.where, reason: why, retry_in_ms: delay },
           'control plane unreachable; serving the last snapshot',

@@ -1,0 +1,63 @@
+/**
+ * Why a remote control plane cannot be reached, in words an operator can act on. grpc-js reports
+ * a refused client certificate as "No connection established … Failed to connect". One plain TLS
+ * handshake with the same credentials finds out: our certificate refused (a TLS alert, or the
+ * close right after the handshake that Node's TLS server does instead), a server certificate we
+ * do not trust or that names another host, or nothing listening at all.
+ */
+import { isIP } from 'node:net';
+import { connect, type PeerCertificate } from 'node:tls';
+import type { ControlServer } from '../../model/config/runtime.js';
+
+/** How long to wait after our side of the handshake for the server's verdict on our certificate. */
+const VERDICT_MS = 1000;
+const GIVE_UP_MS = 5000;
+
+export function diagnoseControlTls(
+  t: ControlServer,
+  checkIdentity: (host: string, cert: PeerCertificate) => Error | undefined,
+): Promise<string> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (what: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(overall);
+      socket.destroy();
+      resolve(what);
+    };
+    const socket = connect({
+      host: t.address,
+      port: t.port,
+      ca: t.caPem,
+      cert: t.certPem,
+      key: t.keyPem,
+      ALPNProtocols: ['h2'],
+      // Same name rules as the real connection (client.ts); no SNI for an IP literal.
+      servername: t.serverName ?? (isIP(t.address) === 0 ? t.address : undefined),
+      checkServerIdentity: checkIdentity,
+    });
+    // Node's TLS server (spooky-control's) judges a client certificate after the handshake and
+    // just closes the connection: no alert reaches us, but a close right after is that verdict.
+    const closedAfter =
+      "the control plane closed the connection right after the TLS handshake: it does not accept this data plane's certificate (is control.server.tls.cert issued by the CA in the control plane's control.listen.tls.client_ca?)";
+    const overall = setTimeout(() => finish('no TLS answer within 5 s'), GIVE_UP_MS);
+    let secured = false;
+    socket.once('secureConnect', () => {
+      secured = true;
+      // TLS 1.3: the server judges our certificate after the client's handshake is done.
+      setTimeout(() => finish('the TLS handshake succeeds (the failure lies elsewhere)'), VERDICT_MS);
+    });
+    socket.on('data', () => {});
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      const alert = /alert ([a-z ]+)$/i.exec(e.message)?.[1];
+      if (alert) finish(`the control plane refused this data plane's certificate (TLS alert: ${alert})`);
+      else if (secured) finish(`${closedAfter} (${e.code ?? e.message})`);
+      else
+        finish(
+          `${e.code === 'ECONNREFUSED' ? 'nothing listens there' : "the control plane's certificate or the connection failed"}: ${e.message}`,
+        );
+    });
+    socket.once('close', () => finish(secured ? closedAfter : 'the connection closed before TLS was set up'));
+  });
+}
