@@ -9,7 +9,8 @@
 #   docker run --rm --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE spooky-dataplane --config ...
 #
 # linux/amd64 only: @matrixai/quic ships no native build for linux-arm64. deploy/kubernetes/README.md
-# says how the image is used there (and what was checked of this file without a container runtime).
+# says how the image is used there; deploy/container/README.md how CI builds and checks it without
+# a registry (deploy/container/build-local.sh).
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -21,7 +22,12 @@ WORKDIR /src
 # needs its install script for the build (TypeScript 7's compiler and @matrixai/quic's native
 # binding come as prebuilt platform packages, which npm installs as optional dependencies).
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --ignore-scripts
+# Behind a TLS-intercepting proxy the npm registry needs its CA: pass it as the optional build
+# secret npm_ca (`--secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt`); it is used for
+# npm only and stays out of every layer.
+RUN --mount=type=secret,id=npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --ignore-scripts
 # Every directory that tsconfig.json compiles (the runtime imports from bench/ and e2e/support/).
 COPY tsconfig.json ./
 COPY bench/ bench/
@@ -47,8 +53,9 @@ WORKDIR /opt/spooky
 # @matrixai/quic's native binding is the optional package @matrixai/quic-linux-x64, installed
 # with or without scripts.
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --ignore-scripts \
- && npm cache clean --force
+RUN --mount=type=secret,id=npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist/ dist/
 
 # - the spooky user and group, uid and gid 10001 (the Kubernetes manifests' runAsUser/runAsGroup);
@@ -58,6 +65,7 @@ COPY --from=build /src/dist/ dist/
 #   a copy because a binary with a file capability cannot even start where that capability was
 #   dropped (exec fails with EPERM): spooky-control and the CLI, which need none, keep the plain
 #   node. Set here rather than in the build stage: COPY does not reliably keep xattrs;
+# - openssl: `spooky demo` (and `spooky certs`) make their self-signed certificate with it;
 # - the bins, as package.json's "bin" names them: links to dist/*/main.js. The data plane's #!
 #   line names that node directly instead of `/usr/bin/env -S node` (same flag): with
 #   allowPrivilegeEscalation: false (no_new_privs), an exec through env or a shell script drops
@@ -67,7 +75,7 @@ RUN set -eux; \
     useradd --system --uid 10001 --gid spooky --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin spooky; \
     apt-get update; \
-    apt-get install -y --no-install-recommends libcap2-bin; \
+    apt-get install -y --no-install-recommends libcap2-bin openssl; \
     install -d -m 0755 /usr/local/libexec/spooky; \
     cp /usr/local/bin/node /usr/local/libexec/spooky/node; \
     setcap cap_net_bind_service=+ep /usr/local/libexec/spooky/node; \

@@ -409,9 +409,10 @@ test('Dockerfile: COPY sources exist and pass .dockerignore, tsconfig is fully c
   }
   const tsconfig = JSON.parse(read('tsconfig.json')) as { include: string[] };
   for (const dir of tsconfig.include) assert.ok(copied.includes(dir), `Dockerfile: the build stage copies ${dir}/`);
-  assert.ok(lines.some((l) => /^RUN npm ci --ignore-scripts\b/.test(l)));
+  // The installs (with the optional npm_ca secret mounted): scripts off, production-only at run time.
+  assert.ok(lines.some((l) => /^RUN (--mount=\S+ )?.*\bnpm ci --ignore-scripts\b/.test(l)));
   assert.ok(lines.some((l) => /^RUN npm run build\b/.test(l)));
-  assert.ok(lines.some((l) => /^RUN npm ci --omit=dev --ignore-scripts\b/.test(l)));
+  assert.ok(lines.some((l) => /^RUN (--mount=\S+ )?.*\bnpm ci --omit=dev --ignore-scripts\b/.test(l)));
 
   // The three bins: links to package.json's "bin" files.
   const run = lines.filter((l) => l.startsWith('RUN ')).join(' ');
