@@ -20,6 +20,10 @@ for tool in podman runc debootstrap; do
   command -v "$tool" >/dev/null || { echo "$0: needs $tool (apt-get install -y podman runc debootstrap)" >&2; exit 2; }
 done
 . scripts/use-node.sh
+# npm on the pinned Node reads no system npmrc: it trusts the registry through Node's CAs, plus
+# this host's trust store (a TLS-intercepting proxy's CA lives there on some networks).
+CA_BUNDLE=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
+[ -s "$CA_BUNDLE" ] && export NODE_EXTRA_CA_CERTS="$CA_BUNDLE"
 IMAGE=${IMAGE:-localhost/spooky:local}
 BASE=localhost/spooky-node-base:24
 DEMO_PORT=${DEMO_PORT:-9889}
@@ -52,8 +56,7 @@ if ! "${PODMAN[@]}" image exists "$BASE"; then
   rm -rf "$work/rootfs"
 fi
 
-# The build trusts for the npm registry what this host trusts (a proxy's CA, on some networks).
-CA_BUNDLE=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
+# The build trusts for the npm registry what this host trusts.
 SECRET=()
 [ -s "$CA_BUNDLE" ] && SECRET=(--secret "id=npm_ca,src=$CA_BUNDLE")
 say "podman build $IMAGE (NODE_IMAGE=$BASE)"
