@@ -5,8 +5,9 @@
  * the HTTP/2 ceiling (h2load straight at the backend). Targets are interleaved inside each round
  * and every figure is the median over rounds. Then the C-client leg (bench/gtls-leg.ts: Spooky and
  * Caddy under gtlsclient load; `--only gtls`) and the workers leg (bench/workers.ts: 1, 2, auto
- * workers under gtlsclient load; `--only workers` for just that). Writes JSON and Markdown to
- * bench/results/.
+ * workers under gtlsclient load; `--only workers` for just that), and the fleet leg
+ * (bench/fleet.ts: how long an apply takes to reach five data planes over mutual TLS; `--only
+ * fleet`). Writes JSON and Markdown to bench/results/.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { generateSelfSigned } from '../cli/certs.js';
 import { DAEMON_NODE_FLAGS } from '../lib/daemon-flags.js';
+import { benchFleet, type FleetMeasure, fleetMarkdown } from './fleet.js';
 import { benchGtls, type GtlsMeasure, gtlsMarkdown } from './gtls-leg.js';
 import type { LoadResult } from './loadgen.js';
 import { runLoadgen } from './parallel.js';
@@ -154,6 +156,7 @@ async function main(): Promise<void> {
     : null;
   let workers: WorkersMeasure[] = [];
   let gtls: GtlsMeasure[] = [];
+  let fleet: FleetMeasure | null = null;
   const runs: Record<string, Record<'spooky' | 'caddy' | 'ceiling', Measure[]>> = {};
   const started = new Date();
   process.stderr.write(`bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), ${scenarios.length} scenarios\n`);
@@ -224,6 +227,7 @@ async function main(): Promise<void> {
     };
     if (!only || only.has('gtls')) gtls = await benchGtls(legOptions);
     if (!only || only.has('workers')) workers = await benchWorkers(legOptions);
+    if (!only || only.has('fleet')) fleet = await benchFleet(legOptions);
   } finally {
     await Promise.all([spooky.stop(), caddy.stop(), quiet?.stop(), backend.stop()]);
   }
@@ -268,6 +272,7 @@ async function main(): Promise<void> {
     scenarios: results,
     gtls,
     workers,
+    fleet,
   };
   const outDir = join(DIST, '../bench/results');
   mkdirSync(outDir, { recursive: true });
@@ -275,7 +280,8 @@ async function main(): Promise<void> {
   const md =
     markdown(report) +
     (gtls.length > 0 ? gtlsMarkdown(gtls) : '') +
-    (workers.length > 0 ? workersMarkdown(workers) : '');
+    (workers.length > 0 ? workersMarkdown(workers) : '') +
+    (fleet ? fleetMarkdown(fleet) : '');
   writeFileSync(join(outDir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(outDir, `${stamp}.md`), md);
   writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -284,7 +290,8 @@ async function main(): Promise<void> {
   const errors =
     results.reduce((n, s) => n + (s.spooky?.errors ?? 0), 0) +
     workers.reduce((n, w) => n + w.failed_clients + w.not_proxied, 0) +
-    gtls.reduce((n, g) => n + (g.target === 'spooky' ? g.failed_clients + g.not_proxied : 0), 0);
+    gtls.reduce((n, g) => n + (g.target === 'spooky' ? g.failed_clients + g.not_proxied : 0), 0) +
+    (fleet?.failed ?? 0);
   if (errors > 0) {
     process.stderr.write(`bench: Spooky answered ${errors} request(s) with errors\n`);
     process.exitCode = 1;
