@@ -320,6 +320,21 @@ describe('spooky apply, rollback, status, dataplanes, backends, drain, undrain',
       assert.match(r.stderr, /warning: no data plane is connected/);
     });
 
+    it('reload: the applied config again with its files re-read, reported like apply', async () => {
+      overrides['POST /v1/config/reload'] = [200, { version: 9, unchanged: false, dataplanes: [ack('dp-1')] }];
+      let r = await spooky(['reload']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, 'pushed: version 9\n1 of 1 data plane ACKed\n  dp-1: ACK\n');
+      assert.ok(requests.some((q) => q.method === 'POST' && q.path === '/v1/config/reload'));
+      overrides['POST /v1/config/reload'] = [200, { version: 9, unchanged: true, dataplanes: [] }];
+      r = await spooky(['reload']);
+      assert.match(r.stderr, /unchanged: version 9 already applied/);
+      overrides['POST /v1/config/reload'] = [409, { error: 'no config applied yet: nothing to reload' }];
+      r = await spooky(['reload']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /no config applied yet: nothing to reload/);
+    });
+
     it('says when the config is unchanged', async () => {
       overrides['POST /v1/config'] = [200, { version: 3, unchanged: true, dataplanes: [] }];
       const r = await spooky(['apply', configFile]);

@@ -1,5 +1,5 @@
 /**
- * The commands that talk to spooky-control: apply, rollback, status, dataplanes, backends, drain,
+ * The commands that talk to spooky-control: apply, reload, rollback, status, dataplanes, backends, drain,
  * undrain. Human output by default (progress and errors on stderr, results on stdout), `--json`
  * prints the API's bodies on stdout. Exit codes: 0 ok, 1 failure, 2 usage error.
  */
@@ -193,7 +193,13 @@ export async function runApply(
     else if (!v.ok) {
       err(formatIssues(file, v.errors));
       err(`${file}: ${plural(v.errors.length, 'error')} according to spooky-control; nothing was applied`);
-    } else out(v.diff === '' ? 'no changes' : v.diff.replace(/\n$/, ''));
+    } else if (v.diff !== '') out(v.diff.replace(/\n$/, ''));
+    else
+      out(
+        v.files_changed
+          ? 'no changes to the text, but a file it names changed (a renewed certificate?): apply pushes it as a new version'
+          : 'no changes',
+      );
     return v.ok ? 0 : 1;
   }
   const res = await client.request<ApplyBody | ErrorBody>('POST', '/v1/config', {
@@ -201,6 +207,13 @@ export async function runApply(
     timeoutMs: APPLY_TIMEOUT_MS,
   });
   return reportApply(res, file, json, opts.allowEmpty);
+}
+
+/** `spooky reload`: the applied config again with its files re-read (after a certificate renewal). */
+export async function runReload(opts: ControlOptions & { allowEmpty?: boolean }): Promise<number> {
+  const client = connect(opts);
+  const res = await client.request<ApplyBody | ErrorBody>('POST', '/v1/config/reload', { timeoutMs: APPLY_TIMEOUT_MS });
+  return reportApply(res, 'applied config', opts.json ?? false, opts.allowEmpty);
 }
 
 export async function runRollback(opts: ControlOptions & { allowEmpty?: boolean }): Promise<number> {
@@ -361,6 +374,12 @@ export function registerControlCommands(program: Command): void {
     .action((file: string, _o: unknown, cmd: Command) =>
       exitWith(() => runApply(file, optionsOf<{ dryRun?: boolean; allowEmpty?: boolean; fileChecks?: boolean }>(cmd))),
     );
+  withCommonOptions(program.command('reload'))
+    .description(
+      're-apply the applied config with the files it names re-read: a certificate or key renewed in place goes out as a new version',
+    )
+    .option('--allow-empty', 'exit 0 even when no data plane is connected')
+    .action((_o: unknown, cmd: Command) => exitWith(() => runReload(optionsOf<{ allowEmpty?: boolean }>(cmd))));
   withCommonOptions(program.command('rollback'))
     .description('re-apply the previous config')
     .option('--allow-empty', 'exit 0 even when no data plane is connected')

@@ -132,12 +132,58 @@ describe('ControlPlane: what counts as unchanged', () => {
     const again = await cp.applyYaml(text, 'test', dir);
     assert.ok(again.kind === 'applied' && again.body.unchanged, JSON.stringify(again));
     assert.equal(server.pushed.length, 1);
+    assert.equal(cp.validate(text).files_changed, undefined);
     // certbot-style renewal: new contents under the same paths, then `spooky apply` or SIGHUP.
     const renewed = generateSelfSigned(join(dir, 'certs'));
+    // apply --dry-run says so rather than "no changes".
+    assert.deepEqual([cp.validate(text).diff, cp.validate(text).files_changed], ['', true]);
     const r = await cp.applyYaml(text, 'test', dir);
     assert.ok(r.kind === 'applied' && !r.body.unchanged && r.body.version === 2, JSON.stringify(r));
     assert.equal(server.pushed.at(-1)?.listener?.certPem, readFileSync(renewed.certFile, 'utf8'));
     cp.stop();
+  });
+
+  it('reload re-reads the files of the applied config; rollback after a renewal still goes to the config before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-cp-'));
+    dirs.push(dir);
+    const { cp, server } = setup(dir);
+    assert.equal((await cp.reload('test')).kind, 'nothing_applied');
+    const older = yaml(dir, 1001);
+    const text = yaml(dir, 1002);
+    assert.equal((await cp.applyYaml(older, 'test', dir)).kind, 'applied');
+    assert.equal((await cp.applyYaml(text, 'test', dir)).kind, 'applied');
+    const same = await cp.reload('test');
+    assert.ok(same.kind === 'applied' && same.body.unchanged, JSON.stringify(same));
+    const renewed = generateSelfSigned(join(dir, 'certs'));
+    const r = await cp.reload('test');
+    assert.ok(r.kind === 'applied' && !r.body.unchanged, JSON.stringify(r));
+    assert.equal(server.pushed.at(-1)?.listener?.certPem, readFileSync(renewed.certFile, 'utf8'));
+    // The renewal did not push the config before out of `previous`.
+    const back = await cp.rollback('test');
+    assert.ok(back.kind === 'applied' && !back.body.unchanged, JSON.stringify(back));
+    assert.match(String(server.pushed.at(-1)?.pools?.[0]?.backends?.[0]?.origin), /:1001$/);
+    cp.stop();
+  });
+
+  it('a restart that finds the files renewed serves them under a new version', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spooky-cp-'));
+    dirs.push(dir);
+    const first = setup(dir);
+    const text = yaml(dir, 1001);
+    assert.equal((await first.cp.applyYaml(text, 'test', dir)).kind, 'applied');
+    first.cp.stop();
+    // Unchanged files: the same version (a data plane serving it from its cache is up to date).
+    const again = setup(dir);
+    assert.equal(again.cp.restore()?.version, 1);
+    assert.equal(again.server.current?.version, 1);
+    again.cp.stop();
+    // Renewed while spooky-control was down: data planes serving version 1 must be offered more.
+    const renewed = generateSelfSigned(join(dir, 'certs'));
+    const second = setup(dir);
+    assert.equal(second.cp.restore()?.version, 1);
+    assert.equal(second.server.current?.version, 2);
+    assert.equal(second.server.current?.listener?.certPem, readFileSync(renewed.certFile, 'utf8'));
+    second.cp.stop();
   });
 });
 

@@ -159,6 +159,17 @@ export class ControlPlane implements ControlApiHandlers {
     }
     this.lastVersion = Math.max(this.lastVersion, record.version);
     this.activate(record, loaded.config, runtime);
+    const cur = this.active;
+    if (cur && record.contentSha256 !== contentOf(cur.snapshot)) {
+      // The files it names changed while spooky-control was down (a certificate renewed in
+      // place): data planes serving version N from their cache must be offered the new content,
+      // so it gets a new number. (A record from before the content hash counts as changed.)
+      const snapshot = this.reissue(cur);
+      this.opts.log.info(
+        { version: snapshot.version, applied_version: record.version },
+        'the files the applied config names changed since it was applied; serving them as a new version',
+      );
+    }
     return record;
   }
 
@@ -188,14 +199,10 @@ export class ControlPlane implements ControlApiHandlers {
     if (!prepared.ok) return prepared.result;
     const hash = sha256(yaml);
     const cur = this.active;
+    const content = contentOf(encodeSnapshot(prepared.runtime, 0, ''));
     // The same text can mean new content: a certificate renewed in place (certbot rewrites the
-    // files its paths name) must reach the data planes on the next apply or SIGHUP.
-    if (
-      cur &&
-      cur.record.sha256 === hash &&
-      cur.record.baseDir === baseDir &&
-      contentOf(encodeSnapshot(prepared.runtime, 0, '')) === contentOf(cur.snapshot)
-    ) {
+    // files its paths name) must reach the data planes on the next apply, reload or SIGHUP.
+    if (cur && cur.record.sha256 === hash && cur.record.baseDir === baseDir && content === contentOf(cur.snapshot)) {
       return { kind: 'applied', body: { version: cur.record.version, unchanged: true, dataplanes: [] } };
     }
     const version = ++this.lastVersion;
@@ -205,6 +212,7 @@ export class ControlPlane implements ControlApiHandlers {
       appliedAt: new Date().toISOString(),
       appliedBy: by,
       baseDir,
+      contentSha256: content,
       yaml,
     };
     // Written (not yet current) before any data plane sees it: a full or read-only state_dir
@@ -372,11 +380,32 @@ export class ControlPlane implements ControlApiHandlers {
     const diff =
       old === undefined || old === yaml ? '' : createTwoFilesPatch('applied', 'new', old, yaml, '', '', { context: 3 });
     if (!loaded.ok) return { ok: false, errors: loaded.errors, warnings: loaded.warnings, diff };
-    return { ok: true, errors: [], warnings: loaded.warnings, diff };
+    const body: ValidateBody = { ok: true, errors: [], warnings: loaded.warnings, diff };
+    const cur = this.active;
+    if (cur && old === yaml) {
+      try {
+        const runtime = buildRuntimeConfig(loaded.config, { baseDir: this.baseDir });
+        if (contentOf(encodeSnapshot(runtime, 0, '')) !== contentOf(cur.snapshot)) body.files_changed = true;
+      } catch {
+        // A file that cannot be read now: apply will say so.
+      }
+    }
+    return body;
   }
 
   apply(yaml: string, by: string): Promise<ApplyResult> {
     return this.applyYaml(yaml, by, this.baseDir);
+  }
+
+  /**
+   * Applies the applied config again with its files re-read: a certificate renewed in place goes
+   * out as a new version, nothing else changes (unchanged when the files did not). Unlike SIGHUP
+   * it never brings back spooky-control's own file over a config applied through the API.
+   */
+  async reload(by: string): Promise<ApplyResult> {
+    const cur = this.active;
+    if (!cur) return { kind: 'nothing_applied' };
+    return this.applyYaml(cur.record.yaml, `${by} (reload)`, cur.record.baseDir);
   }
 
   async rollback(by: string): Promise<ApplyResult> {

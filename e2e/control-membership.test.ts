@@ -56,7 +56,10 @@ describe('two deployments on one host with the same control.socket', () => {
 
     await assert.rejects(startControl(b.file), (e: Error) => {
       assert.match(e.message, /exited with 1/);
-      assert.match(e.message, /control\.sock is in use: another spooky-control listens on it/);
+      assert.match(
+        e.message,
+        /control\.sock is in use: another spooky-control \(pid \d+\) holds .*control\.sock\.lock/,
+      );
       return true;
     });
 

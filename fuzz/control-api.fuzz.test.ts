@@ -70,6 +70,9 @@ class Handlers implements ControlApiHandlers {
     if (this.mode.apply.kind === 'failed') this.failed = true;
     return this.mode.apply;
   }
+  async reload(): Promise<ApplyResult> {
+    return this.rollback();
+  }
   async rollback(): Promise<ApplyResult> {
     this.enter();
     if (this.mode.apply.kind === 'failed') this.failed = true;
@@ -186,6 +189,7 @@ const ROUTES: Array<{ re: RegExp; open?: boolean; needsBody?: boolean; methods: 
   { re: /^\/v1\/config$/, needsBody: true, methods: ['GET', 'POST'] },
   { re: /^\/v1\/config\/validate$/, needsBody: true, methods: ['POST'] },
   { re: /^\/v1\/config\/rollback$/, methods: ['POST'] },
+  { re: /^\/v1\/config\/reload$/, methods: ['POST'] },
   { re: /^\/v1\/backends$/, methods: ['GET'] },
   { re: /^\/v1\/backends\/([^/]+)\/drain$/, methods: ['POST'] },
   { re: /^\/v1\/backends\/([^/]+)\/undrain$/, methods: ['POST'] },
@@ -234,7 +238,14 @@ const pathArb = fc
   .tuple(
     fc.oneof(
       {
-        arbitrary: fc.constantFrom('/health', '/ready', '/v1/config', '/v1/config/validate', '/v1/config/rollback'),
+        arbitrary: fc.constantFrom(
+          '/health',
+          '/ready',
+          '/v1/config',
+          '/v1/config/validate',
+          '/v1/config/rollback',
+          '/v1/config/reload',
+        ),
         weight: 6,
       },
       { arbitrary: fc.constantFrom('/v1/config', '/v1/config/validate'), weight: 4 },

@@ -2,7 +2,7 @@
 // It lives outside controlplane/ and dataplane/ because neither plane may import the other.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -163,7 +163,7 @@ describe('who belongs (issue #17 item 2)', () => {
     await first.start();
     const second = new SnapshotServer(socket, log);
     try {
-      await assert.rejects(second.start(), /d\.sock is in use: another spooky-control listens on it/);
+      await assert.rejects(second.start(), /d\.sock is in use: another spooky-control \(pid \d+\) holds/);
       const dp = dataplane(socket, 'still-first', async () => '');
       try {
         await connected(first, 1);
@@ -176,11 +176,31 @@ describe('who belongs (issue #17 item 2)', () => {
     }
     const stale = join(dir, 'e.sock');
     writeFileSync(stale, '');
+    // The lock of a process that is gone (a killed predecessor) is replaced too.
+    writeFileSync(`${stale}.lock`, '2147483646\n');
     const third = new SnapshotServer(stale, log);
     try {
       await third.start();
+      assert.equal(readFileSync(`${stale}.lock`, 'utf8').trim(), String(process.pid));
     } finally {
       await third.stop();
+    }
+    assert.equal(existsSync(`${stale}.lock`), false, 'released at stop');
+  });
+
+  it('two control planes starting in the same instant on one socket: exactly one gets it', async () => {
+    const socket = join(dir, 'f.sock');
+    const a = new SnapshotServer(socket, log);
+    const b = new SnapshotServer(socket, log);
+    try {
+      // Without the lock both pass "nobody listens" before either binds, and both bind.
+      const results = await Promise.allSettled([a.start(), b.start()]);
+      assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+      const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.match(String(refused.reason), /f\.sock is in use: another spooky-control/);
+    } finally {
+      await a.stop();
+      await b.stop();
     }
   });
 });

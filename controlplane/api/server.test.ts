@@ -59,6 +59,10 @@ class FakeHandlers implements ControlApiHandlers {
     this.rec('apply', yaml, by);
     return this.applyResult;
   }
+  async reload(by: string): Promise<ApplyResult> {
+    this.rec('reload', by);
+    return this.rollbackResult;
+  }
   async rollback(by: string): Promise<ApplyResult> {
     this.rec('rollback', by);
     return this.rollbackResult;
@@ -275,6 +279,18 @@ describe('routes', () => {
     const none = await call('POST', '/v1/config/rollback');
     assert.equal(none.status, 409);
     assert.deepEqual(none.json, { error: 'no previous config to roll back to' });
+  });
+
+  it('POST /v1/config/reload: 200, then 409 before any config', async () => {
+    h.rollbackResult = { kind: 'applied', body: { version: 3, unchanged: false, dataplanes: [] } };
+    const ok = await call('POST', '/v1/config/reload');
+    assert.equal(ok.status, 200);
+    assert.equal(h.calls[0].name, 'reload');
+    assert.match(String(h.calls[0].args[0]), /^token@/);
+    h.rollbackResult = { kind: 'nothing_applied' };
+    const none = await call('POST', '/v1/config/reload');
+    assert.equal(none.status, 409);
+    assert.deepEqual(none.json, { error: 'no config applied yet: nothing to reload' });
   });
 
   it('GET /v1/backends and /v1/dataplanes', async () => {

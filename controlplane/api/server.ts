@@ -28,6 +28,8 @@ export interface ControlApiHandlers {
   validate(yaml: string): ValidateBody;
   apply(yaml: string, by: string): Promise<ApplyResult>;
   rollback(by: string): Promise<ApplyResult>;
+  /** The applied config again, its files re-read (a certificate renewed in place). */
+  reload(by: string): Promise<ApplyResult>;
   /** Backends with health and in-flight counts (asked of the data planes now). */
   backends(): Promise<BackendInfo[]>;
   /** false → 404 unknown backend. */
@@ -41,6 +43,7 @@ export type ApplyResult =
   | { kind: 'invalid'; errors: ConfigIssue[] } // 422 {error, errors}
   | { kind: 'rejected'; version: number; dataplanes: DataPlaneOutcome[] } // 409: previous config stays active
   | { kind: 'no_previous' } // 409
+  | { kind: 'nothing_applied' } // 409: reload before any config
   | { kind: 'busy' } // 409
   | { kind: 'failed'; message: string }; // 500: could not be made durable; nothing changed
 
@@ -122,6 +125,8 @@ function applyReply(r: ApplyResult): Reply {
     }
     case 'no_previous':
       return err(409, 'no previous config to roll back to', 'no_previous');
+    case 'nothing_applied':
+      return err(409, 'no config applied yet: nothing to reload', 'nothing_applied');
     case 'busy':
       return err(409, 'another apply is in progress', 'busy');
     case 'failed':
@@ -184,6 +189,11 @@ function routes(h: ControlApiHandlers): Route[] {
       pattern: /^\/v1\/config\/rollback$/,
       mutating: true,
       methods: { POST: async ({ by }) => applyReply(await h.rollback(by)) },
+    },
+    {
+      pattern: /^\/v1\/config\/reload$/,
+      mutating: true,
+      methods: { POST: async ({ by }) => applyReply(await h.reload(by)) },
     },
     {
       pattern: /^\/v1\/backends$/,

@@ -46,6 +46,11 @@ export interface ValidateBody {
   warnings: ConfigIssue[];
   /** Unified diff of the YAML against the applied config ('' when identical or none applied). */
   diff: string;
+  /**
+   * The same text as the applied config, but a file it names changed since (a certificate
+   * renewed in place): an apply would push it as a new version.
+   */
+  files_changed?: boolean;
   /** One-line summary as `spooky validate` prints it (when ok). */
   summary?: string;
 }

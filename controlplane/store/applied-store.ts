@@ -18,6 +18,11 @@ export interface AppliedRecord {
   appliedBy: string;
   /** Directory that relative file paths in the YAML resolve against. */
   baseDir: string;
+  /**
+   * What the snapshot served (the files the YAML names included; see ControlPlane): a restart
+   * that finds those files changed serves them under a new version. Absent in older records.
+   */
+  contentSha256?: string;
   yaml: string;
 }
 
@@ -80,8 +85,11 @@ export class AppliedStore {
   stage(record: AppliedRecord): { commit(): void; abort(): void } {
     const old = this.current();
     const files: StagedFile[] = [];
+    // The same YAML again (its files renewed in place) does not push the config before it out of
+    // `previous`: rollback still goes back to a different config.
+    const sameText = old !== null && old.sha256 === record.sha256 && old.baseDir === record.baseDir;
     try {
-      if (old) files.push(...this.stageRecord('previous', old));
+      if (old && !sameText) files.push(...this.stageRecord('previous', old));
       files.push(...this.stageRecord('current', record));
     } catch (e) {
       for (const f of files) f.abort();

@@ -4,9 +4,6 @@
  * bidirectional stream open. It pushes snapshots and backend states, collects ACK/NACK per version
  * and never offers a node a version that node refused.
  */
-import { chmodSync, chownSync, type Stats as FileStats, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
-import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ServiceAccount } from '../../lib/system-accounts.js';
@@ -24,6 +21,8 @@ import {
 import type { DataPlaneOutcome } from '../api/types.js';
 import { KEEPALIVE_OPTIONS, startFleetListener } from './fleet-listener.js';
 import { identify, peerAddress, peerHost } from './identity.js';
+import type { SocketLock } from './socket-lock.js';
+import { bindControlSocket } from './unix-listener.js';
 
 export interface ConnectedDataPlane {
   nodeId: string;
@@ -51,53 +50,6 @@ interface Peer {
   statsWaiters: Map<number, () => void>;
 }
 
-/** Whether `account` (no supplementary groups: the data plane clears them) may search directory `st`. */
-export function searchable(st: Pick<FileStats, 'uid' | 'gid' | 'mode'>, account: ServiceAccount): boolean {
-  if (account.uid === 0) return true;
-  if (st.uid === account.uid) return (st.mode & 0o100) !== 0;
-  if (st.gid === account.gid) return (st.mode & 0o010) !== 0;
-  return (st.mode & 0o001) !== 0;
-}
-
-/** What a data plane needs to reach the socket: its directory must exist (say so clearly). */
-function socketDirectory(socketPath: string): { dir: string; st: FileStats } {
-  const dir = dirname(socketPath);
-  let st: FileStats;
-  try {
-    st = statSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new Error(
-        `its directory ${dir} does not exist; create it (systemd: RuntimeDirectory=spooky; deploy/install.sh does) or set control.socket to a path in an existing directory`,
-      );
-    throw e;
-  }
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
-  return { dir, st };
-}
-
-/**
- * Whether the unix socket at `path` may be replaced: absent, or a file nothing listens on
- * (ECONNREFUSED: left by a killed predecessor). Anything else (a server that accepts, one that
- * does not answer within a second, a socket we may not even try) is someone's: null means free,
- * a string says whose.
- */
-function socketInUse(path: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const s = net.connect(path);
-    const done = (why: string | null) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(why);
-    };
-    const timer = setTimeout(() => done('something holds it and does not answer'), 1000);
-    s.once('connect', () => done('another spooky-control listens on it'));
-    s.once('error', (e: NodeJS.ErrnoException) =>
-      done(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? null : `it cannot be checked (${e.code ?? e.message})`),
-    );
-  });
-}
-
 /** What a data plane's free text (build, NACK reason, a local node id) is cut to. */
 const MAX_TEXT = 2000;
 /** Refused node ids remembered for log rate-limiting (then forgotten all at once). */
@@ -121,6 +73,8 @@ export class SnapshotServer {
   /** The unix socket's server; the TCP one (control.listen) is separate, so a stream's transport is known. */
   private readonly server = new grpc.Server(KEEPALIVE_OPTIONS);
   private tcp: grpc.Server | null = null;
+  /** control.socket's lock file, held from start to stop. */
+  private lock: SocketLock | null = null;
   /** node id → a certified data plane seen since start that is not connected now. */
   private readonly departed = new Map<string, DepartedDataPlane>();
   private readonly peers = new Set<Peer>();
@@ -149,50 +103,13 @@ export class SnapshotServer {
   }
 
   /**
-   * Binds the socket. `dataplaneAccount`: the user and group a root-started data plane drops to
-   * (security.privileges, when this process runs as root): the socket becomes theirs and its
-   * directory searchable by them, or start fails saying why.
+   * Binds control.socket (controlplane/xds/unix-listener.ts). `dataplaneAccount`: the user and
+   * group a root-started data plane drops to (security.privileges, when this process runs as
+   * root): the socket becomes theirs and its directory searchable by them, or start fails
+   * saying why.
    */
   async start(dataplaneAccount?: ServiceAccount): Promise<void> {
-    const { dir, st } = socketDirectory(this.socketPath);
-    // A socket another control plane still serves is never taken over: its data planes would
-    // come here on their next reconnect (two instances on one host with the default path).
-    const inUse = await socketInUse(this.socketPath);
-    if (inUse !== null) {
-      throw new Error(
-        `${this.socketPath} is in use: ${inUse}; give this instance its own control.socket (and its data planes the same path)`,
-      );
-    }
-    // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
-    rmSync(this.socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      this.server.bindAsync(`unix:${this.socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
-        err ? reject(err) : resolve(),
-      );
-    });
-    // Data planes run as the same service group; nobody else may push snapshots at them.
-    chmodSync(this.socketPath, 0o660);
-    if (dataplaneAccount) this.openTo(dir, st, dataplaneAccount);
-  }
-
-  /** Makes the socket usable by a data plane that dropped to `account` (we run as root). */
-  private openTo(dir: string, st: FileStats, account: ServiceAccount): void {
-    chownSync(this.socketPath, account.uid, account.gid);
-    if (!searchable(st, account)) {
-      // Only a directory of our own, never a shared sticky one like /tmp, gets its group changed.
-      if (st.uid !== process.getuid?.() || (st.mode & 0o1000) !== 0)
-        throw new Error(
-          `the data plane's user (uid ${account.uid}, gid ${account.gid}) cannot reach ${dir} (mode ${(st.mode & 0o7777).toString(8)}, owner ${st.uid}:${st.gid}); give its group search permission or move control.socket`,
-        );
-      chownSync(dir, -1, account.gid);
-      chmodSync(dir, (st.mode & 0o7777) | 0o010);
-      this.log.info({ dir, gid: account.gid }, 'control.socket directory opened to the data plane group');
-    }
-    for (let up = dirname(dir); ; up = dirname(up)) {
-      if (!searchable(statSync(up), account))
-        throw new Error(`the data plane's user (uid ${account.uid}) cannot search ${up}; move control.socket`);
-      if (dirname(up) === up) break;
-    }
+    this.lock = await bindControlSocket(this.server, this.socketPath, this.log, dataplaneAccount);
   }
 
   /**
@@ -206,6 +123,8 @@ export class SnapshotServer {
   }
 
   stop(): Promise<void> {
+    this.lock?.release();
+    this.lock = null;
     for (const p of this.peers) p.call.end();
     const shut = (server: grpc.Server) =>
       new Promise<void>((resolve) => {
