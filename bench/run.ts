@@ -290,8 +290,13 @@ async function main(): Promise<void> {
   const errors =
     results.reduce((n, s) => n + (s.spooky?.errors ?? 0), 0) +
     workers.reduce((n, w) => n + w.failed_clients + w.not_proxied, 0) +
-    gtls.reduce((n, g) => n + (g.target === 'spooky' ? g.failed_clients + g.not_proxied : 0), 0) +
-    (fleet?.failed ?? 0);
+    gtls.reduce((n, g) => n + (g.target === 'spooky' ? g.failed_clients + g.not_proxied : 0), 0);
+  if (fleet && fleet.failed > 0) {
+    process.stderr.write(
+      `bench: ${fleet.failed} fleet apply(s) not ACKed by every data plane or not served by all within 10 s\n`,
+    );
+    process.exitCode = 1;
+  }
   if (errors > 0) {
     process.stderr.write(`bench: Spooky answered ${errors} request(s) with errors\n`);
     process.exitCode = 1;

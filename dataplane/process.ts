@@ -231,6 +231,7 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
 
   const control = new ControlClient({
     target: bootstrap.control.server ?? { socketPath: bootstrap.control.socket },
+    diagnose: (workerArgs?.index ?? 0) === 0,
     nodeId: `${hostname()}:${dp.address.port}${workerArgs ? `/w${workerArgs.index}` : ''}`,
     build: VERSION,
     listen: { address: runtime.listen.address, port: runtime.listen.port },

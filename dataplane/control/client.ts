@@ -20,7 +20,7 @@ import {
   type Stats,
 } from '../../proto/gen/spooky/v1/control.js';
 import type { ApplyOutcome } from '../dataplane.js';
-import { diagnoseControlTls } from './tls-probe.js';
+import { diagnoseControlTls, type TlsDiagnosis } from './tls-probe.js';
 
 /** Where the control plane is: its local unix socket, or a remote one over TCP with mutual TLS. */
 export type ControlTarget = { socketPath: string } | ControlServer;
@@ -42,6 +42,8 @@ export interface ControlClientOptions {
   statsIntervalMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** Over TCP, say why the control plane cannot be reached (one process per host: worker 0). */
+  diagnose?: boolean;
 }
 
 /** Delay before redial `attempt` (0-based): doubling from initial, capped, with full jitter. */
@@ -62,7 +64,8 @@ export class ControlClient {
   private stopped = false;
   private connectedOnce = false;
   /** Over TCP: one plain TLS handshake that says why the control plane cannot be reached. */
-  private diagnose: (() => Promise<string>) | null = null;
+  private diagnose: (() => TlsDiagnosis) | null = null;
+  private probe: TlsDiagnosis | null = null;
   /** The control plane's address, for log lines. */
   private readonly where: Record<string, string>;
   /** The reason of the last refusal logged at error (repeats of it go to debug). */
@@ -98,7 +101,8 @@ export class ControlClient {
         checkServerIdentity: verify,
       },
     );
-    this.diagnose = () => diagnoseControlTls(t, verify);
+    // One process per host says why (the workers of a host share its credentials and fate).
+    if (opts.diagnose !== false) this.diagnose = () => diagnoseControlTls(t, verify);
     this.client = new ControlPlaneClient(hostPort(t.address, t.port), credentials, options) as never;
   }
 
@@ -110,6 +114,8 @@ export class ControlClient {
 
   stop(): void {
     this.stopped = true;
+    this.probe?.cancel();
+    this.probe = null;
     if (this.redialTimer) clearTimeout(this.redialTimer);
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.call?.cancel();
@@ -121,7 +127,7 @@ export class ControlClient {
     const call = this.client.stream();
     this.call = call;
     let live = true;
-    const lost = (why: string, refused = false) => {
+    const lost = (why: string, refused = false, unavailable = false) => {
       if (!live) return;
       live = false;
       if (this.call === call) this.call = null;
@@ -141,9 +147,14 @@ export class ControlClient {
         );
       } else {
         this.refusal = null;
-        if (first && this.diagnose) {
-          void this.diagnose().then((diagnosis) => {
-            if (!this.stopped)
+        // Only a connection that never came up (UNAVAILABLE), not a stream the peer ended.
+        if (first && unavailable && this.diagnose && !this.probe) {
+          const probe = this.diagnose();
+          this.probe = probe;
+          void probe.result.then((diagnosis) => {
+            this.probe = null;
+            // Still away (connected since: nothing to explain).
+            if (!this.stopped && this.attempt > 0)
               this.opts.log.warn({ ...this.where, diagnosis }, 'why the control plane cannot be reached');
           });
         }
@@ -162,7 +173,9 @@ export class ControlClient {
       this.onMessage(call, msg);
     });
     call.on('error', (e: grpc.ServiceError) =>
-      e.code === grpc.status.FAILED_PRECONDITION ? lost(e.details, true) : lost(e.message),
+      e.code === grpc.status.FAILED_PRECONDITION
+        ? lost(e.details, true)
+        : lost(e.message, false, e.code === grpc.status.UNAVAILABLE),
     );
     call.on('end', () => lost('stream ended'));
     call.on('status', () => {});

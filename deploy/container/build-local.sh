@@ -19,13 +19,18 @@ cd "$(dirname "$0")/../.."
 for tool in podman runc debootstrap; do
   command -v "$tool" >/dev/null || { echo "$0: needs $tool (apt-get install -y podman runc debootstrap)" >&2; exit 2; }
 done
+[ "$(id -u)" = 0 ] || { echo "$0: needs root (debootstrap, rootful podman)" >&2; exit 2; }
+[ -f dist/cli/main.js ] || { echo "$0: build first (npm run build): the demo is asked through dist/cli/main.js" >&2; exit 2; }
 . scripts/use-node.sh
 # npm on the pinned Node reads no system npmrc: it trusts the registry through Node's CAs, plus
 # this host's trust store (a TLS-intercepting proxy's CA lives there on some networks).
 CA_BUNDLE=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
 [ -s "$CA_BUNDLE" ] && export NODE_EXTRA_CA_CERTS="$CA_BUNDLE"
 IMAGE=${IMAGE:-localhost/spooky:local}
-BASE=localhost/spooky-node-base:24
+# The pinned Node 24 (not whatever node is on PATH: that may be 26, or a distro build linked
+# against libraries bookworm does not have), and its version in the base's tag.
+NODE_BIN="$(./scripts/provision-node.sh 24)/node"
+BASE=localhost/spooky-node-base:$("$NODE_BIN" -p process.versions.node)
 DEMO_PORT=${DEMO_PORT:-9889}
 NAME=spooky-demo-$$
 PODMAN=(podman --runtime runc)
@@ -33,17 +38,20 @@ LIMITS=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096)
 work=$(mktemp -d)
 cleanup() {
   "${PODMAN[@]}" rm -f "$NAME" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  # The build stage's image (untagged): hundreds of MB per run otherwise.
+  "${PODMAN[@]}" image prune -f >/dev/null 2>&1 || true
+  # --one-file-system: a debootstrap that failed half-way may leave /proc or /sys mounted there.
+  rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 say() { printf '# container: %s\n' "$*"; }
 run() { "${PODMAN[@]}" run --rm --network host "${LIMITS[@]}" "$@"; }
 
 if ! "${PODMAN[@]}" image exists "$BASE"; then
-  say "base image $BASE: debootstrap bookworm + Node $(node --version) + npm 11"
+  say "base image $BASE: debootstrap bookworm + Node $("$NODE_BIN" --version) + npm 11"
   debootstrap --variant=minbase --include=ca-certificates bookworm "$work/rootfs" http://deb.debian.org/debian \
     >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; exit 1; }
-  install -D -m 0755 "$(command -v node)" "$work/rootfs/usr/local/bin/node"
+  install -D -m 0755 "$NODE_BIN" "$work/rootfs/usr/local/bin/node"
   (cd "$work" && npm pack npm@11 --silent >/dev/null)
   mkdir -p "$work/rootfs/usr/local/lib/node_modules/npm"
   tar -xzf "$work"/npm-*.tgz --strip-components=1 -C "$work/rootfs/usr/local/lib/node_modules/npm"
@@ -53,7 +61,7 @@ if ! "${PODMAN[@]}" image exists "$BASE"; then
   tar -C "$work/rootfs" -c . | "${PODMAN[@]}" import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["node"]' - "$BASE" >/dev/null
-  rm -rf "$work/rootfs"
+  rm -rf --one-file-system "$work/rootfs"
 fi
 
 # The build trusts for the npm registry what this host trusts.
