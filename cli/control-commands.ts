@@ -144,7 +144,8 @@ function reportApply(
   }
   err(`spooky: ${errorMessage(e, res.status)}`);
   for (const d of e.dataplanes ?? []) if (d.result === 'nack' || d.result === 'timeout') err(outcomeLine(d));
-  if (res.status === 409) err('the previous config stays active');
+  // A refused push (the data planes' answers come with it): nothing changed anywhere.
+  if (res.status === 409 && e.dataplanes !== undefined) err('the previous config stays active');
   return 1;
 }
 

@@ -169,6 +169,21 @@ export class ControlPlane implements ControlApiHandlers {
         { version: snapshot.version, applied_version: record.version },
         'the files the applied config names changed since it was applied; serving them as a new version',
       );
+      // Recorded as applied (the same text keeps `previous`), so the next start does not do it again.
+      const renewed: AppliedRecord = {
+        ...record,
+        version: snapshot.version,
+        appliedAt: new Date().toISOString(),
+        appliedBy: 'spooky-control start (files re-read)',
+        contentSha256: contentOf(snapshot),
+      };
+      try {
+        this.opts.store.commit(renewed);
+        this.active = { ...(this.active ?? cur), record: renewed };
+        return renewed;
+      } catch (e) {
+        this.opts.log.warn({ err: (e as Error).message }, 'cannot record the re-read config under control.state_dir');
+      }
     }
     return record;
   }

@@ -70,6 +70,17 @@ if (privileges.enabled && process.getuid?.() === 0) {
     fail(`spooky-control: security.privileges: ${(e as Error).message}`);
   }
 }
+// control.socket is ours before state_dir is touched: a second instance on the same paths stops
+// here, without writing anything.
+const server = new SnapshotServer(bootstrap.control.socket, log);
+try {
+  await server.claim();
+} catch (e) {
+  fail(`spooky-control: cannot listen on control.socket ${bootstrap.control.socket}: ${(e as Error).message}`);
+}
+// Whatever way this process ends, its lock must not outlive it (a later start would still see
+// it as stale, but a clean exit leaves nothing behind).
+process.on('exit', () => server.releaseLock());
 const store = new AppliedStore(bootstrap.control.stateDir);
 try {
   store.init();
@@ -85,7 +96,6 @@ if (dataplaneAccount) {
       'the data plane cannot cache its snapshot here',
     );
 }
-const server = new SnapshotServer(bootstrap.control.socket, log);
 const registry = new Registry();
 const control = new ControlPlane({ store, server, log, registry });
 

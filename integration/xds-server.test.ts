@@ -176,16 +176,21 @@ describe('who belongs (issue #17 item 2)', () => {
     }
     const stale = join(dir, 'e.sock');
     writeFileSync(stale, '');
-    // The lock of a process that is gone (a killed predecessor) is replaced too.
-    writeFileSync(`${stale}.lock`, '2147483646\n');
-    const third = new SnapshotServer(stale, log);
-    try {
-      await third.start();
-      assert.equal(readFileSync(`${stale}.lock`, 'utf8').trim(), String(process.pid));
-    } finally {
-      await third.stop();
+    // The lock of a process that is gone (a killed predecessor) is replaced too, and so is one
+    // whose pid is in use again by another process: PID 1 of a restarted container finds the
+    // lock of the PID 1 before it (same pid, another start time). Ours stands in for that pid.
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    for (const owner of ['2147483646', `${process.pid} 1 ${boot}`, `1 0 ${boot}`]) {
+      writeFileSync(`${stale}.lock`, `${owner}\n`);
+      const third = new SnapshotServer(stale, log);
+      try {
+        await third.start();
+        assert.match(readFileSync(`${stale}.lock`, 'utf8'), new RegExp(`^${process.pid} \\d+ ${boot}\n$`));
+      } finally {
+        await third.stop();
+      }
+      assert.equal(existsSync(`${stale}.lock`), false, 'released at stop');
     }
-    assert.equal(existsSync(`${stale}.lock`), false, 'released at stop');
   });
 
   it('two control planes starting in the same instant on one socket: exactly one gets it', async () => {

@@ -22,7 +22,7 @@ import type { DataPlaneOutcome } from '../api/types.js';
 import { KEEPALIVE_OPTIONS, startFleetListener } from './fleet-listener.js';
 import { identify, peerAddress, peerHost } from './identity.js';
 import type { SocketLock } from './socket-lock.js';
-import { bindControlSocket } from './unix-listener.js';
+import { bindControlSocket, claimControlSocket } from './unix-listener.js';
 
 export interface ConnectedDataPlane {
   nodeId: string;
@@ -103,13 +103,33 @@ export class SnapshotServer {
   }
 
   /**
+   * Takes control.socket (its lock; nobody else listens on it) before anything else is touched:
+   * spooky-control calls it first thing, start() calls it if that was not done.
+   */
+  async claim(): Promise<void> {
+    this.lock ??= await claimControlSocket(this.socketPath);
+  }
+
+  /** Lets go of control.socket's lock (a process that exits without stop(): the exit hook). */
+  releaseLock(): void {
+    this.lock?.release();
+    this.lock = null;
+  }
+
+  /**
    * Binds control.socket (controlplane/xds/unix-listener.ts). `dataplaneAccount`: the user and
    * group a root-started data plane drops to (security.privileges, when this process runs as
    * root): the socket becomes theirs and its directory searchable by them, or start fails
    * saying why.
    */
   async start(dataplaneAccount?: ServiceAccount): Promise<void> {
-    this.lock = await bindControlSocket(this.server, this.socketPath, this.log, dataplaneAccount);
+    await this.claim();
+    try {
+      await bindControlSocket(this.server, this.socketPath, this.log, dataplaneAccount);
+    } catch (e) {
+      this.releaseLock();
+      throw e;
+    }
   }
 
   /**
@@ -123,8 +143,6 @@ export class SnapshotServer {
   }
 
   stop(): Promise<void> {
-    this.lock?.release();
-    this.lock = null;
     for (const p of this.peers) p.call.end();
     const shut = (server: grpc.Server) =>
       new Promise<void>((resolve) => {
@@ -134,7 +152,8 @@ export class SnapshotServer {
           resolve();
         }, 1000).unref();
       });
-    return Promise.all([shut(this.server), ...(this.tcp ? [shut(this.tcp)] : [])]).then(() => undefined);
+    // The lock goes last: a successor must not take it while this one still listens.
+    return Promise.all([shut(this.server), ...(this.tcp ? [shut(this.tcp)] : [])]).then(() => this.releaseLock());
   }
 
   /**

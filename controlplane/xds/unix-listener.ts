@@ -59,14 +59,13 @@ function socketInUse(path: string): Promise<string | null> {
   });
 }
 
-/** Binds `server` on the unix socket `socketPath`; resolves with the socket's lock (release at stop). */
-export async function bindControlSocket(
-  server: grpc.Server,
-  socketPath: string,
-  log: Logger,
-  dataplaneAccount?: ServiceAccount,
-): Promise<SocketLock> {
-  const { dir, st } = socketDirectory(socketPath);
+/**
+ * Makes `socketPath` this process's before anything else is touched (state_dir included): its
+ * directory exists, no other spooky-control holds its lock or listens on it. Resolves with the
+ * lock (release at stop).
+ */
+export async function claimControlSocket(socketPath: string): Promise<SocketLock> {
+  socketDirectory(socketPath);
   const inUse = (why: string) =>
     new Error(
       `${socketPath} is in use: ${why}; give this instance its own control.socket (and its data planes the same path)`,
@@ -83,21 +82,31 @@ export async function bindControlSocket(
     // An instance from before the lock file, or one whose lock was removed by hand.
     const listener = await socketInUse(socketPath);
     if (listener !== null) throw inUse(listener);
-    // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
-    rmSync(socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
-        err ? reject(err) : resolve(),
-      );
-    });
-    // Data planes run as the same service group; nobody else may push snapshots at them.
-    chmodSync(socketPath, 0o660);
-    if (dataplaneAccount) openTo(socketPath, dir, st, dataplaneAccount, log);
     return lock;
   } catch (e) {
     lock.release();
     throw e;
   }
+}
+
+/** Binds `server` on the claimed unix socket `socketPath` (see claimControlSocket). */
+export async function bindControlSocket(
+  server: grpc.Server,
+  socketPath: string,
+  log: Logger,
+  dataplaneAccount?: ServiceAccount,
+): Promise<void> {
+  const { dir, st } = socketDirectory(socketPath);
+  // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
+  rmSync(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
+      err ? reject(err) : resolve(),
+    );
+  });
+  // Data planes run as the same service group; nobody else may push snapshots at them.
+  chmodSync(socketPath, 0o660);
+  if (dataplaneAccount) openTo(socketPath, dir, st, dataplaneAccount, log);
 }
 
 /** Makes the socket usable by a data plane that dropped to `account` (we run as root). */

@@ -66,6 +66,7 @@ export class ControlClient {
   /** Over TCP: one plain TLS handshake that says why the control plane cannot be reached. */
   private diagnose: (() => TlsDiagnosis) | null = null;
   private probe: TlsDiagnosis | null = null;
+  private probedThisOutage = false;
   /** The control plane's address, for log lines. */
   private readonly where: Record<string, string>;
   /** The reason of the last refusal logged at error (repeats of it go to debug). */
@@ -147,8 +148,10 @@ export class ControlClient {
         );
       } else {
         this.refusal = null;
-        // Only a connection that never came up (UNAVAILABLE), not a stream the peer ended.
-        if (first && unavailable && this.diagnose && !this.probe) {
+        // Once per outage, on a connection that does not come up (UNAVAILABLE; an outage that
+        // began with the peer ending the stream, a control plane restarting, still gets one).
+        if (unavailable && !this.probedThisOutage && this.diagnose && !this.probe) {
+          this.probedThisOutage = true;
           const probe = this.diagnose();
           this.probe = probe;
           void probe.result.then((diagnosis) => {
@@ -169,6 +172,7 @@ export class ControlClient {
       if (!this.connectedOnce || this.attempt > 0) this.opts.log.info(this.where, 'connected to the control plane');
       this.connectedOnce = true;
       this.attempt = 0;
+      this.probedThisOutage = false;
       this.refusal = null;
       this.onMessage(call, msg);
     });

@@ -38,8 +38,8 @@ LIMITS=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096)
 work=$(mktemp -d)
 cleanup() {
   "${PODMAN[@]}" rm -f "$NAME" >/dev/null 2>&1 || true
-  # The build stage's image (untagged): hundreds of MB per run otherwise.
-  "${PODMAN[@]}" image prune -f >/dev/null 2>&1 || true
+  # This build's untagged stage images (labelled below): hundreds of MB per run otherwise.
+  "${PODMAN[@]}" image prune -f --filter label=spooky.build-local=1 >/dev/null 2>&1 || true
   # --one-file-system: a debootstrap that failed half-way may leave /proc or /sys mounted there.
   rm -rf --one-file-system "$work"
 }
@@ -68,7 +68,8 @@ fi
 SECRET=()
 [ -s "$CA_BUNDLE" ] && SECRET=(--secret "id=npm_ca,src=$CA_BUNDLE")
 say "podman build $IMAGE (NODE_IMAGE=$BASE)"
-"${PODMAN[@]}" build --network host "${LIMITS[@]}" "${SECRET[@]}" --build-arg NODE_IMAGE="$BASE" -t "$IMAGE" . \
+"${PODMAN[@]}" build --network host "${LIMITS[@]}" "${SECRET[@]}" --build-arg NODE_IMAGE="$BASE" \
+  --label spooky.build-local=1 -t "$IMAGE" . \
   >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
 
 say "the image: uid 10001, the three commands, no development dependencies"
