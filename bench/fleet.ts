@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ApplyBody, DataPlanesBody } from '../controlplane/api/types.js';
 import { H3ClientSession } from '../dataplane/h3/client.js';
+import { FleetConfigs } from '../e2e/support/fleet.js';
 import { type RunningControl, type RunningDataplane, startControl, startDataplane } from '../e2e/support/harness.js';
 import { TestPki } from '../e2e/support/pki.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
@@ -43,34 +44,12 @@ export async function benchFleet(opts: {
 }): Promise<FleetMeasure> {
   const dir = join(opts.dir, 'fleet');
   const pki = new TestPki(join(dir, 'pki'), 'Spooky bench fleet CA');
-  const controlCert = pki.issue('control', '/CN=spooky-control', { ip: ['127.0.0.1'] });
+  const fleet = new FleetConfigs(dir, pki, opts.cert);
   const backends: DemoBackend[] = [await startDemoBackend('a'), await startDemoBackend('b')];
   const running: Array<RunningControl | RunningDataplane> = [];
   let sessions: H3ClientSession[] = [];
-  const config = (backend: DemoBackend, control: string) => `listen:
-  address: 127.0.0.1
-  port: 0
-  tls: { cert: "${opts.cert.certFile}", key: "${opts.cert.keyFile}" }
-  tcp: { enabled: false }
-upstream:
-  web:
-    backends: [{ id: web, address: "${backend.origin}" }]
-log: { level: info, format: json, access_log: false }
-security: { privileges: { enabled: false } }
-performance: { workers: 1 }
-observability:
-  control_api: { port: 0 }
-  metrics: { enabled: false }
-control:
-${control}`;
-  const controlSection = `  socket: ${join(dir, 'control.sock')}
-  state_dir: ${join(dir, 'state')}
-  listen:
-    enabled: true
-    address: 127.0.0.1
-    port: 0
-    tls: { cert: ${controlCert.cert}, key: ${controlCert.key}, client_ca: ${pki.ca} }
-`;
+  const config = (backend: DemoBackend, control: string) => fleet.config(FleetConfigs.pool(backend.origin), control);
+  const controlSection = fleet.controlSection;
   try {
     mkdirSync(dir, { recursive: true });
     const controlFile = join(dir, 'control.yaml');
@@ -78,18 +57,10 @@ ${control}`;
     const cp = await startControl(controlFile);
     running.push(cp);
     const listening = cp.logs.find((o) => o.msg === 'listening');
-    const controlPort = Number(String(listening?.control_listen).split(':').pop());
+    fleet.controlPort = Number(String(listening?.control_listen).split(':').pop());
     const dataplanes: RunningDataplane[] = [];
     for (let n = 1; n <= NODES; n++) {
-      const id = pki.issue(`edge-${n}`, `/CN=edge-${n}`);
-      mkdirSync(join(dir, `edge-${n}`), { recursive: true });
-      const node = `  state_dir: ${join(dir, `edge-${n}`)}
-  server:
-    enabled: true
-    address: 127.0.0.1
-    port: ${controlPort}
-    tls: { ca: ${pki.ca}, cert: ${id.cert}, key: ${id.key} }
-`;
+      const node = fleet.nodeSection(`edge-${n}`, pki.issue(`edge-${n}`, `/CN=edge-${n}`));
       const dp = await startDataplane(config(backends[0], node), { file: join(dir, `edge-${n}`, 'dataplane.yaml') });
       running.push(dp);
       dataplanes.push(dp);

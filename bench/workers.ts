@@ -201,7 +201,9 @@ export async function measureSteady(
   const load = gtlsLoad(o, () => {
     firstExit = performance.now();
   });
-  const sampler = setInterval(() => samples.push(sample()), 250);
+  // Fine-grained: on a fast run the first client may finish a second in, and 250 ms samples
+  // left less than the 0.5 s window the figures need (a flaky smoke run in CI).
+  const sampler = setInterval(() => samples.push(sample()), 100);
   const ok = await load;
   clearInterval(sampler);
   const after = sample();
@@ -254,7 +256,7 @@ export interface LegOptions {
 export async function benchWorkers(opts: LegOptions): Promise<WorkersMeasure[]> {
   const configs = ['1', '2', ...(os.availableParallelism() > 2 ? ['auto'] : [])];
   const clients = 16;
-  const requests = opts.quick ? 4000 : 6000;
+  const requests = opts.quick ? 5000 : 6000;
   const runs = new Map<string, WorkersMeasure[]>(configs.map((c) => [c, []]));
   const backend = await startNghttpd(opts.dir);
   try {

@@ -4,13 +4,14 @@
  * each on its own port with its own certificate from the fleet CA, whose CN is its node id.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateSelfSigned } from '../cli/certs.js';
 import type { DataPlanesBody } from '../controlplane/api/types.js';
 import { H3ClientSession } from '../dataplane/h3/client.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
+import { FleetConfigs } from './support/fleet.js';
 import {
   DIST,
   type RunningControl,
@@ -27,55 +28,23 @@ import { type IssuedCertificate, TestPki } from './support/pki.js';
 describe('a fleet: one control plane, five data planes over TCP with mutual TLS', () => {
   const dir = tempDir('spooky-fleet-');
   const pki = new TestPki(join(dir, 'fleet'), 'Spooky test fleet CA');
+  const listener = generateSelfSigned(join(dir, 'listener'));
   // The control plane's certificate names a DNS name only: data planes dial 127.0.0.1 and check
   // that name (control.server.tls.server_name).
-  const controlCert = pki.issue('control', '/CN=spooky-control', { dns: ['control.spooky.test'] });
-  const listener = generateSelfSigned(join(dir, 'listener'));
+  const fleet = new FleetConfigs(dir, pki, listener, { dns: ['control.spooky.test'] });
+  const controlCert = fleet.controlCert;
   const s: Setup = { dir, file: join(dir, 'control.yaml'), certs: listener };
   const backends: Record<'a' | 'b', DemoBackend> = {} as never;
   const nodes = new Map<string, { dp: RunningDataplane; file: string; args: string[] }>();
   const others: RunningDataplane[] = [];
   let cp: RunningControl;
-  let controlPort = 0;
 
-  const pools = (b: DemoBackend) => `  web:\n    backends: [{ id: web, address: "${b.origin}" }]\n`;
-  const configOf = (upstream: string, control: string, workers = 1) => `listen:
-  address: 127.0.0.1
-  port: 0
-  tls: { cert: ${listener.certFile}, key: ${listener.keyFile} }
-  tcp: { enabled: false }
-upstream:
-${upstream}
-log: { level: info, format: json, access_log: false }
-security: { privileges: { enabled: false } }
-performance: { workers: ${workers} }
-observability:
-  control_api: { port: 0 }
-  metrics: { enabled: false }
-control:
-${control}`;
-  const controlSection = `  socket: ${join(dir, 'control.sock')}
-  state_dir: ${join(dir, 'state')}
-  listen:
-    enabled: true
-    address: 127.0.0.1
-    port: 0
-    tls: { cert: ${controlCert.cert}, key: ${controlCert.key}, client_ca: ${pki.ca} }
-`;
+  const pools = (b: DemoBackend) => FleetConfigs.pool(b.origin);
+  const configOf = (upstream: string, control: string, workers = 1) => fleet.config(upstream, control, workers);
+  const controlSection = fleet.controlSection;
   /** A data plane's own file: its listener (port 0: each its own), its certificate, the control plane. */
-  const nodeConfig = (name: string, id: IssuedCertificate) => {
-    mkdirSync(join(dir, name), { recursive: true });
-    return configOf(
-      pools(backends.a),
-      `  state_dir: ${join(dir, name)}
-  server:
-    enabled: true
-    address: 127.0.0.1
-    port: ${controlPort}
-    tls: { ca: ${pki.ca}, cert: ${id.cert}, key: ${id.key}, server_name: control.spooky.test }
-`,
-    );
-  };
+  const nodeConfig = (name: string, id: IssuedCertificate) =>
+    configOf(pools(backends.a), fleet.nodeSection(name, id, 'control.spooky.test'));
   const startNode = async (name: string, id: IssuedCertificate, args: string[] = []) => {
     const file = join(dir, name, 'dataplane.yaml');
     const dp = await startDataplane(nodeConfig(name, id), { file, args });
@@ -111,8 +80,8 @@ ${control}`;
     writeFileSync(s.file, configOf(pools(backends.a), controlSection));
     cp = await startControl(s.file);
     const listening = cp.logs.find((o) => o.msg === 'listening');
-    controlPort = Number(String(listening?.control_listen).split(':').pop());
-    assert.ok(controlPort > 0, JSON.stringify(listening));
+    fleet.controlPort = Number(String(listening?.control_listen).split(':').pop());
+    assert.ok(fleet.controlPort > 0, JSON.stringify(listening));
     // edge-1..3 and edge-4 pin their worker count on the command line (as systemd units may);
     // edge-5 takes it from snapshots, so a snapshot with another count is one only it refuses.
     for (const n of [1, 2, 3])
