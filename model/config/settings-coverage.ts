@@ -28,8 +28,13 @@ const CONTROL = 'e2e/settings-control.test.ts';
 const RESILIENCE = 'e2e/settings-resilience.test.ts';
 
 const FLEET = 'e2e/fleet.test.ts';
-const fleetApply = { test: FLEET, title: 'an apply is ACKed by all five' };
-const fleetRefused = { test: FLEET, title: 'a data plane without a certificate from the fleet CA is refused' };
+const FLEET_CONFIGS = 'e2e/support/fleet.ts';
+const fleetApply = { test: FLEET, title: 'an apply is ACKed by all five', via: [FLEET_CONFIGS] };
+const fleetRefused = {
+  test: FLEET,
+  title: 'a data plane without a certificate from the fleet CA is refused',
+  via: [FLEET_CONFIGS],
+};
 
 const OVERLOAD = 'e2e/overload.test.ts';
 const adaptiveShed = {
