@@ -49,11 +49,10 @@ export async function benchFleet(opts: {
   const running: Array<RunningControl | RunningDataplane> = [];
   let sessions: H3ClientSession[] = [];
   const config = (backend: DemoBackend, control: string) => fleet.config(FleetConfigs.pool(backend.origin), control);
-  const controlSection = fleet.controlSection;
   try {
     mkdirSync(dir, { recursive: true });
     const controlFile = join(dir, 'control.yaml');
-    writeFileSync(controlFile, config(backends[0], controlSection));
+    writeFileSync(controlFile, config(backends[0], fleet.controlSection));
     const cp = await startControl(controlFile);
     running.push(cp);
     const listening = cp.logs.find((o) => o.msg === 'listening');
@@ -101,7 +100,7 @@ export async function benchFleet(opts: {
       const res = await fetch(`${cp.apiUrl}/v1/config`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/yaml' },
-        body: config(target, controlSection),
+        body: config(target, fleet.controlSection),
       });
       const body = (await res.json()) as ApplyBody;
       const acked = res.status === 200 && body.dataplanes.filter((d) => d.result === 'ack').length === NODES;

@@ -100,6 +100,11 @@ function contentOf(snapshot: Snapshot): string {
   return sha256(Buffer.from(Snapshot.encode({ ...snapshot, version: 0, nonce: '' }).finish()).toString('base64'));
 }
 
+/** contentOf the snapshot a runtime config would make. */
+function contentOfRuntime(runtime: RuntimeConfig): string {
+  return contentOf(encodeSnapshot(runtime, 0, ''));
+}
+
 /** The highest version a hello may make this control plane adopt (see adoptServedVersion). */
 const MAX_ADOPTED_VERSION = 2 ** 52;
 
@@ -160,7 +165,8 @@ export class ControlPlane implements ControlApiHandlers {
     this.lastVersion = Math.max(this.lastVersion, record.version);
     this.activate(record, loaded.config, runtime);
     const cur = this.active;
-    if (cur && record.contentSha256 !== contentOf(cur.snapshot)) {
+    const content = cur ? contentOf(cur.snapshot) : '';
+    if (cur && record.contentSha256 !== content) {
       // The files it names changed while spooky-control was down (a certificate renewed in
       // place): data planes serving version N from their cache must be offered the new content,
       // so it gets a new number. (A record from before the content hash counts as changed.)
@@ -175,11 +181,12 @@ export class ControlPlane implements ControlApiHandlers {
         version: snapshot.version,
         appliedAt: new Date().toISOString(),
         appliedBy: 'spooky-control start (files re-read)',
-        contentSha256: contentOf(snapshot),
+        // A re-issued snapshot keeps its content.
+        contentSha256: content,
       };
       try {
         this.opts.store.commit(renewed);
-        this.active = { ...(this.active ?? cur), record: renewed };
+        this.active = { ...cur, snapshot, record: renewed };
         return renewed;
       } catch (e) {
         this.opts.log.warn({ err: (e as Error).message }, 'cannot record the re-read config under control.state_dir');
@@ -214,7 +221,7 @@ export class ControlPlane implements ControlApiHandlers {
     if (!prepared.ok) return prepared.result;
     const hash = sha256(yaml);
     const cur = this.active;
-    const content = contentOf(encodeSnapshot(prepared.runtime, 0, ''));
+    const content = contentOfRuntime(prepared.runtime);
     // The same text can mean new content: a certificate renewed in place (certbot rewrites the
     // files its paths name) must reach the data planes on the next apply, reload or SIGHUP.
     if (cur && cur.record.sha256 === hash && cur.record.baseDir === baseDir && content === contentOf(cur.snapshot)) {
@@ -400,7 +407,7 @@ export class ControlPlane implements ControlApiHandlers {
     if (cur && old === yaml) {
       try {
         const runtime = buildRuntimeConfig(loaded.config, { baseDir: this.baseDir });
-        if (contentOf(encodeSnapshot(runtime, 0, '')) !== contentOf(cur.snapshot)) body.files_changed = true;
+        if (contentOfRuntime(runtime) !== contentOf(cur.snapshot)) body.files_changed = true;
       } catch {
         // A file that cannot be read now: apply will say so.
       }
@@ -495,9 +502,9 @@ export class ControlPlane implements ControlApiHandlers {
         last_nack: d.lastNack
           ? { version: d.lastNack.version, at: d.lastNack.at.toISOString(), error: d.lastNack.error }
           : null,
-        // What an away node last reported is history, not load.
-        active_connections: disconnectedAt ? 0 : (d.stats?.activeConnections ?? 0),
-        requests_per_second: disconnectedAt ? 0 : (d.stats?.requestsPerSecond ?? 0),
+        // A node that went away keeps no stats (SnapshotServer drops them): zeros, no overload.
+        active_connections: d.stats?.activeConnections ?? 0,
+        requests_per_second: d.stats?.requestsPerSecond ?? 0,
         overload: overloadInfo(d.stats?.overload),
       })),
     };

@@ -40,11 +40,9 @@ describe('a fleet: one control plane, five data planes over TCP with mutual TLS'
   let cp: RunningControl;
 
   const pools = (b: DemoBackend) => FleetConfigs.pool(b.origin);
-  const configOf = (upstream: string, control: string, workers = 1) => fleet.config(upstream, control, workers);
-  const controlSection = fleet.controlSection;
   /** A data plane's own file: its listener (port 0: each its own), its certificate, the control plane. */
   const nodeConfig = (name: string, id: IssuedCertificate) =>
-    configOf(pools(backends.a), fleet.nodeSection(name, id, 'control.spooky.test'));
+    fleet.config(pools(backends.a), fleet.nodeSection(name, id, 'control.spooky.test'));
   const startNode = async (name: string, id: IssuedCertificate, args: string[] = []) => {
     const file = join(dir, name, 'dataplane.yaml');
     const dp = await startDataplane(nodeConfig(name, id), { file, args });
@@ -77,7 +75,7 @@ describe('a fleet: one control plane, five data planes over TCP with mutual TLS'
   before(async () => {
     backends.a = await startDemoBackend('a');
     backends.b = await startDemoBackend('b');
-    writeFileSync(s.file, configOf(pools(backends.a), controlSection));
+    writeFileSync(s.file, fleet.config(pools(backends.a), fleet.controlSection));
     cp = await startControl(s.file);
     const listening = cp.logs.find((o) => o.msg === 'listening');
     fleet.controlPort = Number(String(listening?.control_listen).split(':').pop());
@@ -105,7 +103,7 @@ describe('a fleet: one control plane, five data planes over TCP with mutual TLS'
     for (const { dp } of nodes.values()) assert.equal(await backendVia(dp.port), 'a');
 
     const started = performance.now();
-    const r = await apply('v-b.yaml', configOf(pools(backends.b), controlSection));
+    const r = await apply('v-b.yaml', fleet.config(pools(backends.b), fleet.controlSection));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /\n6 of 6 data planes ACKed\n/);
     for (const id of ALL) assert.match(r.stderr, new RegExp(`\\n {2}${id}: ACK\\n`));
@@ -165,7 +163,7 @@ describe('a fleet: one control plane, five data planes over TCP with mutual TLS'
   });
 
   it('a data plane that NACKs is reported by its node id and apply exits 1; the others keep the active config', async () => {
-    const r = await apply('v-workers.yaml', configOf(pools(backends.a), controlSection, 2));
+    const r = await apply('v-workers.yaml', fleet.config(pools(backends.a), fleet.controlSection, 2));
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /\nedge-5: NACK: performance\.workers changed \(1 → 2 workers\); restart spooky-dataplane/);
     assert.match(r.stderr, /the previous config stays active\n$/);
@@ -186,7 +184,7 @@ describe('a fleet: one control plane, five data planes over TCP with mutual TLS'
     const table = await spooky(s, cp, 'dataplanes');
     assert.match(table.stdout, /\nedge-2\s+-\s+v\d+\s.*not connected since \d+s ago/);
 
-    const r = await apply('v-a.yaml', configOf(pools(backends.a), controlSection));
+    const r = await apply('v-a.yaml', fleet.config(pools(backends.a), fleet.controlSection));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /\n5 of 5 data planes ACKed \(1 not connected\)\n/);
     assert.match(r.stderr, /\n {2}edge-2: not connected \(gets it when it reconnects\)\n/);

@@ -251,9 +251,9 @@ describe('remote data planes over TCP with mutual TLS (issue #17 item 1)', () =>
       assert.deepEqual([...byId.keys()].sort(), ['edge-1/w1', 'edge-ip', 'local-host:443']);
       const noCn = noCnLog.lines.find((l) => /refused/.test(String(l.msg)));
       assert.match(String(noCn?.reason), /no usable node id: give it a subject CN/, 'a certificate without a CN');
-      assert.equal(byId.get('edge-1/w1')?.certified, true);
+      assert.equal(byId.get('edge-1/w1')?.certId, 'edge-1');
       assert.match(String(byId.get('edge-1/w1')?.peer), /^127\.0\.0\.1:\d+$/);
-      assert.equal(byId.get('local-host:443')?.certified, false, 'the unix socket keeps self-declared ids');
+      assert.equal(byId.get('local-host:443')?.certId, null, 'the unix socket keeps self-declared ids');
       assert.equal(byId.get('local-host:443')?.peer, 'unix');
     } finally {
       for (const d of [local, a, b, c]) d.client.stop();

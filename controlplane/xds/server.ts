@@ -28,9 +28,10 @@ export interface ConnectedDataPlane {
   nodeId: string;
   /** Where it connected from: `unix` (control.socket) or the TCP peer's address. */
   peer: string;
-  /** Its id is its client certificate's (control.listen), not one it said itself. */
-  certified: boolean;
-  /** The certificate's id (nodeId without the worker suffix); null over the unix socket. */
+  /**
+   * The id of its client certificate (control.listen): nodeId without the worker suffix. Null
+   * over the unix socket, where the id is the data plane's own word.
+   */
   certId: string | null;
   pid: number;
   build: string;
@@ -194,17 +195,16 @@ export class SnapshotServer {
    * up to the version before; one that did not answer in time gets it again).
    */
   offerCurrentToStragglers(timeoutMs = 30_000): void {
-    const cur = this.current;
-    if (!cur) return;
-    for (const p of this.peers) {
-      if (p.info.servedVersion !== cur.version && !p.pending.has(cur.version) && !this.refusedBy(p, cur.version))
-        void this.offer(p, cur, timeoutMs);
-    }
+    for (const p of this.peers) this.offerCurrentIfBehind(p, timeoutMs);
   }
 
-  private refusedBy(peer: Peer, version: number): boolean {
+  /** Offers the current version to `peer` unless it serves it, has it on offer, or refused it. */
+  private offerCurrentIfBehind(peer: Peer, timeoutMs: number): void {
+    const cur = this.current;
+    if (!cur || peer.info.servedVersion === cur.version || peer.pending.has(cur.version)) return;
     const r = this.refused.get(peer.info.nodeId);
-    return r !== undefined && r.version === version && r.pid === peer.info.pid;
+    if (r !== undefined && r.version === cur.version && r.pid === peer.info.pid) return;
+    void this.offer(peer, cur, timeoutMs);
   }
 
   /** The full backend-state table, sent to each data plane after its snapshot. */
@@ -287,7 +287,6 @@ export class SnapshotServer {
           info: {
             nodeId: admitted.nodeId,
             peer: admitted.peer,
-            certified: admitted.certId !== null,
             certId: admitted.certId,
             pid: m.value.pid,
             build: m.value.build.slice(0, MAX_TEXT),
@@ -347,7 +346,7 @@ export class SnapshotServer {
       p.pending.clear();
       for (const [, waiter] of p.statsWaiters) waiter();
       p.statsWaiters.clear();
-      if (p.info.certified) {
+      if (p.info.certId !== null) {
         // A fixed identity: "not connected" means something until it comes back.
         if (this.departed.size >= MAX_DEPARTED_REMEMBERED)
           this.departed.delete(this.departed.keys().next().value as string);
@@ -432,10 +431,7 @@ export class SnapshotServer {
 
   /** A (re)connected data plane behind the current version gets it, unless it refused it. */
   private catchUp(peer: Peer): void {
-    const cur = this.current;
-    if (cur && peer.info.servedVersion !== cur.version && !this.refusedBy(peer, cur.version)) {
-      void this.offer(peer, cur, 30_000);
-    }
+    this.offerCurrentIfBehind(peer, 30_000);
     if (this.states) this.send(peer, { message: { $case: 'backendStates', value: this.states } });
   }
 }

@@ -77,7 +77,7 @@ export const HPACK_STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
 ];
 
 const STATIC_COUNT = HPACK_STATIC_TABLE.length;
-/** name → first static index with that name; `name\0value` → exact static index. */
+/** name → first static index with that name. */
 const STATIC_NAME = new Map<string, number>();
 /** name → value → index of the static entries with a value (no key string built per lookup). */
 const STATIC_EXACT = new Map<string, Map<string, number>>();
