@@ -40,14 +40,15 @@ const SCENARIOS: readonly GtlsScenario[] = [
   { name: 'gtls-upload-1mib', path: '/small', clients: 4, requests: 300, quickRequests: 120, uploadBytes: 1 << 20 },
 ];
 
-export async function benchGtls(opts: LegOptions): Promise<GtlsMeasure[]> {
+export async function benchGtls(opts: LegOptions & { scenarios?: ReadonlySet<string> }): Promise<GtlsMeasure[]> {
+  const scenarios = SCENARIOS.filter((sc) => !opts.scenarios || opts.scenarios.has(sc.name));
   const backend = await startNghttpd(opts.dir);
   const uploadFile = join(opts.dir, 'gtls-upload.bin');
   writeFileSync(uploadFile, randomBytes(1 << 20));
   const all: GtlsMeasure[] = [];
   try {
     for (let round = 0; round < opts.rounds; round++) {
-      for (const sc of SCENARIOS) {
+      for (const sc of scenarios) {
         const targets = round % 2 === 0 ? (['spooky', 'caddy'] as const) : (['caddy', 'spooky'] as const);
         for (const target of targets) {
           const proxy =
@@ -93,7 +94,7 @@ export async function benchGtls(opts: LegOptions): Promise<GtlsMeasure[]> {
   } finally {
     await backend.stop();
   }
-  return SCENARIOS.flatMap((sc) =>
+  return scenarios.flatMap((sc) =>
     (['spooky', 'caddy'] as const).map((target) => {
       const ms = all.filter((m) => m.scenario === sc.name && m.target === target);
       return {

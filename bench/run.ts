@@ -4,7 +4,7 @@
  * this machine, against the same HTTP/2 backend, driven by the same HTTP/3 load generator, plus
  * the HTTP/2 ceiling (h2load straight at the backend). Targets are interleaved inside each round
  * and every figure is the median over rounds. Then the C-client leg (bench/gtls-leg.ts: Spooky and
- * Caddy under gtlsclient load; `--only gtls`) and the workers leg (bench/workers.ts: 1, 2, auto
+ * Caddy under gtlsclient load; `--only gtls`, or one scenario: `--only gtls-upload-1mib`) and the workers leg (bench/workers.ts: 1, 2, auto
  * workers under gtlsclient load; `--only workers` for just that), and the fleet leg
  * (bench/fleet.ts: how long an apply takes to reach five data planes over mutual TLS; `--only
  * fleet`). Writes JSON and Markdown to bench/results/.
@@ -225,7 +225,10 @@ async function main(): Promise<void> {
       quick,
       log: (line: string) => process.stderr.write(`${line}\n`),
     };
-    if (!only || only.has('gtls')) gtls = await benchGtls(legOptions);
+    // `--only gtls` runs the whole leg; `--only gtls-upload-1mib` (etc.) just that scenario.
+    const gtlsNames = only ? [...only].filter((n) => n.startsWith('gtls-')) : [];
+    if (!only || only.has('gtls') || gtlsNames.length > 0)
+      gtls = await benchGtls({ ...legOptions, scenarios: gtlsNames.length > 0 ? new Set(gtlsNames) : undefined });
     if (!only || only.has('workers')) workers = await benchWorkers(legOptions);
     if (!only || only.has('fleet')) fleet = await benchFleet(legOptions);
   } finally {

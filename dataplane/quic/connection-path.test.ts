@@ -63,14 +63,7 @@ class Pair implements QuicTransport {
     this.client = quiche.Connection.connect('localhost', randomBytes(20), CLIENT_A, SERVER, clientConfig());
     const first = this.clientDatagrams();
     const qc = quiche.Connection.accept(randomBytes(20), null, SERVER, CLIENT_A, serverConfig());
-    this.server = new QuicConnection(
-      qc,
-      this,
-      SERVER,
-      CLIENT_A,
-      new Uint8Array(quiche.MAX_DATAGRAM_SIZE),
-      addressValidated,
-    );
+    this.server = new QuicConnection(qc, this, SERVER, CLIENT_A, addressValidated);
     for (const d of first) this.deliver(d);
     this.server.flush(true);
   }
@@ -84,6 +77,12 @@ class Pair implements QuicTransport {
     this.sentToClient += data.length;
     this.toClient.push({ data, to });
   }
+  readonly sendBuffer = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
+  sendFromBuffer(len: number, to: Host): void {
+    this.sendDatagram(Buffer.from(this.sendBuffer.subarray(0, len)), to);
+  }
+  /** Time stands still here: the test drives every exchange itself. */
+  setDeadline(): void {}
   scheduleFlush(): void {}
   deferFlush(): void {}
   forget(): void {}
@@ -128,7 +127,6 @@ class Pair implements QuicTransport {
 
   close(): void {
     this.server.close(false, 0, '');
-    if (this.server.timer) clearTimeout(this.server.timer);
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AmplificationLimit } from './amplification.js';
+import { type DeadlineEntry, DeadlineHeap } from './deadline-heap.js';
 import type { OverheadGuard } from './overhead-guard.js';
 import type { Connection, Host } from './quiche.js';
 import type { QuicApplication, QuicStreamTransport } from './stream-transport.js';
@@ -18,7 +19,17 @@ const STREAM_LOW_WATER = 64 * 1024;
 
 /** The transport glue the connection needs from its endpoint (socket and connection table). */
 export interface QuicTransport {
+  /** Sends a datagram the caller owns (or a copy of it). */
   sendDatagram(data: Uint8Array, to: Host): void;
+  /**
+   * Where a connection writes its next datagram (one buffer per endpoint; it is replaced when the
+   * socket still holds the previous datagram, so read it before every `Connection.send`).
+   */
+  readonly sendBuffer: Uint8Array;
+  /** Sends the first `len` bytes of `sendBuffer`, without a copy. */
+  sendFromBuffer(len: number, to: Host): void;
+  /** Calls `conn.onTimer()` at `at` (performance.now() ms); null cancels. */
+  setDeadline(conn: QuicConnection, at: number | null): void;
   /** Schedules `flush` of this connection soon (coalescing many writes into one send pass). */
   scheduleFlush(conn: QuicConnection): void;
   /** Flushes this connection after a short delay, so a lone ACK can ride on the answer. */
@@ -98,9 +109,8 @@ export class QuicConnection implements QuicStreamTransport {
   private receivedSinceSend = 0;
   private wroteSinceSend = false;
   private closedNotified = false;
-  timer: NodeJS.Timeout | null = null;
-  /** When the current timer fires (performance.now() ms), to avoid re-arming an identical timer. */
-  timerAt = 0;
+  /** This connection's place in the endpoint's deadline heap (connection-timers.ts). */
+  readonly deadline: DeadlineEntry<QuicConnection> = DeadlineHeap.entry<QuicConnection>(this);
   /** Server side: the non-stream-input limit (see overhead-guard.ts); null on the client side. */
   overhead: OverheadGuard | null = null;
   /** performance.now() when the connection was created. */
@@ -135,7 +145,6 @@ export class QuicConnection implements QuicStreamTransport {
     readonly transport: QuicTransport,
     readonly local: Host,
     public peer: Host,
-    private readonly sendBuffer: Uint8Array,
     addressValidated = true,
   ) {
     this.handshakePeer = peer;
@@ -451,8 +460,9 @@ export class QuicConnection implements QuicStreamTransport {
     this.receivedSinceSend = 0;
     this.wroteSinceSend = false;
     if (this.amplification) this.sendHeld();
-    const buf = this.sendBuffer;
+    const t = this.transport;
     for (;;) {
+      const buf = t.sendBuffer;
       let res: ReturnType<Connection['send']>;
       try {
         res = this.conn.send(buf);
@@ -461,13 +471,15 @@ export class QuicConnection implements QuicStreamTransport {
       }
       if (res === null) break;
       const [len, info] = res;
-      // dgram keeps a reference until the send completes, so hand it a copy.
-      const data = Buffer.from(buf.subarray(0, len));
-      if (this.amplification) this.sendLimited({ data, to: info.to, byteLength: len });
-      else {
+      // quiche's `info.at` (its pacing release time) reaches JavaScript as an empty object in
+      // this binding, so datagrams leave as they are produced (docs/performance.md).
+      if (this.amplification) {
+        // Held datagrams outlive this pass: they get their own copy.
+        this.sendLimited({ data: Buffer.from(buf.subarray(0, len)), to: info.to, byteLength: len });
+      } else {
         // Only what really leaves earns the peer ACK allowance (handshake sends stay under the base).
         this.overhead?.onSent(len);
-        this.transport.sendDatagram(data, info.to);
+        t.sendFromBuffer(len, info.to);
       }
     }
     if (this.conn.isClosed()) {
@@ -504,32 +516,21 @@ export class QuicConnection implements QuicStreamTransport {
 
   private armTimer(): void {
     const ms = this.conn.timeout();
-    if (ms === null) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      return;
-    }
-    const at = performance.now() + ms;
-    // Re-armed whenever the deadline moves. (Keeping an earlier timer and relying on quiche to
-    // ignore an early onTimeout stalled responses to Chromium now and then: see performance.md.)
-    if (this.timer && Math.abs(at - this.timerAt) < 1) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.conn.onTimeout();
-      this.inputPending = true;
-      this.flush();
-    }, ms);
-    this.timer.unref?.();
+    this.transport.setDeadline(this, ms === null ? null : performance.now() + ms);
+  }
+
+  /** The deadline set in `armTimer` was reached. */
+  onTimer(): void {
+    this.conn.onTimeout();
+    this.inputPending = true;
+    this.flush();
   }
 
   private retire(): void {
     if (this.amplification) this.noteAmplification(this.amplification);
     if (this.handshakeDeadline) clearTimeout(this.handshakeDeadline);
     this.handshakeDeadline = null;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.transport.setDeadline(this, null);
     this.sendQueues.clear();
     this.transport.forget(this);
     if (this.closedNotified) return;

@@ -12,6 +12,7 @@ import { otherOwner, type WorkerIdentity, workerConnectionId } from '../workers/
 import { classifyDatagram, type DatagramVerdict } from './classify.js';
 import { QuicConnection, type QuicTransport, type ShedReason } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
+import { ConnectionTimers } from './connection-timers.js';
 import { OverheadGuard } from './overhead-guard.js';
 import { type Config, type Host, quiche } from './quiche.js';
 import { RetryPolicy, type RetrySettings } from './retry-policy.js';
@@ -99,7 +100,8 @@ export class QuicEndpoint implements QuicTransport {
   private readonly leases = new Map<QuicConnection, AdmissionLease>();
   private readonly pendingFlush = new Set<QuicConnection>();
   private flushQueued = false;
-  private readonly sendBuffer = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
+  sendBuffer: Uint8Array = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
+  private readonly timers = new ConnectionTimers<QuicConnection>((conn) => conn.onTimer());
   private local: Host = { host: '', port: 0 };
   private server: ServerEndpointOptions | null = null;
   private closed = false;
@@ -145,12 +147,15 @@ export class QuicEndpoint implements QuicTransport {
     serverName: string | null,
     config: Config,
   ): Promise<{ endpoint: QuicEndpoint; connection: QuicConnection }> {
+    // Resolved once here: every send must name an address, which numericLookup answers at once
+    // (a send resolved later would read the shared send buffer after it was reused).
+    if (isIP(host) === 0) host = (await dns.promises.lookup(host)).address;
     const ep = new QuicEndpoint(isIPv6(host) ? 'udp6' : 'udp4');
     await ep.bind(isIPv6(host) ? '::' : '0.0.0.0', 0);
     const scid = newConnectionId();
     const peer = { host, port };
     const conn = quiche.Connection.connect(serverName, scid, ep.local, peer, config);
-    const qc = new QuicConnection(conn, ep, ep.local, peer, ep.sendBuffer);
+    const qc = new QuicConnection(conn, ep, ep.local, peer);
     ep.register(qc, scid);
     return { endpoint: ep, connection: qc };
   }
@@ -300,7 +305,7 @@ export class QuicEndpoint implements QuicTransport {
     let conn: QuicConnection;
     try {
       const qc = quiche.Connection.accept(scid, odcid, this.local, from, server.config);
-      conn = new QuicConnection(qc, this, this.local, from, this.sendBuffer, odcid !== null);
+      conn = new QuicConnection(qc, this, this.local, from, odcid !== null);
       conn.overhead = new OverheadGuard(clock, server.streamWindowBytes?.() ?? 0);
       conn.offersSpareIds = true;
       const handshakeMs = server.handshakeTimeoutMs?.();
@@ -355,6 +360,20 @@ export class QuicEndpoint implements QuicTransport {
     if (!this.socketOpen) return;
     this.counters.datagramsOut++;
     this.socket.send(data, to.port, to.host);
+  }
+
+  sendFromBuffer(len: number, to: Host): void {
+    if (!this.socketOpen) return;
+    this.counters.datagramsOut++;
+    this.socket.send(this.sendBuffer.subarray(0, len), to.port, to.host);
+    // dgram hands a datagram to the kernel at once when nothing is queued on the socket
+    // (uv_udp_try_send); otherwise libuv queues it and keeps reading this memory until it
+    // leaves, so the next datagram is written into a new buffer.
+    if (this.socket.getSendQueueCount() > 0) this.sendBuffer = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
+  }
+
+  setDeadline(conn: QuicConnection, at: number | null): void {
+    this.timers.set(conn.deadline, at);
   }
 
   scheduleFlush(conn: QuicConnection): void {
@@ -444,10 +463,8 @@ export class QuicEndpoint implements QuicTransport {
     for (const conn of [...this.connections.values()]) conn.close(true, code, reason);
     // Give the CONNECTION_CLOSE datagrams a turn of the event loop to leave.
     await new Promise((r) => setImmediate(r));
-    for (const conn of [...this.connections.values()]) {
-      if (conn.timer) clearTimeout(conn.timer);
-      this.forget(conn);
-    }
+    for (const conn of [...this.connections.values()]) this.forget(conn);
+    this.timers.clear();
     if (this.deferTimer) clearTimeout(this.deferTimer);
     this.socketOpen = false;
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
@@ -457,7 +474,8 @@ export class QuicEndpoint implements QuicTransport {
 /**
  * dgram resolves the address of every send, and `dns.lookup` answers even an IP literal on the
  * next tick: per datagram a closure, a tick and a deferred send. Peers are addresses already
- * (from the datagrams they sent), so they are answered at once; a name still goes to DNS.
+ * (from the datagrams they sent, or resolved once in `connect`), so they are answered at once,
+ * and the datagram reaches libuv before `dgram.send` returns, which the zero-copy send relies on.
  */
 function numericLookup(
   address: string,

@@ -70,7 +70,13 @@ ${extra}${extra.includes('control:') ? '' : `control:\n  socket: ${join(tempDir(
 /** Starts spooky-dataplane with `configText`; resolves once it logs `listening`. */
 export async function startDataplane(
   configText: string,
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; file?: string; args?: readonly string[] } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    file?: string;
+    args?: readonly string[];
+    nodeFlags?: readonly string[];
+  } = {},
 ): Promise<RunningDataplane> {
   const file = opts.file ?? join(tempDir(), 'spooky.yaml');
   writeFileSync(file, configText);
@@ -90,16 +96,23 @@ export async function startControl(file: string, opts: { timeoutMs?: number } = 
 }
 
 /**
- * Starts a Spooky daemon on a config file (with `args` after `--config FILE`); resolves once it
- * logs `listening` (JSON logs).
+ * Starts a Spooky daemon on a config file (with `args` after `--config FILE`, and `nodeFlags`
+ * for Node itself); resolves once it logs `listening` (JSON logs).
  */
 export async function startDaemon(
   main: string,
   file: string,
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; args?: readonly string[] } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; args?: readonly string[]; nodeFlags?: readonly string[] } = {},
 ): Promise<RunningDataplane> {
   const timeoutMs = opts.timeoutMs ?? 15000;
-  const argv = [...DAEMON_NODE_FLAGS, join(DIST, main), '--config', file, ...(opts.args ?? [])];
+  const argv = [
+    ...DAEMON_NODE_FLAGS,
+    ...(opts.nodeFlags ?? []),
+    join(DIST, main),
+    '--config',
+    file,
+    ...(opts.args ?? []),
+  ];
   // Data planes run E2E_WORKERS workers unless the test chose (its config names performance.workers).
   if (
     main === 'dataplane/main.js' &&
