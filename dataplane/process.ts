@@ -20,9 +20,8 @@ import {
 } from '../model/config/runtime.js';
 import { decodeSnapshot } from '../model/snapshot/codec.js';
 import { memoryLimitBytes } from './connection-guard.js';
-import { ControlClient } from './control/client.js';
 import { readSnapshotCache, writeSnapshotCache } from './control/snapshot-cache.js';
-import { type ApplyOutcome, DataPlane, type WorkerRole } from './dataplane.js';
+import type { ApplyOutcome, DataPlane, WorkerRole } from './dataplane.js';
 import { snapshotSupportError } from './feature-support.js';
 import { dropPrivileges } from './privileges.js';
 import { hostWarnings } from './startup-checks.js';
@@ -177,6 +176,12 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     // The supervisor binds the port first: a port it cannot have is one line, not one per worker.
     return supervised.catch((e) => fail(cannotStart(e, runtime)));
   }
+  // Loaded past the supervisor's branch: it forwards no traffic, and the QUIC, HTTP and gRPC
+  // client stacks are about 17 MiB of an idle process (docs/performance.md, "Memory").
+  const [{ DataPlane }, { ControlClient }] = await Promise.all([
+    import('./dataplane.js'),
+    import('./control/client.js'),
+  ]);
   if (workerArgs) log = log.child({ worker: workerArgs.index });
   // One worker's share of the host-wide limits (workers/shares.ts); a single process keeps them.
   const share = (rt: RuntimeConfig) => workerShare(rt, workers, autoMemoryMiB);
