@@ -367,9 +367,10 @@ export class QuicConnection implements QuicStreamTransport {
   /** Moves queued data into quiche for every stream that has capacity now. */
   private drainWritable(): void {
     if (this.sendQueues.size === 0) return;
-    for (const id of this.conn.writable()) {
-      const q = this.sendQueues.get(id);
-      if (!q) continue;
+    // The queued streams themselves, not quiche's `writable()`: through the binding that is an
+    // iterator costing ~6 µs a call plus 0.4 µs per writable stream (docs/performance.md).
+    for (const [id, q] of this.sendQueues) {
+      if (q.chunks.length > 0 && !this.hasCapacity(id)) continue;
       let stopped = false;
       while (q.chunks.length > 0) {
         const chunk = q.chunks[0];
@@ -400,6 +401,15 @@ export class QuicConnection implements QuicStreamTransport {
         q.blocked = false;
         this.app?.onStreamDrained(id);
       }
+    }
+  }
+
+  /** True when quiche takes data on the stream now, or will report why not (stopped, finished). */
+  private hasCapacity(streamId: number): boolean {
+    try {
+      return this.conn.streamCapacity(streamId) > 0;
+    } catch {
+      return true;
     }
   }
 
