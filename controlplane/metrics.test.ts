@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { installedBinary } from '../e2e/support/installed.js';
 import { ControlPlaneMetrics, legacyAliasText, mergeExpositions } from './metrics.js';
 import type { ConnectedDataPlane } from './xds/server.js';
 
 const PROMTOOL = '/usr/bin/promtool';
 
-/** Waits (≤ 5 min) for promtool, which another process may still be installing. */
-async function promtool(): Promise<string> {
-  const deadline = Date.now() + 5 * 60_000;
-  while (!existsSync(PROMTOOL)) {
-    if (Date.now() > deadline) throw new Error(`${PROMTOOL} did not appear within 5 minutes`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-  return PROMTOOL;
-}
-
 /** `promtool check metrics` on `text` (exit 0: clean; 3: lint findings; 1: parse error). */
 async function checkMetrics(text: string): Promise<{ code: number | null; out: string }> {
-  const p = spawn(await promtool(), ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = spawn(await installedBinary(PROMTOOL), ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));

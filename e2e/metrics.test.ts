@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,24 +12,15 @@ import { H3ClientSession } from '../dataplane/h3/client.js';
 import { DataPlaneMetrics } from '../dataplane/metrics.js';
 import { type DemoBackend, startDemoBackend } from '../lib/demo-backend.js';
 import { type RunningControl, type RunningDataplane, startControl, startDataplane } from './support/harness.js';
+import { installedBinary } from './support/installed.js';
 import { config, newSetup, type Setup } from './support/pair.js';
 
 const PROMTOOL = '/usr/bin/promtool';
 const PROMETHEUS = '/usr/bin/prometheus';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits (≤ 5 min) for a binary another process may still be installing. */
-async function installed(bin: string): Promise<string> {
-  const deadline = Date.now() + 5 * 60_000;
-  while (!existsSync(bin)) {
-    if (Date.now() > deadline) throw new Error(`${bin} did not appear within 5 minutes`);
-    await sleep(2000);
-  }
-  return bin;
-}
-
 async function promtoolCheck(text: string): Promise<{ code: number | null; out: string }> {
-  const p = spawn(await installed(PROMTOOL), ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = spawn(await installedBinary(PROMTOOL), ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));
@@ -181,7 +172,7 @@ scrape_configs:
     const port = await freePort();
     let logs = '';
     prometheus = spawn(
-      await installed(PROMETHEUS),
+      await installedBinary(PROMETHEUS),
       [
         `--config.file=${join(dir, 'prometheus.yml')}`,
         `--storage.tsdb.path=${join(dir, 'data')}`,
