@@ -6,43 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { generateSelfSigned } from '../../cli/certs.js';
 import { END_OF_STREAM } from '../h3/frames.js';
-import { deliver, drain } from './in-memory-link.js';
+import { deliver, drain, linkConfigs } from './in-memory-link.js';
 import { type Host, quiche } from './quiche.js';
 
 const CLIENT: Host = { host: '127.0.0.1', port: 40001 };
 const SERVER: Host = { host: '127.0.0.1', port: 40002 };
 
-function configs() {
-  const cert = generateSelfSigned(join(tmpdir(), `spooky-fin-${process.pid}`));
-  const server = quiche.Config.withBoringSslCtx(
-    false,
-    false,
-    null,
-    [readFileSync(cert.keyFile)],
-    [readFileSync(cert.certFile)],
-    null,
-  );
-  const client = quiche.Config.withBoringSslCtx(false, false, null, null, null, null);
-  for (const c of [server, client]) {
-    c.setApplicationProtos(['h3']);
-    c.setMaxIdleTimeout(30000);
-    c.setInitialMaxData(1 << 20);
-    c.setInitialMaxStreamDataBidiLocal(1 << 20);
-    c.setInitialMaxStreamDataBidiRemote(1 << 20);
-    c.setInitialMaxStreamsBidi(10);
-    c.setInitialMaxStreamsUni(10);
-  }
-  return { server, client };
-}
-
 function connectedPair() {
-  const cfg = configs();
+  const cfg = linkConfigs('fin');
   const client = quiche.Connection.connect('localhost', randomBytes(16), CLIENT, SERVER, cfg.client);
   const first = drain(client);
   const server = quiche.Connection.accept(randomBytes(16), null, SERVER, CLIENT, cfg.server);

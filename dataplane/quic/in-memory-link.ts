@@ -2,7 +2,11 @@
  * For unit tests of quiche connections without sockets: what a connection has to send now, and
  * handing datagrams to the other side, as a lossless in-memory link would.
  */
-import { type Connection, type Host, quiche } from './quiche.js';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateSelfSigned } from '../../cli/certs.js';
+import { type Config, type Connection, type Host, quiche } from './quiche.js';
 
 const buf = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
 
@@ -19,4 +23,31 @@ export function drain(from: Connection): Uint8Array[] {
 
 export function deliver(datagrams: Uint8Array[], to: Connection, info: { from: Host; to: Host }): void {
   for (const d of datagrams) to.recv(d, info);
+}
+
+/**
+ * A server config (a fresh self-signed certificate for `localhost`) and a client config that
+ * does not verify it, both speaking h3 with a 30 s idle timeout and generous stream limits.
+ */
+export function linkConfigs(tag: string): { server: Config; client: Config } {
+  const cert = generateSelfSigned(join(tmpdir(), `spooky-${tag}-${process.pid}`));
+  const server = quiche.Config.withBoringSslCtx(
+    false,
+    false,
+    null,
+    [readFileSync(cert.keyFile)],
+    [readFileSync(cert.certFile)],
+    null,
+  );
+  const client = quiche.Config.withBoringSslCtx(false, false, null, null, null, null);
+  for (const c of [server, client]) {
+    c.setApplicationProtos(['h3']);
+    c.setMaxIdleTimeout(30000);
+    c.setInitialMaxData(1 << 20);
+    c.setInitialMaxStreamDataBidiLocal(1 << 20);
+    c.setInitialMaxStreamDataBidiRemote(1 << 20);
+    c.setInitialMaxStreamsBidi(10);
+    c.setInitialMaxStreamsUni(10);
+  }
+  return { server, client };
 }

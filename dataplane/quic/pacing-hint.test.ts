@@ -6,12 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { generateSelfSigned } from '../../cli/certs.js';
-import { deliver, drain } from './in-memory-link.js';
+import { deliver, drain, linkConfigs } from './in-memory-link.js';
 import { type Host, quiche } from './quiche.js';
 
 const CLIENT: Host = { host: '127.0.0.1', port: 40031 };
@@ -19,21 +15,9 @@ const SERVER: Host = { host: '127.0.0.1', port: 40032 };
 
 describe("quiche's pacing hint through the binding", () => {
   it('SendInfo.at carries no readable time', () => {
-    const cert = generateSelfSigned(join(tmpdir(), `spooky-pacing-${process.pid}`));
-    const server = quiche.Config.withBoringSslCtx(
-      false,
-      false,
-      null,
-      [readFileSync(cert.keyFile)],
-      [readFileSync(cert.certFile)],
-      null,
-    );
-    const client = quiche.Config.withBoringSslCtx(false, false, null, null, null, null);
-    for (const c of [server, client]) {
-      c.setApplicationProtos(['h3']);
-      c.setMaxIdleTimeout(30000);
-      c.enablePacing(true);
-    }
+    const { server, client } = linkConfigs('pacing');
+    server.enablePacing(true);
+    client.enablePacing(true);
     const cl = quiche.Connection.connect('localhost', randomBytes(16), CLIENT, SERVER, client);
     const first = drain(cl);
     const sv = quiche.Connection.accept(randomBytes(16), null, SERVER, CLIENT, server);
