@@ -176,8 +176,9 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     // The supervisor binds the port first: a port it cannot have is one line, not one per worker.
     return supervised.catch((e) => fail(cannotStart(e, runtime)));
   }
-  // Loaded past the supervisor's branch: it forwards no traffic, and the QUIC, HTTP and gRPC
-  // client stacks are about 17 MiB of an idle process (docs/performance.md, "Memory").
+  // Loaded past the supervisor's branch: it forwards no traffic, and the QUIC and HTTP stacks
+  // with the control-plane client are about 17 MiB of an idle process (docs/performance.md,
+  // "Memory").
   const [{ DataPlane }, { ControlClient }] = await Promise.all([
     import('./dataplane.js'),
     import('./control/client.js'),

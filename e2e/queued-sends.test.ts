@@ -1,8 +1,9 @@
 /**
  * The QUIC endpoint writes each datagram into one shared buffer and sends it without a copy,
  * which is only safe while the kernel takes each datagram at once. Here the data plane runs
- * with Node's `--test-udp-no-try-send`, so every send waits in libuv's queue (as under a full
- * socket buffer): the endpoint must move on to a new buffer each time, and 5 MiB each way must
+ * with Node's `--test-udp-no-try-send`, so libuv queues every send instead of trying it at once
+ * (as under a full socket buffer): the endpoint must move on to a new buffer each time a send is
+ * still queued, and 5 MiB each way must
  * still arrive byte for byte, without the duplicates and retransmissions a reused buffer
  * causes (queued datagrams overwritten by later ones).
  */

@@ -18,7 +18,9 @@ export type DropReason =
   | 'short_initial'
   | 'short_dcid'
   | 'version_negotiation'
-  | 'unsupported_version_small';
+  | 'unsupported_version_small'
+  /** From UDP port 0: spoofed (no socket sends from it), and no answer can be sent there. */
+  | 'source_port_zero';
 
 /** RFC 9000 §7.2: a client's first destination connection id is at least 8 bytes. */
 const MIN_INITIAL_DCID_LEN = 8;

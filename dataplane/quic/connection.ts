@@ -531,6 +531,8 @@ export class QuicConnection implements QuicStreamTransport {
 
   /** The deadline set in `armTimer` was reached. */
   onTimer(): void {
+    // Due deadlines fire in a batch: an earlier one's work may have retired this connection.
+    if (this.closedNotified) return;
     this.conn.onTimeout();
     this.inputPending = true;
     this.flush();

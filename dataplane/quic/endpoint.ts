@@ -210,6 +210,7 @@ export class QuicEndpoint implements QuicTransport {
    */
   receiveHandedOver(msg: Buffer, from: Host): void {
     this.counters.steeredIn++;
+    if (from.port === 0) return this.drop('source_port_zero');
     // Classified once, here: only a connection this worker holds may take it.
     const verdict = classifyDatagram(msg, this.server !== null, this.knows);
     if (verdict.kind !== 'known' || !this.found) return this.drop('handed_over_unknown');
@@ -228,6 +229,8 @@ export class QuicEndpoint implements QuicTransport {
 
   private onDatagram(msg: Buffer, from: Host, steer: boolean): void {
     this.counters.datagramsIn++;
+    // Linux delivers datagrams from port 0, and `dgram.send` throws for that port.
+    if (from.port === 0) return this.drop('source_port_zero');
     const verdict: DatagramVerdict = classifyDatagram(
       msg,
       this.server !== null,
@@ -358,18 +361,30 @@ export class QuicEndpoint implements QuicTransport {
 
   sendDatagram(data: Uint8Array, to: Host): void {
     if (!this.socketOpen) return;
-    this.counters.datagramsOut++;
-    this.socket.send(data, to.port, to.host);
+    this.send(data, to);
   }
 
   sendFromBuffer(len: number, to: Host): void {
     if (!this.socketOpen) return;
-    this.counters.datagramsOut++;
-    this.socket.send(this.sendBuffer.subarray(0, len), to.port, to.host);
+    this.send(this.sendBuffer.subarray(0, len), to);
     // dgram hands a datagram to the kernel at once when nothing is queued on the socket
     // (uv_udp_try_send); otherwise libuv queues it and keeps reading this memory until it
     // leaves, so the next datagram is written into a new buffer.
     if (this.socket.getSendQueueCount() > 0) this.sendBuffer = new Uint8Array(quiche.MAX_DATAGRAM_SIZE);
+  }
+
+  /**
+   * `dgram.send` throws synchronously for an address or port it refuses (asynchronous errors go
+   * to the socket's 'error' handler): that is one datagram not sent (QUIC's loss recovery covers
+   * it), never the end of the process.
+   */
+  private send(data: Uint8Array, to: Host): void {
+    try {
+      this.socket.send(data, to.port, to.host);
+      this.counters.datagramsOut++;
+    } catch {
+      // Not counted as sent; source port 0, the case known to throw, is dropped on input.
+    }
   }
 
   setDeadline(conn: QuicConnection, at: number | null): void {
