@@ -148,12 +148,18 @@ async function main(): Promise<void> {
   const uploadFile = join(dir, 'upload.bin');
   writeFileSync(uploadFile, Buffer.alloc(1 << 20, 'u'));
   const backend = await startBackend();
-  const spooky = await startSpooky(dir, backend.port, cert, spookyNodeFlags);
-  const caddy = await startCaddy(dir, backend.port, cert);
   const scenarios = SCENARIOS.filter((s) => !only || only.has(s.name));
-  const quiet = scenarios.some((s) => s.accessLogOffOf)
-    ? await startSpooky(dir, backend.port, cert, spookyNodeFlags, { accessLog: false })
-    : null;
+  const startProxies = async () => {
+    const [s, c, q] = await Promise.all([
+      startSpooky(dir, backend.port, cert, spookyNodeFlags),
+      startCaddy(dir, backend.port, cert),
+      scenarios.some((sc) => sc.accessLogOffOf)
+        ? startSpooky(dir, backend.port, cert, spookyNodeFlags, { accessLog: false })
+        : null,
+    ]);
+    return { spooky: s, caddy: c, quiet: q };
+  };
+  let { spooky, caddy, quiet } = await startProxies();
   let workers: WorkersMeasure[] = [];
   let gtls: GtlsMeasure[] = [];
   let fleet: FleetMeasure | null = null;
@@ -162,6 +168,13 @@ async function main(): Promise<void> {
   process.stderr.write(`bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), ${scenarios.length} scenarios\n`);
   try {
     for (let round = 0; round < rounds; round++) {
+      if (round > 0) {
+        // Fresh proxies every round: neither gives back all the memory a scenario grew (Spooky
+        // keeps most of what connection churn took), so a later round's peak RSS would be an
+        // earlier round's.
+        await Promise.all([spooky.stop(), caddy.stop(), quiet?.stop()]);
+        ({ spooky, caddy, quiet } = await startProxies());
+      }
       for (const sc of scenarios) {
         runs[sc.name] ??= { spooky: [], caddy: [], ceiling: [] };
         // Interleave the targets, rotating who goes first, so drift hits them alike.
