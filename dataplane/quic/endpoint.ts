@@ -154,7 +154,14 @@ export class QuicEndpoint implements QuicTransport {
     await ep.bind(isIPv6(host) ? '::' : '0.0.0.0', 0);
     const scid = newConnectionId();
     const peer = { host, port };
-    const conn = quiche.Connection.connect(serverName, scid, ep.local, peer, config);
+    let conn: ReturnType<typeof quiche.Connection.connect>;
+    try {
+      conn = quiche.Connection.connect(serverName, scid, ep.local, peer, config);
+    } catch (e) {
+      // The bound socket would keep the process alive with nothing to do.
+      await ep.close();
+      throw e;
+    }
     const qc = new QuicConnection(conn, ep, ep.local, peer);
     ep.register(qc, scid);
     return { endpoint: ep, connection: qc };
