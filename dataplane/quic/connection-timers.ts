@@ -44,7 +44,7 @@ export class ConnectionTimers<T> {
 
   /** Forgets every deadline and stops the timer (the endpoint is closing). */
   clear(): void {
-    for (let e = this.heap.peek(); e !== undefined; e = this.heap.peek()) this.heap.remove(e);
+    this.heap.clear();
     this.disarm();
   }
 

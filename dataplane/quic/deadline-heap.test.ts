@@ -45,6 +45,20 @@ describe('DeadlineHeap', () => {
     assert.deepEqual(order, [0, 3, 1, 4]);
   });
 
+  it('clear() takes every entry out, and a cleared entry can be queued again', () => {
+    const h = new DeadlineHeap<string>();
+    const a = DeadlineHeap.entry('a');
+    const b = DeadlineHeap.entry('b');
+    h.set(a, 10);
+    h.set(b, 20);
+    h.clear();
+    assert.equal(h.size, 0);
+    assert.deepEqual([a.index, b.index], [-1, -1]);
+    h.set(b, 5);
+    assert.equal(h.popDue(5)?.owner, 'b');
+    assert.equal(h.popDue(100), undefined);
+  });
+
   it('agrees with a sorted list over random sets, moves and removals', () => {
     const rnd = lcg(7);
     const h = new DeadlineHeap<number>();

@@ -57,6 +57,12 @@ export class DeadlineHeap<T> {
     this.down(last.index);
   }
 
+  /** Takes every entry out. */
+  clear(): void {
+    for (const e of this.slots) e.index = -1;
+    this.slots.length = 0;
+  }
+
   /** Removes and returns the earliest entry due at `now` (deadline ≤ now), or undefined. */
   popDue(now: number): DeadlineEntry<T> | undefined {
     const top = this.slots[0];

@@ -25,10 +25,24 @@ export function deliver(datagrams: Uint8Array[], to: Connection, info: { from: H
   for (const d of datagrams) to.recv(d, info);
 }
 
-/**
- * A server config (a fresh self-signed certificate for `localhost`) and a client config that
- * does not verify it, both speaking h3 with a 30 s idle timeout and generous stream limits.
- */
+/** The settings both ends of an in-memory pair use: h3, a 30 s idle timeout, generous stream limits. */
+function linkSettings(c: Config): Config {
+  c.setApplicationProtos(['h3']);
+  c.setMaxIdleTimeout(30000);
+  c.setInitialMaxData(1 << 20);
+  c.setInitialMaxStreamDataBidiLocal(1 << 20);
+  c.setInitialMaxStreamDataBidiRemote(1 << 20);
+  c.setInitialMaxStreamsBidi(10);
+  c.setInitialMaxStreamsUni(10);
+  return c;
+}
+
+/** A client config with the link's settings that does not verify the server's certificate. */
+export function linkClientConfig(): Config {
+  return linkSettings(quiche.Config.withBoringSslCtx(false, false, null, null, null, null));
+}
+
+/** A server config (a fresh self-signed certificate for `localhost`) and a client config, both with the link's settings. */
 export function linkConfigs(tag: string): { server: Config; client: Config } {
   const cert = generateSelfSigned(join(tmpdir(), `spooky-${tag}-${process.pid}`));
   const server = quiche.Config.withBoringSslCtx(
@@ -39,15 +53,5 @@ export function linkConfigs(tag: string): { server: Config; client: Config } {
     [readFileSync(cert.certFile)],
     null,
   );
-  const client = quiche.Config.withBoringSslCtx(false, false, null, null, null, null);
-  for (const c of [server, client]) {
-    c.setApplicationProtos(['h3']);
-    c.setMaxIdleTimeout(30000);
-    c.setInitialMaxData(1 << 20);
-    c.setInitialMaxStreamDataBidiLocal(1 << 20);
-    c.setInitialMaxStreamDataBidiRemote(1 << 20);
-    c.setInitialMaxStreamsBidi(10);
-    c.setInitialMaxStreamsUni(10);
-  }
-  return { server, client };
+  return { server: linkSettings(server), client: linkClientConfig() };
 }

@@ -14,7 +14,7 @@ import { generateSelfSigned } from '../../cli/certs.js';
 import { loadConfigText } from '../../model/config/load.js';
 import type { RuntimeConfig } from '../../model/config/runtime.js';
 import { buildQuicServerConfig } from '../dataplane.js';
-import { deliver, drain } from './in-memory-link.js';
+import { deliver, drain, linkClientConfig } from './in-memory-link.js';
 import { type Config, type Host, quiche } from './quiche.js';
 import { TICKET_KEY_BYTES } from './ticket-keys.js';
 
@@ -40,14 +40,7 @@ function serverConfig(key: Uint8Array, quic0rtt = true): Config {
 }
 
 function clientConfig(): Config {
-  const c = quiche.Config.withBoringSslCtx(false, false, null, null, null, null);
-  c.setApplicationProtos(['h3']);
-  c.setMaxIdleTimeout(30000);
-  c.setInitialMaxData(1 << 20);
-  c.setInitialMaxStreamDataBidiLocal(1 << 20);
-  c.setInitialMaxStreamDataBidiRemote(1 << 20);
-  c.setInitialMaxStreamsBidi(10);
-  c.setInitialMaxStreamsUni(10);
+  const c = linkClientConfig();
   c.enableEarlyData(); // a client, too, sends early data only when its TLS context allows it
   return c;
 }

@@ -67,16 +67,18 @@ security:
 ${extra}${extra.includes('control:') ? '' : `control:\n  socket: ${join(tempDir('spooky-ctl-'), 'none.sock')}\n`}`;
 }
 
+/** How a daemon is started: its environment, start-up timeout, arguments after `--config FILE`, and Node flags. */
+export interface DaemonOptions {
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  args?: readonly string[];
+  nodeFlags?: readonly string[];
+}
+
 /** Starts spooky-dataplane with `configText`; resolves once it logs `listening`. */
 export async function startDataplane(
   configText: string,
-  opts: {
-    env?: NodeJS.ProcessEnv;
-    timeoutMs?: number;
-    file?: string;
-    args?: readonly string[];
-    nodeFlags?: readonly string[];
-  } = {},
+  opts: DaemonOptions & { file?: string } = {},
 ): Promise<RunningDataplane> {
   const file = opts.file ?? join(tempDir(), 'spooky.yaml');
   writeFileSync(file, configText);
@@ -99,11 +101,7 @@ export async function startControl(file: string, opts: { timeoutMs?: number } = 
  * Starts a Spooky daemon on a config file (with `args` after `--config FILE`, and `nodeFlags`
  * for Node itself); resolves once it logs `listening` (JSON logs).
  */
-export async function startDaemon(
-  main: string,
-  file: string,
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; args?: readonly string[]; nodeFlags?: readonly string[] } = {},
-): Promise<RunningDataplane> {
+export async function startDaemon(main: string, file: string, opts: DaemonOptions = {}): Promise<RunningDataplane> {
   const timeoutMs = opts.timeoutMs ?? 15000;
   const argv = [
     ...DAEMON_NODE_FLAGS,
