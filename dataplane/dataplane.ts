@@ -45,6 +45,18 @@ function tcpLimits(perf: Performance): TcpLimits {
  * One quiche Config per listener, shared by every connection it accepts: certificate, ALPN h3,
  * flow-control limits, session-ticket key (see quic/ticket-keys.ts), early data.
  */
+/**
+ * The most stream data a client may have sent that the data plane has not read yet (an upload
+ * waits in quiche while its backend is slower), which the overhead guard must not take for a
+ * flood of other frames. quiche grows the windows of a client whose data is read quickly
+ * (auto-tuning: streams up to 16 MiB, the connection up to 24 MiB), so it is told to keep them at
+ * the configured sizes; it also keeps a connection's window at least 1.5 × a stream's, and a
+ * ceiling below that makes it announce more credit than it then enforces (FLOW_CONTROL_ERROR).
+ */
+export function unreadWindowBytes(perf: Performance): number {
+  return Math.max(perf.quic_initial_max_data, Math.ceil(1.5 * perf.quic_initial_max_stream_data));
+}
+
 export function buildQuicServerConfig(
   certPem: string,
   keyPem: string,
@@ -68,6 +80,8 @@ export function buildQuicServerConfig(
   cfg.setMaxRecvUdpPayloadSize(quiche.MAX_DATAGRAM_SIZE);
   cfg.setMaxSendUdpPayloadSize(quiche.MAX_DATAGRAM_SIZE);
   cfg.setInitialMaxData(perf.quic_initial_max_data);
+  cfg.setMaxStreamWindow(perf.quic_initial_max_stream_data);
+  cfg.setMaxConnectionWindow(unreadWindowBytes(perf));
   cfg.setInitialMaxStreamDataBidiLocal(perf.quic_initial_max_stream_data);
   cfg.setInitialMaxStreamDataBidiRemote(perf.quic_initial_max_stream_data);
   cfg.setInitialMaxStreamDataUni(perf.quic_initial_max_stream_data);
@@ -222,7 +236,7 @@ export class DataPlane {
         retryKey: this.worker?.retryKey,
         config: quicConfig,
         admit,
-        streamWindowBytes: () => this.snapshot.config.performance.quic_initial_max_data,
+        streamWindowBytes: () => unreadWindowBytes(this.snapshot.config.performance),
         handshakeTimeoutMs: () => this.snapshot.config.performance.tls_handshake_timeout_ms,
         retry: () => {
           const p = this.snapshot.config.performance;

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { applyHeapGrowing } from '../lib/heap-growing.js';
 import { createLogger, describeOpenError, setLogLevel } from '../lib/log.js';
 import { resolveServiceAccount } from '../lib/system-accounts.js';
 import { VERSION } from '../lib/version.js';
@@ -88,6 +89,8 @@ function cannotStart(e: unknown, runtime: RuntimeConfig): string {
 }
 
 export async function runDataPlane(file: string, options: DataPlaneProcessOptions = {}): Promise<void> {
+  // Before the first request allocates anything (lib/heap-growing.ts says why).
+  applyHeapGrowing();
   const loaded = loadConfigFile(file, { controlSides: ['server'] });
   if (loaded.warnings.length > 0) process.stderr.write(`${formatIssues(file, loaded.warnings, 'warning')}\n`);
   if (!loaded.ok) fail(formatIssues(file, loaded.errors));

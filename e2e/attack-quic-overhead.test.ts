@@ -22,8 +22,11 @@ describe('QUIC input that is not stream data', { timeout: 60_000 }, () => {
 
   before(async () => {
     a = await startDemoBackend('a');
-    // A small flow-control window keeps the allowance (base + window) and so the flood short.
-    obs = await Observed.start(onlyPool(a.origin), { extra: 'performance:\n  quic_initial_max_data: 262144\n' });
+    // Small flow-control windows keep the allowance (base + unread window) and so the flood short
+    // (the unread window is the connection's, at least 1.5 × a stream's: dataplane.ts).
+    obs = await Observed.start(onlyPool(a.origin), {
+      extra: 'performance:\n  quic_initial_max_data: 262144\n  quic_initial_max_stream_data: 131072\n',
+    });
   });
 
   after(async () => {

@@ -18,7 +18,7 @@ export class FakeExchange implements UpstreamExchange {
   ) {}
 
   write(chunk: Uint8Array): boolean {
-    this.written.push(chunk);
+    this.written.push(Buffer.from(chunk)); // lent for the call only (UpstreamExchange.write)
     return true;
   }
   end(trailers?: Fields | null): void {

@@ -37,7 +37,7 @@ export class H3ServerStream implements FrameSink, ClientStream {
   bodyBytes = 0;
   /** The request HEADERS were read before the handshake completed: 0-RTT early data (RFC 8470). */
   earlyData = false;
-  /** Called with each request body chunk (the chunk is the callee's to keep). */
+  /** Called with each request body chunk, lent for the call only (ClientStream.onData). */
   onData: ((chunk: Uint8Array) => void) | null = null;
   /** The request body ended, with trailers if the client sent any. */
   onEnd: ((trailers: Fields | null) => void) | null = null;
@@ -151,7 +151,8 @@ export class H3ServerStream implements FrameSink, ClientStream {
           this.malformed(`body exceeds content-length ${req.contentLength}`);
           return;
         }
-        this.onData?.(Buffer.from(chunk));
+        // A view of READ_BUFFER, lent for the call (ClientStream.onData): no copy per QUIC read.
+        this.onData?.(chunk);
         return;
       }
       case In.Discard:

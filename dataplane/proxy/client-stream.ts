@@ -37,7 +37,10 @@ export interface ClientStream {
   readonly earlyData: boolean;
   readonly headersSent: boolean;
   readonly responseEnded: boolean;
-  /** Request body bytes. */
+  /**
+   * Request body bytes, valid only during the call (the HTTP/3 listener lends a view of the
+   * buffer it reads every stream into): whoever keeps them copies them.
+   */
   onData: ((chunk: Uint8Array) => void) | null;
   /** The request body ended, with trailers if the client sent any. */
   onEnd: ((trailers: Fields | null) => void) | null;

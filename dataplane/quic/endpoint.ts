@@ -66,7 +66,7 @@ export interface ServerEndpointOptions {
   admit?(attempt: AdmissionAttempt): AdmissionVerdict;
   /** `performance.quic_retry` and the rate `auto` compares with, read per new handshake. */
   retry?(): RetrySettings;
-  /** The connection flow-control window (quic_initial_max_data), read per new connection. */
+  /** The most unread stream data flow control allows a connection (unreadWindowBytes), read per new connection. */
   streamWindowBytes?(): number;
   /** performance.tls_handshake_timeout_ms, read per new connection (none: the idle timeout only). */
   handshakeTimeoutMs?(): number;

@@ -31,7 +31,7 @@ export class OverheadGuard {
 
   /**
    * `now`: a millisecond clock, read only every CHECK_EVERY_BYTES. `unreadWindow`: the
-   * connection-level flow-control window (performance.quic_initial_max_data).
+   * most unread stream data the flow-control windows allow (dataplane.ts unreadWindowBytes).
    */
   constructor(
     private readonly now: () => number,

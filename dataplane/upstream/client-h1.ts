@@ -203,7 +203,8 @@ class H1Exchange implements UpstreamExchange {
   write(chunk: Uint8Array): boolean {
     if (this.done || !this.body || this.bodyEnded) return true;
     this.timers.activity();
-    if (this.body.push(chunk)) return true;
+    // undici reads the body later: a copy (the chunk is lent for this call only).
+    if (this.body.push(Buffer.from(chunk))) return true;
     this.needDrain = true;
     return false;
   }

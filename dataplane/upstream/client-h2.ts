@@ -409,7 +409,7 @@ class H2Exchange implements UpstreamExchange, StreamEvents {
     const stream = this.stream;
     if (this.done || !stream) return true;
     this.timers.activity();
-    return stream.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    return stream.write(chunk);
   }
 
   end(trailers?: Fields | null): void {

@@ -43,7 +43,10 @@ export interface UpstreamHandler {
 }
 
 export interface UpstreamExchange {
-  /** Request body bytes; false means wait for the handler's `onRequestDrain`. */
+  /**
+   * Request body bytes; false means wait for the handler's `onRequestDrain`. `chunk` is valid
+   * only during the call (ClientStream.onData): an exchange that keeps bytes copies them.
+   */
   write(chunk: Uint8Array): boolean;
   /** Ends the request body (with trailers when given). */
   end(trailers?: Fields | null): void;

@@ -353,6 +353,47 @@ describe('upstream HTTP/2 against misbehaving backends (frame level)', () => {
     }
   });
 
+  it('request body is lent: the caller reuses its buffer after every write; a turn of writes is one DATA frame with END_STREAM', async () => {
+    let uploadOpened!: (c: BackendConnection) => void;
+    const upload = new Promise<BackendConnection>((r) => (uploadOpened = r));
+    const b = await scriptedBackend({
+      onStream: (c, id) => {
+        if (id === 1) c.headers(id, OK, Flag.END_HEADERS | Flag.END_STREAM);
+        else uploadOpened(c);
+      },
+    });
+    const client = new H2Client({ origin: b.origin, timeouts: TIMEOUTS });
+    try {
+      // A first request opens the connection, so the upload's stream opens as it is dispatched.
+      assert.equal((await exchange(client)).status, 200);
+      const { exchange: ex, done } = recordExchange(client, {
+        method: 'POST',
+        path: '/',
+        authority: 'b.test',
+        headers: [],
+        hasBody: true,
+      });
+      // What the HTTP/3 listener does: one buffer, refilled for every read.
+      const lent = Buffer.alloc(1000);
+      for (const ch of 'abcde') {
+        lent.fill(ch);
+        ex.write(lent);
+      }
+      ex.end();
+      lent.fill('z');
+      const conn = await upload;
+      await conn.next((f) => f.type === FrameType.DATA && f.streamId === 3 && (f.flags & Flag.END_STREAM) !== 0);
+      const data = conn.frames.filter((f) => f.type === FrameType.DATA && f.streamId === 3);
+      assert.equal(data.length, 1, 'one DATA frame');
+      assert.equal(data[0]?.payload.toString(), ['a', 'b', 'c', 'd', 'e'].map((c) => c.repeat(1000)).join(''));
+      conn.headers(3, OK, Flag.END_HEADERS | Flag.END_STREAM);
+      assert.equal((await done).status, 200);
+    } finally {
+      client.destroy();
+      await b.close();
+    }
+  });
+
   it('the client returns receive credit: a 1 MiB response on one stream arrives whole', async () => {
     const r = await against((c, id) => {
       c.headers(id, OK, Flag.END_HEADERS);

@@ -16,7 +16,6 @@ import {
   FrameReader,
   FrameType,
   frame,
-  frameHeader,
   goawayFrame,
   H2ConnectionError,
   headersFrames,
@@ -30,7 +29,8 @@ import {
   windowUpdateFrame,
 } from './frames.js';
 import { CompressionError, encodeHeaderBlock, HeaderListTooLarge, HpackDecoder } from './hpack.js';
-import { BODY_BUFFER, H2Stream, STREAM_WINDOW, type StreamEvents } from './stream.js';
+import { FrameOutput } from './output.js';
+import { H2Stream, STREAM_WINDOW, type StreamEvents } from './stream.js';
 
 export { H2Stream, STREAM_WINDOW, type StreamEvents };
 
@@ -71,7 +71,7 @@ export class H2Connection {
   /** Streams with request body or an end to send at the turn's flush. */
   private readonly pending = new Set<H2Stream>();
   private nextStreamId = 1;
-  private out: Buffer[] = [];
+  private readonly output = new FrameOutput();
   private flushScheduled = false;
   private sendWindow = 65_535;
   private recvWindow = CONNECTION_WINDOW;
@@ -171,40 +171,47 @@ export class H2Connection {
     this.scheduleFlush();
   }
 
-  /** Moves queued request body into DATA frames as far as both windows allow. */
+  /**
+   * Request body of an open stream with nothing queued, straight into this turn's output as far
+   * as both windows allow (copied there: `chunk` is lent). Returns the bytes taken.
+   */
+  sendBody(stream: H2Stream, chunk: Uint8Array): number {
+    if (this.closed || stream.isFinished || stream.localClosed) return 0;
+    const n = Math.min(chunk.length, stream.sendWindow, this.sendWindow);
+    if (n <= 0) return 0;
+    stream.sendWindow -= n;
+    this.sendWindow -= n;
+    this.output.data(stream.id, n === chunk.length ? chunk : chunk.subarray(0, n), this.peerMaxFrameSize);
+    this.scheduleFlush();
+    return n;
+  }
+
+  /** Moves queued request body into DATA frames as far as both windows allow, then the end. */
   sendStreamData(stream: H2Stream): void {
     this.pending.delete(stream);
     if (this.closed || stream.isFinished || stream.localClosed) return;
-    for (;;) {
-      const room = Math.min(stream.sendWindow, this.sendWindow, this.peerMaxFrameSize);
-      const { chunks, bytes, end } = stream.takeOutgoing(room);
-      if (bytes > 0) {
-        stream.sendWindow -= bytes;
-        this.sendWindow -= bytes;
-        this.queue(frameHeader(FrameType.DATA, end ? Flag.END_STREAM : 0, stream.id, bytes));
-        for (const c of chunks) this.queue(c);
-        if (end) {
-          stream.localClosed = true;
-          this.maybeClose(stream);
-          return;
-        }
-        continue;
-      }
-      const trailers = stream.pendingTrailers;
-      if (trailers) {
-        this.queue(headersFrames(stream.id, encodeHeaderBlock(trailers), true, this.peerMaxFrameSize));
-        stream.localClosed = true;
-        this.maybeClose(stream);
-      } else if (end && stream.wantsEnd) {
-        this.queue(frame(FrameType.DATA, Flag.END_STREAM, stream.id));
-        stream.localClosed = true;
-        this.maybeClose(stream);
-      }
-      if (stream.needDrain && stream.buffered < BODY_BUFFER && !stream.isFinished) {
-        stream.needDrain = false;
-        stream.events.onDrain();
-      }
-      return;
+    const { chunks, bytes } = stream.takeOutgoing(Math.min(stream.sendWindow, this.sendWindow));
+    if (bytes > 0) {
+      stream.sendWindow -= bytes;
+      this.sendWindow -= bytes;
+      for (const c of chunks) this.output.data(stream.id, c, this.peerMaxFrameSize);
+      this.scheduleFlush();
+    }
+    const trailers = stream.pendingTrailers;
+    if (trailers) {
+      this.queue(headersFrames(stream.id, encodeHeaderBlock(trailers), true, this.peerMaxFrameSize));
+      stream.localClosed = true;
+      this.maybeClose(stream);
+    } else if (stream.wantsEnd) {
+      // END_STREAM on the DATA frame just written when there is one (no empty frame).
+      this.output.endStream(stream.id);
+      this.scheduleFlush();
+      stream.localClosed = true;
+      this.maybeClose(stream);
+    }
+    if (stream.needDrain && stream.buffered === 0 && !stream.isFinished) {
+      stream.needDrain = false;
+      stream.events.onDrain();
     }
   }
 
@@ -587,7 +594,7 @@ export class H2Connection {
   // ---- output -------------------------------------------------------------------------------
 
   private queue(buf: Buffer): void {
-    this.out.push(buf);
+    this.output.append(buf);
     this.scheduleFlush();
   }
 
@@ -602,13 +609,12 @@ export class H2Connection {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.size > 0) for (const s of [...this.pending]) this.sendStreamData(s);
-    if (this.out.length === 0 || this.socket.destroyed) {
-      this.out = [];
-      return;
-    }
-    const data = this.out.length === 1 ? (this.out[0] as Buffer) : Buffer.concat(this.out);
-    this.out = [];
+    const data = this.output.take();
+    if (!data || this.socket.destroyed) return;
     this.socket.write(data);
+    // The kernel took it all at once (nothing queued in the socket): the buffer serves the next
+    // turn. Otherwise the socket still holds it and the output starts a new one.
+    if (this.socket.writableLength === 0) this.output.recycle();
   }
 }
 

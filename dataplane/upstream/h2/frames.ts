@@ -83,28 +83,29 @@ export interface Frame {
   payload: Buffer;
 }
 
-function header(buf: Buffer, length: number, type: number, flags: number, streamId: number): void {
-  buf[0] = length >>> 16;
-  buf[1] = (length >>> 8) & 0xff;
-  buf[2] = length & 0xff;
-  buf[3] = type;
-  buf[4] = flags;
-  buf.writeUInt32BE(streamId & MAX_WINDOW, 5);
+/** A frame header at `at` in `buf`. */
+export function writeFrameHeader(
+  buf: Buffer,
+  at: number,
+  length: number,
+  type: number,
+  flags: number,
+  streamId: number,
+): void {
+  buf[at] = length >>> 16;
+  buf[at + 1] = (length >>> 8) & 0xff;
+  buf[at + 2] = length & 0xff;
+  buf[at + 3] = type;
+  buf[at + 4] = flags;
+  buf.writeUInt32BE(streamId & MAX_WINDOW, at + 5);
 }
 
 /** One frame with its payload copied after the header. */
 export function frame(type: number, flags: number, streamId: number, payload?: Uint8Array): Buffer {
   const len = payload ? payload.length : 0;
   const buf = Buffer.allocUnsafe(FRAME_HEADER_LEN + len);
-  header(buf, len, type, flags, streamId);
+  writeFrameHeader(buf, 0, len, type, flags, streamId);
   if (payload) buf.set(payload, FRAME_HEADER_LEN);
-  return buf;
-}
-
-/** The 9-byte header of a frame whose payload the caller writes separately (DATA, no copy). */
-export function frameHeader(type: number, flags: number, streamId: number, length: number): Buffer {
-  const buf = Buffer.allocUnsafe(FRAME_HEADER_LEN);
-  header(buf, length, type, flags, streamId);
   return buf;
 }
 

@@ -8,8 +8,6 @@ import { ErrorCode } from './frames.js';
 
 /** What we announce: a receive window per stream (the most a paused stream can buffer here). */
 export const STREAM_WINDOW = 256 * 1024;
-/** Request-body bytes queued per stream before `write` asks the caller to wait for onDrain. */
-export const BODY_BUFFER = 256 * 1024;
 
 export interface StreamEvents {
   /** A complete header block: interim or final response head, or trailers (`endStream`). */
@@ -34,7 +32,7 @@ export class H2Stream {
   private paused = false;
   private outQueue: Buffer[] = [];
   private outBytes = 0;
-  /** `write` said wait: onDrain is owed once the queue is below BODY_BUFFER again. */
+  /** `write` said wait: onDrain is owed once the queue is empty again. */
   needDrain = false;
   /** undefined: the request is still open; null: end without trailers; fields: trailers to send. */
   private endWith: Array<[string, string]> | null | undefined;
@@ -58,17 +56,25 @@ export class H2Stream {
   }
 
   /**
-   * Queues request body; it leaves as DATA frames at the end of the turn, as large as the
-   * windows allow (a client's many small QUIC chunks become few frames). False: wait for onDrain.
+   * Request body. What both windows allow goes into the connection's output for this turn at
+   * once (a client's many small QUIC reads extend one DATA frame); the rest is copied and waits
+   * for credit (the chunk is lent for this call only), and the caller is asked to wait (false)
+   * until onDrain: the body then waits where it came from (in QUIC, under the client's flow
+   * control) rather than in a second buffer here.
    */
-  write(chunk: Buffer): boolean {
+  write(chunk: Uint8Array): boolean {
     if (this.localClosed || this.endWith !== undefined || this.finished) return true;
     if (chunk.length > 0) {
-      this.outQueue.push(chunk);
-      this.outBytes += chunk.length;
-      if (this.id !== 0) this.conn.markPending(this);
+      // Nothing may overtake body already waiting, nor a stream not opened yet (no HEADERS).
+      const sent = this.outBytes === 0 && this.id !== 0 ? this.conn.sendBody(this, chunk) : 0;
+      if (sent < chunk.length) {
+        const rest = Buffer.from(chunk.subarray(sent));
+        this.outQueue.push(rest);
+        this.outBytes += rest.length;
+        if (this.id !== 0) this.conn.markPending(this);
+      }
     }
-    if (this.outBytes < BODY_BUFFER) return true;
+    if (this.outBytes === 0) return true;
     this.needDrain = true;
     return false;
   }
@@ -97,8 +103,8 @@ export class H2Stream {
     this.returnCredit(0);
   }
 
-  /** Connection internals below. Takes up to `max` queued bytes for one DATA frame. */
-  takeOutgoing(max: number): { chunks: Buffer[]; bytes: number; end: boolean } {
+  /** Connection internals below. Takes up to `max` queued bytes (the windows' room). */
+  takeOutgoing(max: number): { chunks: Buffer[]; bytes: number } {
     const chunks: Buffer[] = [];
     let bytes = 0;
     while (this.outQueue.length > 0 && bytes < max) {
@@ -115,7 +121,7 @@ export class H2Stream {
       }
     }
     this.outBytes -= bytes;
-    return { chunks, bytes, end: this.outBytes === 0 && this.endWith === null };
+    return { chunks, bytes };
   }
 
   get pendingTrailers(): Array<[string, string]> | null {

@@ -1,0 +1,116 @@
+/**
+ * What one HTTP/2 connection writes in one event-loop turn, built in one buffer (issue #16):
+ * frames are appended in order, request body is copied here once from wherever it was read
+ * (the HTTP/3 listener hands over a view of its reused read buffer), and DATA for one stream
+ * written back to back extends one frame instead of starting a frame per QUIC read. When the
+ * kernel took a turn's write at once, the same memory serves the next turn. No I/O here.
+ */
+import { Flag, FRAME_HEADER_LEN, FrameType, writeFrameHeader } from './frames.js';
+
+const INITIAL_BYTES = 16 * 1024;
+/** A buffer grown past this for a burst is not kept for the next turn (bounded idle memory). */
+const KEEP_BYTES = 256 * 1024;
+
+export class FrameOutput {
+  private buf: Buffer | null = null;
+  private len = 0;
+  /** Where the last frame starts when it is DATA that later bytes of its stream may extend. */
+  private openData = -1;
+  private openStream = 0;
+  /** The buffer `take` handed out, until `recycle` or the next `take`. */
+  private handedOut: Buffer | null = null;
+
+  /** Bytes waiting for the turn's write. */
+  get length(): number {
+    return this.len;
+  }
+
+  /** Bytes that are already a whole frame (or the preface). */
+  append(bytes: Uint8Array): void {
+    const buf = this.room(bytes.length);
+    buf.set(bytes, this.len);
+    this.len += bytes.length;
+    this.openData = -1;
+  }
+
+  /**
+   * `payload` as DATA on `streamId` (flow control is the caller's), copied now: the caller's
+   * memory may be reused as soon as this returns. Frames stay within `maxFrameSize`.
+   */
+  data(streamId: number, payload: Uint8Array, maxFrameSize: number): void {
+    let off = 0;
+    while (off < payload.length) {
+      let buf = this.buf as Buffer;
+      let at = this.openData;
+      let length = at >= 0 && this.openStream === streamId ? frameLength(buf, at) : maxFrameSize;
+      if (length >= maxFrameSize) {
+        buf = this.room(FRAME_HEADER_LEN);
+        at = this.len;
+        writeFrameHeader(buf, at, 0, FrameType.DATA, 0, streamId);
+        this.len += FRAME_HEADER_LEN;
+        this.openData = at;
+        this.openStream = streamId;
+        length = 0;
+      }
+      const n = Math.min(payload.length - off, maxFrameSize - length);
+      buf = this.room(n);
+      buf.set(n === payload.length ? payload : payload.subarray(off, off + n), this.len);
+      this.len += n;
+      off += n;
+      setFrameLength(buf, this.openData, length + n);
+    }
+  }
+
+  /** END_STREAM: on the stream's DATA frame written just before when there is one, else an empty DATA frame. */
+  endStream(streamId: number): void {
+    if (this.openData >= 0 && this.openStream === streamId) {
+      const buf = this.buf as Buffer;
+      buf[this.openData + 4] = (buf[this.openData + 4] as number) | Flag.END_STREAM;
+    } else {
+      const buf = this.room(FRAME_HEADER_LEN);
+      writeFrameHeader(buf, this.len, 0, FrameType.DATA, Flag.END_STREAM, streamId);
+      this.len += FRAME_HEADER_LEN;
+    }
+    // Nothing may follow END_STREAM in that frame.
+    this.openData = -1;
+  }
+
+  /** The turn's bytes (null when there are none). The memory stays the caller's until `recycle`. */
+  take(): Buffer | null {
+    if (this.len === 0 || !this.buf) return null;
+    const out = this.buf.subarray(0, this.len);
+    this.handedOut = this.buf;
+    this.buf = null;
+    this.len = 0;
+    this.openData = -1;
+    return out;
+  }
+
+  /** What `take` returned is no longer referenced (the socket wrote it at once): reuse it. */
+  recycle(): void {
+    const b = this.handedOut;
+    this.handedOut = null;
+    if (b && !this.buf && b.length <= KEEP_BYTES) this.buf = b;
+  }
+
+  /** A buffer with `n` free bytes after `len`, grown (content kept) when needed. */
+  private room(n: number): Buffer {
+    const buf = this.buf;
+    if (buf && buf.length - this.len >= n) return buf;
+    const size = Math.max(INITIAL_BYTES, (buf?.length ?? 0) * 2, this.len + n);
+    const grown = Buffer.allocUnsafeSlow(size);
+    if (buf && this.len > 0) buf.copy(grown, 0, 0, this.len);
+    this.buf = grown;
+    return grown;
+  }
+}
+
+function frameLength(buf: Buffer, at: number): number {
+  return ((buf[at] as number) << 16) | ((buf[at + 1] as number) << 8) | (buf[at + 2] as number);
+}
+
+function setFrameLength(buf: Buffer, at: number, length: number): void {
+  buf[at] = length >>> 16;
+  buf[at + 1] = (length >>> 8) & 0xff;
+  buf[at + 2] = length & 0xff;
+}
