@@ -42,10 +42,6 @@ function tcpLimits(perf: Performance): TcpLimits {
 }
 
 /**
- * One quiche Config per listener, shared by every connection it accepts: certificate, ALPN h3,
- * flow-control limits, session-ticket key (see quic/ticket-keys.ts), early data.
- */
-/**
  * The most stream data a client may have sent that the data plane has not read yet (an upload
  * waits in quiche while its backend is slower), which the overhead guard must not take for a
  * flood of other frames. quiche grows the windows of a client whose data is read quickly
@@ -57,6 +53,10 @@ export function unreadWindowBytes(perf: Performance): number {
   return Math.max(perf.quic_initial_max_data, Math.ceil(1.5 * perf.quic_initial_max_stream_data));
 }
 
+/**
+ * One quiche Config per listener, shared by every connection it accepts: certificate, ALPN h3,
+ * flow-control limits, session-ticket key (see quic/ticket-keys.ts), early data.
+ */
 export function buildQuicServerConfig(
   certPem: string,
   keyPem: string,

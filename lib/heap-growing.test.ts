@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { applyHeapGrowing, HEAP_GROWING_PERCENT } from './heap-growing.js';
 
-test("an operator's --heap-growing-percent (command line or NODE_OPTIONS, - or _) is kept", () => {
-  assert.deepEqual(applyHeapGrowing(['--max-semi-space-size=16', '--heap-growing-percent=20'], ''), {
+test("an operator's --heap-growing-percent on the command line (- or _) is kept", () => {
+  assert.deepEqual(applyHeapGrowing(['--max-semi-space-size=16', '--heap-growing-percent=20']), {
     percent: 20,
     source: 'operator',
   });
-  assert.deepEqual(applyHeapGrowing([], '--heap_growing_percent=35 --trace-warnings'), {
+  assert.deepEqual(applyHeapGrowing(['--heap_growing_percent=35', '--trace-warnings']), {
     percent: 35,
     source: 'operator',
   });
@@ -32,7 +32,7 @@ test('applied when the operator set none', () => {
     [
       '--input-type=module',
       '-e',
-      `console.log(JSON.stringify((await import(${JSON.stringify(module)})).applyHeapGrowing([], '')))`,
+      `console.log(JSON.stringify((await import(${JSON.stringify(module)})).applyHeapGrowing([])))`,
     ],
     { encoding: 'utf8' },
   );

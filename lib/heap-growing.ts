@@ -10,20 +10,24 @@
  *
  * Set at run time (V8 reads it whenever it recomputes the limit) rather than on the command
  * line: the container's `#!` line carries one flag only (deploy/container/README.md), and an
- * operator's own `--heap-growing-percent` (docs/operations.md: 20 on a memory-tight host) wins.
+ * operator's own `--heap-growing-percent` on the command line (docs/operations.md: 20 on a
+ * memory-tight host) wins.
  */
 import v8 from 'node:v8';
 
 export const HEAP_GROWING_PERCENT = 200;
 const FLAG = '--heap-growing-percent';
 
-/** Applies HEAP_GROWING_PERCENT unless the process was started with its own; returns what applies. */
-export function applyHeapGrowing(
-  execArgv: readonly string[] = process.execArgv,
-  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
-): { percent: number | null; source: 'spooky' | 'operator' } {
+/**
+ * Applies HEAP_GROWING_PERCENT unless the process was started with its own (Node refuses the
+ * flag in NODE_OPTIONS, so the command line is the only place); returns what applies.
+ */
+export function applyHeapGrowing(execArgv: readonly string[] = process.execArgv): {
+  percent: number | null;
+  source: 'spooky' | 'operator';
+} {
   // V8 takes `_` for `-` in flag names.
-  const own = [...execArgv, ...nodeOptions.split(/\s+/)]
+  const own = execArgv
     .map((a) => a.replace(/^(--[a-z_-]+)/, (name) => name.replaceAll('_', '-')))
     .find((a) => a === FLAG || a.startsWith(`${FLAG}=`));
   if (own) {

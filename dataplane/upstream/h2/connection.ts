@@ -611,10 +611,9 @@ export class H2Connection {
     if (this.pending.size > 0) for (const s of [...this.pending]) this.sendStreamData(s);
     const data = this.output.take();
     if (!data || this.socket.destroyed) return;
-    this.socket.write(data);
-    // The kernel took it all at once (nothing queued in the socket): the buffer serves the next
-    // turn. Otherwise the socket still holds it and the output starts a new one.
-    if (this.socket.writableLength === 0) this.output.recycle();
+    // Once written (at once for a plain socket, when encrypted and sent for TLS) the buffer
+    // serves a later turn.
+    this.socket.write(data, () => this.output.recycle(data));
   }
 }
 

@@ -76,20 +76,24 @@ describe('FrameOutput: one turn of an HTTP/2 connection in one buffer', () => {
     o.append(Buffer.from('one'));
     const first = o.take() as Buffer;
     assert.equal(o.length, 0);
-    o.recycle();
+    o.recycle(first);
     o.append(Buffer.from('two'));
     const second = o.take() as Buffer;
     assert.equal(second.buffer, first.buffer, 'recycled');
     assert.equal(second.toString(), 'two');
-    // Not recycled (the socket still holds it): the next turn writes elsewhere.
+    // Not recycled yet (the socket still holds it): the next turn writes elsewhere.
     o.append(Buffer.from('three'));
     const third = o.take() as Buffer;
     assert.notEqual(third.buffer, second.buffer);
     assert.equal(second.toString(), 'two', 'what the socket holds is untouched');
-    o.recycle();
+    // A write that completes while the next turn already has bytes does not replace its buffer.
+    o.append(Buffer.from('four'));
+    o.recycle(second);
+    assert.equal((o.take() as Buffer).toString(), 'four');
+    o.recycle(third);
     o.append(Buffer.alloc(300 * 1024));
     const big = o.take() as Buffer;
-    o.recycle();
+    o.recycle(big);
     o.append(Buffer.from('small'));
     assert.notEqual((o.take() as Buffer).buffer, big.buffer);
   });

@@ -2,8 +2,8 @@
  * What one HTTP/2 connection writes in one event-loop turn, built in one buffer (issue #16):
  * frames are appended in order, request body is copied here once from wherever it was read
  * (the HTTP/3 listener hands over a view of its reused read buffer), and DATA for one stream
- * written back to back extends one frame instead of starting a frame per QUIC read. When the
- * kernel took a turn's write at once, the same memory serves the next turn. No I/O here.
+ * written back to back extends one frame instead of starting a frame per QUIC read. Once the
+ * socket is done with a turn's bytes, their memory serves a later turn. No I/O here.
  */
 import { Flag, FRAME_HEADER_LEN, FrameType, writeFrameHeader } from './frames.js';
 
@@ -17,8 +17,6 @@ export class FrameOutput {
   /** Where the last frame starts when it is DATA that later bytes of its stream may extend. */
   private openData = -1;
   private openStream = 0;
-  /** The buffer `take` handed out, until `recycle` or the next `take`. */
-  private handedOut: Buffer | null = null;
 
   /** Bytes waiting for the turn's write. */
   get length(): number {
@@ -75,22 +73,24 @@ export class FrameOutput {
     this.openData = -1;
   }
 
-  /** The turn's bytes (null when there are none). The memory stays the caller's until `recycle`. */
+  /** The turn's bytes (null when there are none). The memory is the caller's until `recycle`. */
   take(): Buffer | null {
     if (this.len === 0 || !this.buf) return null;
     const out = this.buf.subarray(0, this.len);
-    this.handedOut = this.buf;
     this.buf = null;
     this.len = 0;
     this.openData = -1;
     return out;
   }
 
-  /** What `take` returned is no longer referenced (the socket wrote it at once): reuse it. */
-  recycle(): void {
-    const b = this.handedOut;
-    this.handedOut = null;
-    if (b && !this.buf && b.length <= KEEP_BYTES) this.buf = b;
+  /**
+   * `taken` (from `take`) is no longer referenced (its write completed): its memory serves the
+   * next turn when nothing was written since (else it is left to the garbage collector).
+   */
+  recycle(taken: Buffer): void {
+    if (this.buf || this.len > 0) return;
+    const whole = Buffer.from(taken.buffer, taken.byteOffset, taken.buffer.byteLength - taken.byteOffset);
+    if (whole.length <= KEEP_BYTES) this.buf = whole;
   }
 
   /** A buffer with `n` free bytes after `len`, grown (content kept) when needed. */
