@@ -177,26 +177,16 @@ export class H2Connection {
    */
   sendBody(stream: H2Stream, chunk: Uint8Array): number {
     if (this.closed || stream.isFinished || stream.localClosed) return 0;
-    const n = Math.min(chunk.length, stream.sendWindow, this.sendWindow);
-    if (n <= 0) return 0;
-    stream.sendWindow -= n;
-    this.sendWindow -= n;
-    this.output.data(stream.id, n === chunk.length ? chunk : chunk.subarray(0, n), this.peerMaxFrameSize);
-    this.scheduleFlush();
-    return n;
+    const n = Math.min(chunk.length, this.windowRoom(stream));
+    if (n > 0) this.emitData(stream, n === chunk.length ? chunk : chunk.subarray(0, n));
+    return Math.max(n, 0);
   }
 
   /** Moves queued request body into DATA frames as far as both windows allow, then the end. */
   sendStreamData(stream: H2Stream): void {
     this.pending.delete(stream);
     if (this.closed || stream.isFinished || stream.localClosed) return;
-    const { chunks, bytes } = stream.takeOutgoing(Math.min(stream.sendWindow, this.sendWindow));
-    if (bytes > 0) {
-      stream.sendWindow -= bytes;
-      this.sendWindow -= bytes;
-      for (const c of chunks) this.output.data(stream.id, c, this.peerMaxFrameSize);
-      this.scheduleFlush();
-    }
+    for (const c of stream.takeOutgoing(this.windowRoom(stream))) this.emitData(stream, c);
     const trailers = stream.pendingTrailers;
     if (trailers) {
       this.queue(headersFrames(stream.id, encodeHeaderBlock(trailers), true, this.peerMaxFrameSize));
@@ -213,6 +203,19 @@ export class H2Connection {
       stream.needDrain = false;
       stream.events.onDrain();
     }
+  }
+
+  /** What both flow-control windows let the stream send now (negative after a SETTINGS cut). */
+  private windowRoom(stream: H2Stream): number {
+    return Math.min(stream.sendWindow, this.sendWindow);
+  }
+
+  /** DATA for `chunk` into this turn's output, charged to both windows (the caller checked them). */
+  private emitData(stream: H2Stream, chunk: Uint8Array): void {
+    stream.sendWindow -= chunk.length;
+    this.sendWindow -= chunk.length;
+    this.output.data(stream.id, chunk, this.peerMaxFrameSize);
+    this.scheduleFlush();
   }
 
   grantStream(stream: H2Stream, increment: number): void {

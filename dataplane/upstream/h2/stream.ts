@@ -104,7 +104,7 @@ export class H2Stream {
   }
 
   /** Connection internals below. Takes up to `max` queued bytes (the windows' room). */
-  takeOutgoing(max: number): { chunks: Buffer[]; bytes: number } {
+  takeOutgoing(max: number): Buffer[] {
     const chunks: Buffer[] = [];
     let bytes = 0;
     while (this.outQueue.length > 0 && bytes < max) {
@@ -121,7 +121,7 @@ export class H2Stream {
       }
     }
     this.outBytes -= bytes;
-    return { chunks, bytes };
+    return chunks;
   }
 
   get pendingTrailers(): Array<[string, string]> | null {
