@@ -34,6 +34,7 @@ export class NoBackendError extends UpstreamError {
 export function closedExchange(): UpstreamExchange {
   return {
     write: () => true,
+    bodyRoom: () => Number.POSITIVE_INFINITY,
     end: () => {},
     abort: () => {},
     pause: () => {},
@@ -82,6 +83,10 @@ export abstract class ExchangeStage implements UpstreamHandler, UpstreamExchange
 
   write(chunk: Uint8Array): boolean {
     return this.inner ? this.inner.write(chunk) : true;
+  }
+
+  bodyRoom(): number {
+    return this.inner ? this.inner.bodyRoom() : Number.POSITIVE_INFINITY;
   }
 
   end(trailers?: Fields | null): void {

@@ -21,6 +21,11 @@ export class FakeExchange implements UpstreamExchange {
     this.written.push(Buffer.from(chunk)); // lent for the call only (UpstreamExchange.write)
     return true;
   }
+  /** What `bodyRoom` reports (a test sets it). */
+  room = Number.POSITIVE_INFINITY;
+  bodyRoom(): number {
+    return this.room;
+  }
   end(trailers?: Fields | null): void {
     this.ended = true;
     this.trailers = trailers;

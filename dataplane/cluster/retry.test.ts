@@ -173,6 +173,19 @@ describe('retry stage', () => {
     assert.equal(budget.active, 0);
   });
 
+  it('a caller waiting for body room on a failed attempt is told to ask the retry attempt', () => {
+    const { backend, dispatch } = setup();
+    const ex = dispatch(request('PUT', true), new RecordingHandler());
+    let drains = 0;
+    ex.onRequestDrain = () => drains++;
+    backend.last.room = 0;
+    assert.equal(ex.bodyRoom(), 0, 'nothing written: the caller waits');
+    backend.last.handler.onError(fail('connect'));
+    assert.equal(backend.exchanges.length, 2);
+    assert.equal(drains, 1);
+    assert.equal(ex.bodyRoom(), Number.POSITIVE_INFINITY, 'the new attempt answers');
+  });
+
   it('replays the end of the request body on the retry attempt', () => {
     const { backend, dispatch } = setup();
     const ex = dispatch(request('PUT', true), new RecordingHandler());

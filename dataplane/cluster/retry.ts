@@ -79,6 +79,9 @@ class RetryingExchange implements UpstreamExchange {
     this.inner = inner;
     inner.onRequestDrain = this.requestDrained;
     if (this.ended) inner.end(this.trailers);
+    // The caller may be waiting for room on the attempt that failed (bodyRoom 0, nothing written):
+    // it asks the new attempt.
+    else if (this.generation > 1) this.requestDrained();
   }
 
   private readonly requestDrained = () => this.onRequestDrain?.();
@@ -144,6 +147,10 @@ class RetryingExchange implements UpstreamExchange {
   write(chunk: Uint8Array): boolean {
     this.bytesWritten += chunk.length;
     return this.inner ? this.inner.write(chunk) : true;
+  }
+
+  bodyRoom(): number {
+    return this.inner ? this.inner.bodyRoom() : Number.POSITIVE_INFINITY;
   }
 
   end(trailers?: Fields | null): void {

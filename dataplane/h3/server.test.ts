@@ -461,6 +461,30 @@ test('pause stops reading the body; resume reads what arrived meanwhile', async 
   assert.equal(ex.trailers, null);
 });
 
+test('bodyRoom: no read is larger than the consumer can take; at 0 reading waits for resume', async () => {
+  const { t, handler } = setup();
+  t.deliver(0, headersFrame(post()));
+  const ex = handler.exchanges[0];
+  let room = 10;
+  const chunks: number[] = [];
+  ex.stream.bodyRoom = () => room;
+  ex.stream.onData = (c) => {
+    chunks.push(c.length);
+    ex.body += Buffer.from(c).toString();
+    room -= c.length;
+  };
+  t.deliver(0, dataFrame('x'.repeat(40)), true);
+  // The DATA frame's 2-byte header is read within the first 10 bytes, then the 2 bytes left.
+  assert.deepEqual(chunks, [8, 2]);
+  assert.equal(room, 0);
+  assert.equal(ex.trailers, undefined, 'the rest and the FIN wait in QUIC');
+  room = 1000;
+  ex.stream.resume();
+  await new Promise((r) => queueMicrotask(() => r(null)));
+  assert.equal(ex.body, 'x'.repeat(40));
+  assert.equal(ex.trailers, null);
+});
+
 test('discardRequestBody: later DATA is dropped, and reading stops once the response ends', () => {
   const { t, handler } = setup();
   t.deliver(0, cat(headersFrame(post()), dataFrame('a')));

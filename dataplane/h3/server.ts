@@ -39,6 +39,8 @@ export class H3ServerStream implements FrameSink, ClientStream {
   earlyData = false;
   /** Called with each request body chunk, lent for the call only (ClientStream.onData). */
   onData: ((chunk: Uint8Array) => void) | null = null;
+  /** The body bytes `onData` takes now (ClientStream.bodyRoom): a read is no larger. */
+  bodyRoom: (() => number) | null = null;
   /** The request body ended, with trailers if the client sent any. */
   onEnd: ((trailers: Fields | null) => void) | null = null;
   /** The exchange was aborted: client reset, connection gone, or a malformed body. */
@@ -104,7 +106,18 @@ export class H3ServerStream implements FrameSink, ClientStream {
   /** Called by the session when quiche has data for this stream. */
   readAvailable(): void {
     while (!this.paused && this.inState !== In.Done) {
-      const r = this.quic.streamRead(this.id, READ_BUFFER);
+      let buf = READ_BUFFER;
+      if (this.inState === In.Body && this.bodyRoom) {
+        // Body frames are no larger than the bytes read: what the backend cannot take now stays
+        // in QUIC (under the client's flow control) instead of being copied here.
+        const room = this.bodyRoom();
+        if (room <= 0) {
+          this.paused = true; // the consumer's resume() follows once there is room
+          return;
+        }
+        if (room < buf.length) buf = READ_BUFFER.subarray(0, room);
+      }
+      const r = this.quic.streamRead(this.id, buf);
       if (r === null) return;
       const [n, fin] = r;
       if (n > 0) {
@@ -302,6 +315,7 @@ export class H3ServerStream implements FrameSink, ClientStream {
 
   private clearCallbacks(): void {
     this.onData = null;
+    this.bodyRoom = null;
     this.onEnd = null;
     this.onAbort = null;
     this.onDrain = null;

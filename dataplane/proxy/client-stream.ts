@@ -42,6 +42,13 @@ export interface ClientStream {
    * buffer it reads every stream into): whoever keeps them copies them.
    */
   onData: ((chunk: Uint8Array) => void) | null;
+  /**
+   * Set by the consumer: the most body bytes `onData` takes now without a copy (the upstream
+   * exchange's `bodyRoom`); at 0 the listener waits for `resume()`. A listener that pulls the body
+   * (HTTP/3 reads it out of QUIC) reads no more than this, so the rest waits under the client's
+   * flow control; the TCP listeners, which are pushed to, ignore it.
+   */
+  bodyRoom: (() => number) | null;
   /** The request body ended, with trailers if the client sent any. */
   onEnd: ((trailers: Fields | null) => void) | null;
   /** The exchange was aborted: client reset, connection gone, or a malformed body. */

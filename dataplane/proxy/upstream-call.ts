@@ -87,6 +87,7 @@ export class UpstreamCall implements UpstreamHandler {
       if (record.bytesIn > maxBody) {
         this.exchange?.abort();
         stream.onData = null;
+        stream.bodyRoom = null;
         stream.onEnd = null;
         if (!stream.headersSent) this.fail(413, `request body over ${maxBody} bytes`);
         else stream.reset(H3.EXCESSIVE_LOAD);
@@ -94,6 +95,8 @@ export class UpstreamCall implements UpstreamHandler {
       }
       if (this.exchange && !this.exchange.write(chunk)) stream.pause();
     };
+    // The HTTP/3 listener reads no more body than the backend takes now (UpstreamExchange.bodyRoom).
+    stream.bodyRoom = () => (this.exchange ? this.exchange.bodyRoom() : Number.POSITIVE_INFINITY);
     stream.onEnd = (trailers) => {
       if (this.hasBody) this.exchange?.end(trailers);
     };
@@ -164,6 +167,7 @@ export class UpstreamCall implements UpstreamHandler {
     this.record.error = err.message;
     const { stream } = this;
     stream.onData = null;
+    stream.bodyRoom = null;
     stream.onEnd = null;
     stream.onAbort = null;
     if (!stream.headersSent) {

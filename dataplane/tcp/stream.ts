@@ -20,6 +20,8 @@ abstract class TcpClientStream implements ClientStream {
   /** Node's TLS server never accepts early data. */
   readonly earlyData = false;
   onData: ((chunk: Uint8Array) => void) | null = null;
+  /** Node's streams push the body: the room is not asked (ClientStream.bodyRoom). */
+  bodyRoom: (() => number) | null = null;
   onEnd: ((trailers: Fields | null) => void) | null = null;
   onAbort: ((code: number, reason: string) => void) | null = null;
   onDrain: (() => void) | null = null;
@@ -71,6 +73,7 @@ abstract class TcpClientStream implements ClientStream {
 
   protected clearCallbacks(): void {
     this.onData = null;
+    this.bodyRoom = null;
     this.onEnd = null;
     this.onAbort = null;
     this.onDrain = null;

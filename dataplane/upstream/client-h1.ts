@@ -209,6 +209,11 @@ class H1Exchange implements UpstreamExchange {
     return false;
   }
 
+  /** undici reads the body later: every chunk is copied, so there is no room to wait for. */
+  bodyRoom(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
   end(_trailers?: Fields | null): void {
     if (this.done || !this.body || this.bodyEnded) return;
     this.bodyEnded = true;

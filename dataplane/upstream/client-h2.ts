@@ -412,6 +412,11 @@ class H2Exchange implements UpstreamExchange, StreamEvents {
     return stream.write(chunk);
   }
 
+  bodyRoom(): number {
+    const stream = this.stream;
+    return this.done || !stream ? Number.POSITIVE_INFINITY : stream.bodyRoom();
+  }
+
   end(trailers?: Fields | null): void {
     const stream = this.stream;
     if (this.done || !stream) return;

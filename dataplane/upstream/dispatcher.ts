@@ -48,6 +48,13 @@ export interface UpstreamExchange {
    * only during the call (ClientStream.onData): an exchange that keeps bytes copies them.
    */
   write(chunk: Uint8Array): boolean;
+  /**
+   * How many request body bytes `write` would send on now, without keeping a copy (Infinity for
+   * a transport that copies what it is given anyway). 0: wait, `onRequestDrain` is then owed.
+   * A caller that can leave the body where it is (the HTTP/3 listener, in QUIC's buffers) reads
+   * no more than this, so a backend's flow control holds the client back without a copy here.
+   */
+  bodyRoom(): number;
   /** Ends the request body (with trailers when given). */
   end(trailers?: Fields | null): void;
   /** Cancels the exchange; no handler callback follows. */

@@ -394,6 +394,63 @@ describe('upstream HTTP/2 against misbehaving backends (frame level)', () => {
     }
   });
 
+  it('bodyRoom: a writer that takes no more than the windows allow is never copied; the drain comes with room', async () => {
+    let conn!: BackendConnection;
+    const b = await scriptedBackend({
+      settings: [[Setting.INITIAL_WINDOW_SIZE, 1000]],
+      onConnection: (c) => c.send(windowUpdateFrame(0, 1 << 20)),
+      onStream: (c, id) => {
+        conn = c;
+        if (id === 1) c.headers(id, OK, Flag.END_HEADERS | Flag.END_STREAM);
+      },
+    });
+    const client = new H2Client({ origin: b.origin, timeouts: TIMEOUTS });
+    const settle = () => new Promise((r) => setTimeout(r, 50));
+    try {
+      assert.equal((await exchange(client)).status, 200);
+      const { exchange: ex, done } = recordExchange(client, {
+        method: 'POST',
+        path: '/',
+        authority: 'b.test',
+        headers: [],
+        hasBody: true,
+      });
+      let drains = 0;
+      ex.onRequestDrain = () => drains++;
+      assert.equal(ex.bodyRoom(), 1000, 'the stream window');
+      assert.equal(ex.write(Buffer.alloc(1000, 0x61)), true, 'taken whole, nothing kept');
+      assert.equal(ex.bodyRoom(), 0);
+      await settle();
+      assert.equal(drains, 0, 'no room yet');
+      conn.send(windowUpdateFrame(3, 300));
+      await settle();
+      assert.equal(drains, 1, 'room again');
+      assert.equal(ex.bodyRoom(), 300);
+      // A writer that ignores the room still works: the rest is copied and waits. Once it is sent
+      // the queue is empty but the window is not open again: the drain waits for room.
+      assert.equal(ex.write(Buffer.alloc(500, 0x62)), false);
+      conn.send(windowUpdateFrame(3, 200));
+      await settle();
+      assert.equal(drains, 1, 'queue sent, window closed again: no drain yet');
+      conn.send(windowUpdateFrame(3, 100));
+      await settle();
+      assert.equal(drains, 2);
+      ex.write(Buffer.alloc(100, 0x63));
+      ex.end();
+      await conn.next((f) => f.type === FrameType.DATA && f.streamId === 3 && (f.flags & Flag.END_STREAM) !== 0);
+      const sent = conn.frames
+        .filter((f) => f.type === FrameType.DATA && f.streamId === 3)
+        .map((f) => f.payload.toString())
+        .join('');
+      assert.equal(sent, `${'a'.repeat(1000)}${'b'.repeat(500)}${'c'.repeat(100)}`);
+      conn.headers(3, OK, Flag.END_HEADERS | Flag.END_STREAM);
+      assert.equal((await done).status, 200);
+    } finally {
+      client.destroy();
+      await b.close();
+    }
+  });
+
   it('the client returns receive credit: a 1 MiB response on one stream arrives whole', async () => {
     const r = await against((c, id) => {
       c.headers(id, OK, Flag.END_HEADERS);

@@ -182,6 +182,11 @@ export class H2Connection {
     return Math.max(n, 0);
   }
 
+  /** What `sendBody` would take now: both windows' room (0 once the connection is closed). */
+  bodyRoom(stream: H2Stream): number {
+    return this.closed ? 0 : Math.max(this.windowRoom(stream), 0);
+  }
+
   /** Moves queued request body into DATA frames as far as both windows allow, then the end. */
   sendStreamData(stream: H2Stream): void {
     this.pending.delete(stream);
@@ -199,7 +204,9 @@ export class H2Connection {
       stream.localClosed = true;
       this.maybeClose(stream);
     }
-    if (stream.needDrain && stream.buffered === 0 && !stream.isFinished) {
+    // The writer waits for room, not just for the queue to empty: every window increase (SETTINGS,
+    // WINDOW_UPDATE) brings the stream back here.
+    if (stream.needDrain && stream.buffered === 0 && !stream.isFinished && this.windowRoom(stream) > 0) {
       stream.needDrain = false;
       stream.events.onDrain();
     }

@@ -79,6 +79,16 @@ export class H2Stream {
     return false;
   }
 
+  /** What `write` sends at once (UpstreamExchange.bodyRoom); 0 owes an onDrain. */
+  bodyRoom(): number {
+    if (this.localClosed || this.endWith !== undefined || this.finished) return Number.POSITIVE_INFINITY;
+    // Nothing may overtake body already waiting, nor a stream not opened yet (no HEADERS).
+    const room = this.outBytes === 0 && this.id !== 0 ? this.conn.bodyRoom(this) : 0;
+    if (room > 0) return room;
+    this.needDrain = true;
+    return 0;
+  }
+
   /** Ends the request body, with trailers when given. */
   end(trailers: Array<[string, string]> | null): void {
     if (this.localClosed || this.endWith !== undefined || this.finished) return;
