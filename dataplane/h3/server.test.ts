@@ -485,6 +485,35 @@ test('bodyRoom: no read is larger than the consumer can take; at 0 reading waits
   assert.equal(ex.trailers, null);
 });
 
+test('bodyRoom: once the declared length arrived, the FIN is read without room', () => {
+  const { t, handler } = setup();
+  t.deliver(0, headersFrame(post(4)));
+  const ex = handler.exchanges[0];
+  let room = 6; // the DATA frame's 2-byte header and the 4 bytes
+  ex.stream.bodyRoom = () => room;
+  ex.stream.onData = (c) => {
+    ex.body += Buffer.from(c).toString();
+    room -= c.length + 2;
+  };
+  t.deliver(0, dataFrame('abcd'));
+  assert.equal(ex.body, 'abcd');
+  assert.equal(room, 0);
+  t.deliver(0, new Uint8Array(0), true);
+  assert.equal(ex.trailers, null, 'the FIN was read at room 0');
+});
+
+test('answered while the body waits for room: the rest is refused with STOP_SENDING(H3_NO_ERROR)', () => {
+  const { t, handler, session } = setup();
+  t.deliver(0, headersFrame(post()));
+  const ex = handler.exchanges[0];
+  ex.stream.bodyRoom = () => 0;
+  t.deliver(0, dataFrame('never read'));
+  assert.equal(ex.body, '');
+  ex.stream.respond(413, [], true);
+  assert.deepEqual(t.shutdownsOf(0), [`read:0x${H3.NO_ERROR.toString(16)}`]);
+  assert.equal(session.streams.size, 0, 'the stream is forgotten');
+});
+
 test('discardRequestBody: later DATA is dropped, and reading stops once the response ends', () => {
   const { t, handler } = setup();
   t.deliver(0, cat(headersFrame(post()), dataFrame('a')));

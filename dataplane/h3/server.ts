@@ -107,7 +107,7 @@ export class H3ServerStream implements FrameSink, ClientStream {
   readAvailable(): void {
     while (!this.paused && this.inState !== In.Done) {
       let buf = READ_BUFFER;
-      if (this.inState === In.Body && this.bodyRoom) {
+      if (this.inState === In.Body && this.bodyRoom && !this.bodyComplete) {
         // Body frames are no larger than the bytes read: what the backend cannot take now stays
         // in QUIC (under the client's flow control) instead of being copied here.
         const room = this.bodyRoom();
@@ -133,6 +133,12 @@ export class H3ServerStream implements FrameSink, ClientStream {
       }
       if (n === 0) return;
     }
+  }
+
+  /** All of a declared content-length arrived: only trailers or the FIN can follow, and need no room. */
+  private get bodyComplete(): boolean {
+    const length = this.request?.contentLength ?? -1;
+    return length >= 0 && this.bodyBytes >= length;
   }
 
   private onFin(): void {
@@ -289,6 +295,12 @@ export class H3ServerStream implements FrameSink, ClientStream {
 
   private finishOutput(): void {
     this.outDone = true;
+    if (this.paused && (this.inState === In.Body || this.inState === In.Trailers)) {
+      // Answered while the request body waited (for the backend's room or backpressure): the
+      // exchange is over and nobody resumes it, so the rest is unwanted.
+      this.inState = In.Discard;
+      this.clearCallbacks();
+    }
     if (this.inState === In.Discard) {
       // The response is complete and the rest of the request is unwanted (§4.1).
       this.quic.streamShutdown(this.id, 'read', H3.NO_ERROR);

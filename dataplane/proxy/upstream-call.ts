@@ -96,7 +96,10 @@ export class UpstreamCall implements UpstreamHandler {
       if (this.exchange && !this.exchange.write(chunk)) stream.pause();
     };
     // The HTTP/3 listener reads no more body than the backend takes now (UpstreamExchange.bodyRoom).
-    stream.bodyRoom = () => (this.exchange ? this.exchange.bodyRoom() : Number.POSITIVE_INFINITY);
+    // Without a body (content-length 0) nothing waits for room: the FIN is read whenever it comes.
+    if (this.hasBody) {
+      stream.bodyRoom = () => (this.exchange ? this.exchange.bodyRoom() : Number.POSITIVE_INFINITY);
+    }
     stream.onEnd = (trailers) => {
       if (this.hasBody) this.exchange?.end(trailers);
     };

@@ -206,7 +206,7 @@ export class H2Connection {
     }
     // The writer waits for room, not just for the queue to empty: every window increase (SETTINGS,
     // WINDOW_UPDATE) brings the stream back here.
-    if (stream.needDrain && stream.buffered === 0 && !stream.isFinished && this.windowRoom(stream) > 0) {
+    if (stream.needDrain && stream.buffered === 0 && !stream.isFinished && this.bodyRoom(stream) > 0) {
       stream.needDrain = false;
       stream.events.onDrain();
     }

@@ -32,7 +32,7 @@ export class H2Stream {
   private paused = false;
   private outQueue: Buffer[] = [];
   private outBytes = 0;
-  /** `write` said wait: onDrain is owed once the queue is empty again. */
+  /** `write` said wait, or `bodyRoom` said 0: onDrain is owed once the queue is empty and there is room. */
   needDrain = false;
   /** undefined: the request is still open; null: end without trailers; fields: trailers to send. */
   private endWith: Array<[string, string]> | null | undefined;
@@ -63,10 +63,9 @@ export class H2Stream {
    * control) rather than in a second buffer here.
    */
   write(chunk: Uint8Array): boolean {
-    if (this.localClosed || this.endWith !== undefined || this.finished) return true;
+    if (this.bodyOver) return true;
     if (chunk.length > 0) {
-      // Nothing may overtake body already waiting, nor a stream not opened yet (no HEADERS).
-      const sent = this.outBytes === 0 && this.id !== 0 ? this.conn.sendBody(this, chunk) : 0;
+      const sent = this.sendsNow ? this.conn.sendBody(this, chunk) : 0;
       if (sent < chunk.length) {
         const rest = Buffer.from(chunk.subarray(sent));
         this.outQueue.push(rest);
@@ -81,17 +80,26 @@ export class H2Stream {
 
   /** What `write` sends at once (UpstreamExchange.bodyRoom); 0 owes an onDrain. */
   bodyRoom(): number {
-    if (this.localClosed || this.endWith !== undefined || this.finished) return Number.POSITIVE_INFINITY;
-    // Nothing may overtake body already waiting, nor a stream not opened yet (no HEADERS).
-    const room = this.outBytes === 0 && this.id !== 0 ? this.conn.bodyRoom(this) : 0;
+    if (this.bodyOver) return Number.POSITIVE_INFINITY; // write takes (and drops) anything
+    const room = this.sendsNow ? this.conn.bodyRoom(this) : 0;
     if (room > 0) return room;
     this.needDrain = true;
     return 0;
   }
 
+  /** The request body was ended (or the stream is gone): more body is not sent. */
+  private get bodyOver(): boolean {
+    return this.localClosed || this.endWith !== undefined || this.finished;
+  }
+
+  /** Body goes straight out: nothing may overtake body already waiting, nor a stream not opened yet (no HEADERS). */
+  private get sendsNow(): boolean {
+    return this.outBytes === 0 && this.id !== 0;
+  }
+
   /** Ends the request body, with trailers when given. */
   end(trailers: Array<[string, string]> | null): void {
-    if (this.localClosed || this.endWith !== undefined || this.finished) return;
+    if (this.bodyOver) return;
     this.endWith = trailers && trailers.length > 0 ? trailers : null;
     if (this.id !== 0) this.conn.markPending(this);
   }
