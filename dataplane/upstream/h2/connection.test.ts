@@ -30,6 +30,8 @@ const TIMEOUTS = { connectMs: 2000, headersMs: 3000, idleMs: 3000 };
 const OK: Array<[string, string]> = [[':status', '200']];
 
 type Outcome = RecordedOutcome;
+/** A request whose body the test writes itself. */
+const UPLOAD: UpstreamRequest = { method: 'POST', path: '/', authority: 'b.test', headers: [], hasBody: true };
 
 function exchange(c: H2Client, request: Partial<UpstreamRequest> = {}, body?: Buffer, paused = false) {
   const { exchange: ex, done } = recordExchange(
@@ -366,13 +368,7 @@ describe('upstream HTTP/2 against misbehaving backends (frame level)', () => {
     try {
       // A first request opens the connection, so the upload's stream opens as it is dispatched.
       assert.equal((await exchange(client)).status, 200);
-      const { exchange: ex, done } = recordExchange(client, {
-        method: 'POST',
-        path: '/',
-        authority: 'b.test',
-        headers: [],
-        hasBody: true,
-      });
+      const { exchange: ex, done } = recordExchange(client, UPLOAD);
       // What the HTTP/3 listener does: one buffer, refilled for every read.
       const lent = Buffer.alloc(1000);
       for (const ch of 'abcde') {
@@ -408,13 +404,7 @@ describe('upstream HTTP/2 against misbehaving backends (frame level)', () => {
     const settle = () => new Promise((r) => setTimeout(r, 50));
     try {
       assert.equal((await exchange(client)).status, 200);
-      const { exchange: ex, done } = recordExchange(client, {
-        method: 'POST',
-        path: '/',
-        authority: 'b.test',
-        headers: [],
-        hasBody: true,
-      });
+      const { exchange: ex, done } = recordExchange(client, UPLOAD);
       let drains = 0;
       ex.onRequestDrain = () => drains++;
       assert.equal(ex.bodyRoom(), 1000, 'the stream window');
