@@ -46,6 +46,12 @@ function exchange(c: H2Client, request: Partial<UpstreamRequest> = {}, body?: Bu
   return done;
 }
 
+/** The DATA frames of an upload on stream `id`, once its END_STREAM arrived. */
+async function uploaded(conn: BackendConnection, id: number): Promise<Frame[]> {
+  await conn.next((f) => f.type === FrameType.DATA && f.streamId === id && (f.flags & Flag.END_STREAM) !== 0);
+  return conn.frames.filter((f) => f.type === FrameType.DATA && f.streamId === id);
+}
+
 const isGoaway = (f: Frame) => f.type === FrameType.GOAWAY;
 const goawayCode = (f: Frame) => f.payload.readUInt32BE(4);
 const isRst = (id: number) => (f: Frame) => f.type === FrameType.RST_STREAM && f.streamId === id;
@@ -378,8 +384,7 @@ describe('upstream HTTP/2 against misbehaving backends (frame level)', () => {
       ex.end();
       lent.fill('z');
       const conn = await upload;
-      await conn.next((f) => f.type === FrameType.DATA && f.streamId === 3 && (f.flags & Flag.END_STREAM) !== 0);
-      const data = conn.frames.filter((f) => f.type === FrameType.DATA && f.streamId === 3);
+      const data = await uploaded(conn, 3);
       assert.equal(data.length, 1, 'one DATA frame');
       assert.equal(data[0]?.payload.toString(), ['a', 'b', 'c', 'd', 'e'].map((c) => c.repeat(1000)).join(''));
       conn.headers(3, OK, Flag.END_HEADERS | Flag.END_STREAM);
@@ -427,11 +432,7 @@ describe('upstream HTTP/2 against misbehaving backends (frame level)', () => {
       assert.equal(drains, 2);
       ex.write(Buffer.alloc(100, 0x63));
       ex.end();
-      await conn.next((f) => f.type === FrameType.DATA && f.streamId === 3 && (f.flags & Flag.END_STREAM) !== 0);
-      const sent = conn.frames
-        .filter((f) => f.type === FrameType.DATA && f.streamId === 3)
-        .map((f) => f.payload.toString())
-        .join('');
+      const sent = (await uploaded(conn, 3)).map((f) => f.payload.toString()).join('');
       assert.equal(sent, `${'a'.repeat(1000)}${'b'.repeat(500)}${'c'.repeat(100)}`);
       conn.headers(3, OK, Flag.END_HEADERS | Flag.END_STREAM);
       assert.equal((await done).status, 200);

@@ -176,10 +176,10 @@ export class H2Connection {
    * as both windows allow (copied there: `chunk` is lent). Returns the bytes taken.
    */
   sendBody(stream: H2Stream, chunk: Uint8Array): number {
-    if (this.closed || stream.isFinished || stream.localClosed) return 0;
-    const n = Math.min(chunk.length, this.windowRoom(stream));
+    if (stream.isFinished || stream.localClosed) return 0;
+    const n = Math.min(chunk.length, this.bodyRoom(stream));
     if (n > 0) this.emitData(stream, n === chunk.length ? chunk : chunk.subarray(0, n));
-    return Math.max(n, 0);
+    return n;
   }
 
   /** What `sendBody` would take now: both windows' room (0 once the connection is closed). */

@@ -40,7 +40,7 @@ export class FrameOutput {
     while (off < payload.length) {
       let buf = this.buf as Buffer;
       let at = this.openData;
-      let length = at >= 0 && this.openStream === streamId ? frameLength(buf, at) : maxFrameSize;
+      let length = at >= 0 && this.openStream === streamId ? buf.readUIntBE(at, 3) : maxFrameSize;
       if (length >= maxFrameSize) {
         buf = this.room(FRAME_HEADER_LEN);
         at = this.len;
@@ -55,7 +55,7 @@ export class FrameOutput {
       buf.set(n === payload.length ? payload : payload.subarray(off, off + n), this.len);
       this.len += n;
       off += n;
-      setFrameLength(buf, this.openData, length + n);
+      buf.writeUIntBE(length + n, this.openData, 3);
     }
   }
 
@@ -103,14 +103,4 @@ export class FrameOutput {
     this.buf = grown;
     return grown;
   }
-}
-
-function frameLength(buf: Buffer, at: number): number {
-  return ((buf[at] as number) << 16) | ((buf[at + 1] as number) << 8) | (buf[at + 2] as number);
-}
-
-function setFrameLength(buf: Buffer, at: number, length: number): void {
-  buf[at] = length >>> 16;
-  buf[at + 1] = (length >>> 8) & 0xff;
-  buf[at + 2] = length & 0xff;
 }
