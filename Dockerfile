@@ -66,6 +66,10 @@ COPY --from=build /src/dist/ dist/
 #   dropped (exec fails with EPERM): spooky-control and the CLI, which need none, keep the plain
 #   node. Set here rather than in the build stage: COPY does not reliably keep xattrs;
 # - openssl: `spooky demo` (and `spooky certs`) make their self-signed certificate with it;
+# - jemalloc, preloaded for every process through /etc/ld.so.preload, with the data plane's
+#   settings in /etc/malloc.conf (jemalloc reads the link's target): the data plane's node has a
+#   file capability, so it starts in secure-execution mode, where the loader ignores LD_PRELOAD
+#   and jemalloc ignores MALLOC_CONF (docs/operations.md, "Allocator");
 # - the bins, as package.json's "bin" names them: links to dist/*/main.js. The data plane's #!
 #   line names that node directly instead of `/usr/bin/env -S node` (same flag): with
 #   allowPrivilegeEscalation: false (no_new_privs), an exec through env or a shell script drops
@@ -75,7 +79,10 @@ RUN set -eux; \
     useradd --system --uid 10001 --gid spooky --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin spooky; \
     apt-get update; \
-    apt-get install -y --no-install-recommends libcap2-bin openssl; \
+    apt-get install -y --no-install-recommends libcap2-bin openssl libjemalloc2; \
+    jemalloc="$(dpkg -L libjemalloc2 | grep '/libjemalloc\.so\.2$')"; \
+    echo "$jemalloc" > /etc/ld.so.preload; \
+    ln -s narenas:2,dirty_decay_ms:1000 /etc/malloc.conf; \
     install -d -m 0755 /usr/local/libexec/spooky; \
     cp /usr/local/bin/node /usr/local/libexec/spooky/node; \
     setcap cap_net_bind_service=+ep /usr/local/libexec/spooky/node; \

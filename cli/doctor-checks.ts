@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { getCACertificates } from 'node:tls';
 import { probeBackend } from '../controlplane/health/prober.js';
 import { type QuicStack, quicStack } from '../dataplane/quic/stack.js';
+import { JEMALLOC_PATHS } from '../lib/allocator.js';
 import { NODE_FLOOR_MAJOR, NODE_UPGRADE_FIX, nodeMajor } from '../lib/node-runtime.js';
 import { FileRefusedError, PEM_MAX_BYTES, readRegularTextFile } from '../lib/regular-file.js';
 import { parseAccountFile } from '../lib/system-accounts.js';
@@ -50,6 +51,8 @@ export interface DoctorEnv {
    * the system store, as a browser on this host would; `spooky doctor --ca-file` adds a private CA.
    */
   trustedCas: () => readonly string[];
+  /** Whether a file exists (the jemalloc library). */
+  fileExists: (path: string) => boolean;
 }
 
 export const RMEM_MAX = 67_108_864;
@@ -70,6 +73,7 @@ export function doctorEnv(overrides: Partial<DoctorEnv> = {}): DoctorEnv {
     nodePath: process.execPath,
     quicStack: quicStack(),
     trustedCas: systemTrustStore,
+    fileExists: existsSync,
     ...overrides,
   };
 }
@@ -444,6 +448,16 @@ export function checkQuicStack(env: DoctorEnv): CheckResult {
   );
 }
 
+export function checkAllocator(env: DoctorEnv): CheckResult {
+  const c = check('allocator', 'jemalloc for the data plane');
+  const lib = JEMALLOC_PATHS.find((p) => env.fileExists(p));
+  if (lib !== undefined) return c.pass(`${lib}: the data plane runs on it`);
+  return c.warn(
+    "libjemalloc.so.2 not found: the data plane runs on glibc's malloc, about 10-15 % more CPU per request",
+    'apt-get install libjemalloc2 (Fedora/RHEL: dnf install jemalloc), then restart spooky-dataplane',
+  );
+}
+
 /** Every check, in the checklist's order. */
 export async function runChecks(cfg: DoctorConfig, env: DoctorEnv): Promise<CheckResult[]> {
   return [
@@ -461,5 +475,6 @@ export async function runChecks(cfg: DoctorConfig, env: DoctorEnv): Promise<Chec
     checkPlatform(env),
     checkNode(env),
     checkQuicStack(env),
+    checkAllocator(env),
   ];
 }

@@ -13,6 +13,7 @@ import { generateSelfSigned } from './certs.js';
 import { readDoctorConfig } from './doctor.js';
 import {
   type CheckResult,
+  checkAllocator,
   checkHealthEndpoints,
   checkKernel,
   checkKeyPermissions,
@@ -48,6 +49,7 @@ const IDS = [
   'platform',
   'node',
   'quic-stack',
+  'allocator',
 ];
 
 interface Run {
@@ -240,7 +242,7 @@ control:
     );
     assert.doesNotMatch(human.stdout, /^FAIL /m);
     assert.match(human.stdout, /^WARN {2}QUIC engine without known advisories — quiche 0\.18\.0 /m);
-    assert.match(human.stdout, /^14 checks: 13 pass, 1 warn, 0 fail$/m);
+    assert.match(human.stdout, /^15 checks: 14 pass, 1 warn, 0 fail$/m);
   });
 
   test('trusted CA: the chain is verified against the trust store, not only for a self-signed leaf', async () => {
@@ -357,6 +359,15 @@ control:
     const fixed = { binding: '@matrixai/quic', bindingVersion: '9.9.9', quiche: '0.24.0', advisories: [] };
     assert.equal(checkQuicStack(doctorEnv({ quicStack: fixed })).status, 'pass');
     assert.equal(checkQuicStack(doctorEnv({ quicStack: { ...fixed, quiche: null } })).status, 'warn');
+  });
+
+  test('the allocator check: passes with libjemalloc.so.2 present, warns with the package to install', () => {
+    const found = checkAllocator(doctorEnv({ fileExists: (p) => p === '/usr/lib64/libjemalloc.so.2' }));
+    assert.equal(found.status, 'pass');
+    assert.match(found.detail, /^\/usr\/lib64\/libjemalloc\.so\.2: the data plane runs on it/);
+    const missing = checkAllocator(doctorEnv({ fileExists: () => false }));
+    assert.equal(missing.status, 'warn');
+    assert.match(missing.fix, /apt-get install libjemalloc2/);
   });
 
   test('the control API check reads the raw YAML when validation fails', async () => {

@@ -3,7 +3,9 @@
  * router/forwarder → the pool's cluster → upstream dispatcher, all reading one snapshot reference. Used by the
  * `spooky-dataplane` command and by `spooky run`.
  */
+
 import type { Logger } from 'pino';
+import { currentAllocator } from '../lib/allocator.js';
 import { componentLogger, setLogLevel } from '../lib/log.js';
 import type { RuntimeConfig } from '../model/config/runtime.js';
 import {
@@ -293,6 +295,7 @@ export class DataPlane {
         protocol: 'h3',
         tcp_port: this.tcp ? port : undefined,
         udp_recv_buffer: buffers.recv,
+        allocator: currentAllocator(),
       },
       'listening',
     );

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { allocatorHost, allocatorWarning } from '../lib/allocator.js';
 import { applyHeapGrowing } from '../lib/heap-growing.js';
 import { createLogger, describeOpenError, setLogLevel } from '../lib/log.js';
 import { resolveServiceAccount } from '../lib/system-accounts.js';
@@ -116,7 +117,11 @@ export async function runDataPlane(file: string, options: DataPlaneProcessOption
     fail(`spooky-dataplane: cannot open log.file ${bootstrap.logFile}: ${describeOpenError(e)}`);
   }
   // Once per host: the supervisor (or the single process) says them, not every worker again.
-  if (!options.worker) for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
+  if (!options.worker) {
+    for (const w of hostWarnings()) log.warn({ check: w.check }, w.message);
+    const allocatorNote = allocatorWarning(process.env, allocatorHost());
+    if (allocatorNote !== null) log.warn({ check: 'allocator' }, allocatorNote);
+  }
 
   let fromFile: RuntimeConfig;
   try {

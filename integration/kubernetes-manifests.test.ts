@@ -21,6 +21,7 @@ import { type IService, Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import { parse, parseAllDocuments } from 'yaml';
+import { JEMALLOC_CONF } from '../lib/allocator.js';
 import { DAEMON_NODE_FLAGS, DAEMON_SHEBANG } from '../lib/daemon-flags.js';
 import { loadConfigText } from '../model/config/load.js';
 import type { Config } from '../model/config/schema.js';
@@ -436,6 +437,13 @@ test('Dockerfile: COPY sources exist and pass .dockerignore, tsconfig is fully c
   assert.ok(run.includes(sed), `Dockerfile: ${sed}`);
   const built = read('dataplane', 'main.ts').split('\n')[0];
   assert.equal(built, DAEMON_SHEBANG, "dataplane/main.ts's #! line is the one the Dockerfile rewrites");
+
+  // jemalloc for every process of the image, with the settings the data plane would give it.
+  assert.ok(run.includes('> /etc/ld.so.preload;'), 'Dockerfile: jemalloc in /etc/ld.so.preload');
+  assert.ok(
+    run.includes(`ln -s ${JEMALLOC_CONF} /etc/malloc.conf;`),
+    `Dockerfile: /etc/malloc.conf -> ${JEMALLOC_CONF}`,
+  );
 
   // The user the manifests run as.
   const user = lines.filter((l) => l.startsWith('USER ')).at(-1);

@@ -7,10 +7,12 @@
  * was started as, so that a restarted worker can bind a privileged port again; each worker
  * drops privileges itself once bound. Why processes and not worker_threads: docs/decisions.md.
  */
+
 import { type ChildProcess, fork } from 'node:child_process';
 import dgram from 'node:dgram';
 import net, { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
+import { currentAllocator } from '../../lib/allocator.js';
 import { newRetryTokenKey } from '../quic/retry-token.js';
 import { TicketKeyRotation } from '../quic/ticket-keys.js';
 import { isToSupervisor, type ToWorker } from './protocol.js';
@@ -216,7 +218,10 @@ export async function runSupervisor(o: SupervisorOptions): Promise<void> {
   const onListening = () => {
     if (started || slots.some((s) => s.handoffPort === 0)) return;
     started = true;
-    log.info({ address: o.listen.address, port, workers: o.workers }, 'workers listening');
+    log.info(
+      { address: o.listen.address, port, workers: o.workers, allocator: currentAllocator() },
+      'workers listening',
+    );
   };
 
   /** A worker that exits before every worker listened (bad certificate, port taken): stop all. */

@@ -90,6 +90,10 @@ if "${PODMAN[@]}" run --rm "${low_ports[@]}" "$IMAGE" node -e "$bind443" 2>/dev/
   echo "port 443 was bound without NET_BIND_SERVICE: the check above proves nothing" >&2
   exit 1
 fi
+# The data plane's node (file capability: secure-execution mode) runs on jemalloc all the same.
+onjemalloc='process.exit(/libjemalloc\.so/.test(require("node:fs").readFileSync("/proc/self/maps", "utf8")) ? 0 : 1)'
+run --cap-drop ALL --cap-add NET_BIND_SERVICE "$IMAGE" /usr/local/libexec/spooky/node -e "$onjemalloc" ||
+  { echo "the data plane's node in the image does not run on jemalloc" >&2; exit 1; }
 if run "$IMAGE" test -e /opt/spooky/node_modules/typescript; then
   echo "a development dependency (typescript) is in the image" >&2
   exit 1

@@ -201,9 +201,14 @@ export async function until<T>(limitMs: number, read: () => Promise<T>, ok: (v: 
 }
 
 /** Runs a command with a hard time limit (killed past it). */
-export function run(cmd: string, args: string[], timeoutMs = 30000): Promise<CommandResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 30000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     children.add(p);
     let stdout = '';
     let stderr = '';
