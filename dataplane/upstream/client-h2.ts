@@ -387,6 +387,10 @@ class H2Exchange implements UpstreamExchange, StreamEvents {
       return;
     }
     this.finish();
+    // A complete answer before the whole request body (RFC 9113 §8.1): the rest of the body is
+    // not needed. Left half-open, the stream would hold its slot here and at the backend until
+    // the backend reset it, which it need not do.
+    if (this.stream && !this.stream.requestEnding) this.stream.cancel();
     this.handler.onComplete(this.trailers);
   }
 

@@ -361,6 +361,40 @@ describe('upstream HTTP/2 against misbehaving backends (frame level)', () => {
     }
   });
 
+  it('a complete answer before the whole request body: the client resets the stream (CANCEL) and its slot is free again', async () => {
+    const b = await scriptedBackend({
+      // One stream per connection and a 1,000-byte window: the upload cannot finish before the
+      // answer, and a stream left half-open would hold the connection's only slot.
+      settings: [
+        [Setting.MAX_CONCURRENT_STREAMS, 1],
+        [Setting.INITIAL_WINDOW_SIZE, 1000],
+      ],
+      onStream: (c, id) => c.headers(id, OK, Flag.END_HEADERS | Flag.END_STREAM),
+    });
+    const client = new H2Client({ origin: b.origin, timeouts: TIMEOUTS });
+    try {
+      assert.equal((await exchange(client)).status, 200, 'the client has the SETTINGS');
+      const early = recordExchange(client, UPLOAD);
+      early.exchange.write(Buffer.alloc(100_000, 0x61));
+      const outcome = await early.done;
+      assert.equal(outcome.status, 200);
+      assert.equal(outcome.error, null);
+      const conn = b.connections[0] as BackendConnection;
+      const rst = await conn.next(isRst(3));
+      assert.equal(rst.payload.readUInt32BE(0), ErrorCode.CANCEL);
+      // The rest of the body is dropped, and ending it later sends nothing.
+      early.exchange.write(Buffer.alloc(1000, 0x61));
+      early.exchange.end();
+      assert.equal((await exchange(client)).status, 200, 'the next request');
+      assert.equal(b.connections.length, 1, 'on the same connection: the slot was freed');
+      const after = conn.frames.slice(conn.frames.indexOf(rst) + 1);
+      assert.ok(!after.some((f) => f.streamId === 3), 'nothing more on the reset stream');
+    } finally {
+      client.destroy();
+      await b.close();
+    }
+  });
+
   it('request body is lent: the caller reuses its buffer after every write; a turn of writes is one DATA frame with END_STREAM', async () => {
     let uploadOpened!: (c: BackendConnection) => void;
     const upload = new Promise<BackendConnection>((r) => (uploadOpened = r));

@@ -146,6 +146,11 @@ export class H2Stream {
     return this.outBytes === 0 && this.endWith ? this.endWith : null;
   }
 
+  /** END_STREAM went out, or goes out with this turn's frames: nothing of the body waits. */
+  get requestEnding(): boolean {
+    return this.localClosed || this.wantsEnd;
+  }
+
   get wantsEnd(): boolean {
     return this.outBytes === 0 && this.endWith !== undefined && !this.localClosed;
   }
