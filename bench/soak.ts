@@ -489,6 +489,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
             } catch (e) {
               tally.failed('timeout', (e as Error).message.slice(0, 60));
               if (client.closed || client.peerGoawayId >= 0) break;
+              // A fetch that fails without I/O settles in a microtask: without this pause the
+              // loop would never yield to the event loop that could let the client recover.
+              await sleep(50);
             }
           }
         } finally {
