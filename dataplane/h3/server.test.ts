@@ -461,6 +461,31 @@ test('pause stops reading the body; resume reads what arrived meanwhile', async 
   assert.equal(ex.trailers, null);
 });
 
+test('resume reads at once; inside another read it waits for a microtask (the read buffer is shared)', async () => {
+  const { t, handler } = setup();
+  t.deliver(0, headersFrame(post()));
+  t.deliver(4, headersFrame(post()));
+  const [first, second] = handler.exchanges;
+  second.stream.pause();
+  t.deliver(4, dataFrame('second'));
+  assert.equal(second.body, '');
+  second.stream.resume();
+  assert.equal(second.body, 'second', 'read before resume returned');
+  second.stream.pause();
+  t.deliver(4, dataFrame('-later'));
+  let seenInside = '';
+  first.stream.onData = (c) => {
+    second.stream.resume();
+    seenInside = second.body;
+    first.body += Buffer.from(c).toString(); // still what stream 0 was lent
+  };
+  t.deliver(0, dataFrame('first'));
+  assert.equal(seenInside, 'second', 'not read inside stream 0 read');
+  assert.equal(first.body, 'first');
+  await new Promise((r) => queueMicrotask(() => r(null)));
+  assert.equal(second.body, 'second-later');
+});
+
 test('bodyRoom: no read is larger than the consumer can take; at 0 reading waits for resume', async () => {
   const { t, handler } = setup();
   t.deliver(0, headersFrame(post()));

@@ -99,8 +99,12 @@ export class H3ServerStream implements FrameSink, ClientStream {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    // No packet may arrive to prompt us: read what quiche already holds.
-    queueMicrotask(() => this.session.onStreamReadable(this.id));
+    // No packet may arrive to prompt us: read what quiche already holds, now. An upstream
+    // connection wakes its streams waiting for window one after another and gives the next only
+    // what this one left: read later, every woken stream would find room and most would find it
+    // taken again (~1,100 wake-ups per 1 MiB upload instead of ~40). Inside another read this
+    // waits for a microtask (H3Session.onStreamReadable).
+    this.session.onStreamReadable(this.id);
   }
 
   /** Called by the session when quiche has data for this stream. */

@@ -21,6 +21,11 @@ import { encodeVarint, readVarint } from './varint.js';
 
 /** One read buffer for the whole process: stream data is parsed (and copied where kept) at once. */
 export const READ_BUFFER = new Uint8Array(65536);
+/**
+ * A stream read is under way (READ_BUFFER is lent to its consumers): a read that a callback
+ * inside it would start waits for a microtask instead of overwriting the buffer.
+ */
+let reading = false;
 
 export interface SessionOptions {
   /** Advertised SETTINGS_MAX_FIELD_SECTION_SIZE; also bounds HEADERS frames we accept. */
@@ -94,6 +99,11 @@ export abstract class H3Session<C extends QuicStreamTransport = QuicStreamTransp
 
   onStreamReadable(streamId: number): void {
     if (this.closed) return;
+    if (reading) {
+      queueMicrotask(() => this.onStreamReadable(streamId));
+      return;
+    }
+    reading = true;
     try {
       if ((streamId & 2) !== 0) {
         // Our own unidirectional streams are send-only; quiche never reports them readable.
@@ -103,6 +113,8 @@ export abstract class H3Session<C extends QuicStreamTransport = QuicStreamTransp
       }
     } catch (e) {
       this.onError(e, streamId);
+    } finally {
+      reading = false;
     }
   }
 
