@@ -74,6 +74,7 @@ describe('planAllocator', () => {
     assert.match(String(allocatorWarning({}, none)), /glibc's malloc, not jemalloc: libjemalloc.so.2 is not installed/);
     assert.equal(allocatorWarning({}, host({ onJemalloc: true })), null);
     assert.equal(allocatorWarning({ SPOOKY_ALLOCATOR: 'system' }, none), null);
+    assert.equal(allocatorWarning({}, none, 'darwin'), null, 'not on a system without LD_PRELOAD');
     assert.match(
       String(allocatorWarning({ SPOOKY_ALLOCATOR: 'system' }, host({ onJemalloc: true }))),
       /^running on jemalloc although SPOOKY_ALLOCATOR=system/,

@@ -95,7 +95,12 @@ export function planAllocator(env: NodeJS.ProcessEnv, host: AllocatorHost): Allo
  * The start-up warning when `auto` ends on glibc's malloc (what the operator loses, how to fix or
  * silence it) or `system` cannot be had; null otherwise.
  */
-export function allocatorWarning(env: NodeJS.ProcessEnv, host: AllocatorHost): string | null {
+export function allocatorWarning(
+  env: NodeJS.ProcessEnv,
+  host: AllocatorHost,
+  platform: NodeJS.Platform = process.platform,
+): string | null {
+  if (platform !== 'linux') return null; // chooseAllocator does nothing elsewhere
   const plan = planAllocator(env, host);
   if (plan.action !== 'run' || plan.reason === undefined) return null;
   if (host.onJemalloc) return `running on jemalloc although ${ALLOCATOR_ENV}=system: ${plan.reason}`;
